@@ -35,6 +35,7 @@ SERVER_SRC   := $(call lib_srcs,server)
 ORIGIN_SRC   := $(call lib_srcs,origin)
 MIRROR_SRC   := $(call lib_srcs,mirror)
 CLIENT_SRC   := $(call lib_srcs,client)
+NET_SRC      := $(call lib_srcs,net)
 AUDIT_SRC    := $(call lib_srcs,audit)
 
 objs = $(patsubst %.c,$(BUILD)/obj/%.o,$(1))
@@ -44,14 +45,16 @@ LIBSERVER   := $(BUILD)/libserver.a
 LIBORIGIN   := $(BUILD)/liborigin.a
 LIBMIRROR   := $(BUILD)/libmirror.a
 LIBCLIENT   := $(BUILD)/librhine-client.a
+LIBNET      := $(BUILD)/libnet.a
 LIBAUDIT    := $(BUILD)/libaudit.a
 
 # What each directory links, in link order (the dependency rule, see README).
 DEPS_manifest := $(LIBMANIFEST)
 DEPS_server   := $(LIBSERVER) $(LIBMANIFEST)
 DEPS_origin   := $(LIBORIGIN) $(LIBSERVER) $(LIBMANIFEST)
-DEPS_mirror   := $(LIBMIRROR) $(LIBSERVER) $(LIBMANIFEST)
-DEPS_client   := $(LIBCLIENT) $(LIBMANIFEST)
+DEPS_mirror   := $(LIBMIRROR) $(LIBSERVER) $(LIBNET) $(LIBMANIFEST)
+DEPS_client   := $(LIBCLIENT) $(LIBNET) $(LIBMANIFEST)
+DEPS_net      := $(LIBNET) $(LIBMANIFEST)
 DEPS_audit    := $(LIBAUDIT) $(LIBMANIFEST)
 
 PROG_MAINS := $(wildcard */*_main.c)
@@ -75,6 +78,7 @@ $(LIBSERVER):   $(call objs,$(SERVER_SRC))
 $(LIBORIGIN):   $(call objs,$(ORIGIN_SRC))
 $(LIBMIRROR):   $(call objs,$(MIRROR_SRC))
 $(LIBCLIENT):   $(call objs,$(CLIENT_SRC))
+$(LIBNET):      $(call objs,$(NET_SRC))
 $(LIBAUDIT):    $(call objs,$(AUDIT_SRC))
 $(BUILD)/%.a:
 	@mkdir -p $(dir $@)

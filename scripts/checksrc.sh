@@ -21,7 +21,8 @@ check manifest 'server|origin|mirror|client|audit' 'manifest depends on nothing'
 check server 'origin|mirror|client|audit' 'server is shared by origin and mirror'
 check mirror 'origin|client' 'the mirror holds no signing code'
 check origin 'mirror|client' 'origin stands alone'
-check client 'server|origin|mirror' 'client embeds only manifest'
+check client 'server|origin|mirror' 'client embeds only manifest and net'
+check net 'server|origin|mirror|client|audit' 'net is the shared HTTP client transport'
 if [ -f client/rhine_get_main.c ] || [ -f client/get_main.c ]; then
     f=$(ls client/*_main.c)
     hits=$(grep -n '#include "' $f | grep -v 'rhine/client.h')
