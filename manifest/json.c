@@ -141,7 +141,8 @@ static rh_err enc_value(const json_t *v, rh_buf *out, int depth, rh_error *e)
             kvs[i].val = x;
             i++;
         }
-        qsort(kvs, n, sizeof *kvs, cmp_kv);
+        if (n > 1)
+            qsort(kvs, n, sizeof *kvs, cmp_kv);
         rh_err rc = rh_buf_appendc(out, '{');
         for (i = 0; rc == RH_OK && i < n; i++) {
             if (i > 0)
