@@ -1,0 +1,407 @@
+/* h2.c -- HTTP/2 connections: an nghttp2 server session fed bytes in, bytes out (mem_recv/send). */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <event2/buffer.h>
+#include <nghttp2/nghttp2.h>
+
+#include "server/httpd_int.h"
+
+#define H2_READ_AHEAD (64u * 1024) /* file bytes read per pread for one stream */
+
+typedef struct h2_stream {
+    struct h2_stream *prev, *next;
+    int32_t id;
+    rh_httpd_req req;
+    rh_resp resp;
+    bool responded;
+    bool body_too_big;
+    bool uri_too_long;
+    uint8_t *rbuf;               /* read-ahead of the file body */
+    size_t rlen, rpos;
+    uint64_t left;               /* body bytes still to send */
+    size_t mem_pos;
+} h2_stream;
+
+struct rh_h2 {
+    rh_conn *c;
+    nghttp2_session *s;
+    h2_stream *streams;
+    bool write_blocked;          /* output above the high mark: mem_send paused */
+};
+
+static void stream_free(rh_h2 *p, h2_stream *st)
+{
+    if (st->prev)
+        st->prev->next = st->next;
+    else
+        p->streams = st->next;
+    if (st->next)
+        st->next->prev = st->prev;
+    rh_req_cleanup(&st->req);
+    rh_resp_cleanup(&st->resp);
+    free(st->rbuf);
+    free(st);
+}
+
+static ssize_t data_read_cb(nghttp2_session *s, int32_t id, uint8_t *buf, size_t length,
+                            uint32_t *flags, nghttp2_data_source *src, void *ud)
+{
+    h2_stream *st = src->ptr;
+    size_t n;
+    (void)s;
+    (void)id;
+    (void)ud;
+
+    if (st->resp.mem != NULL) {
+        n = st->resp.mem_len - st->mem_pos;
+        if (n > length)
+            n = length;
+        memcpy(buf, st->resp.mem + st->mem_pos, n);
+        st->mem_pos += n;
+        if (st->mem_pos == st->resp.mem_len)
+            *flags |= NGHTTP2_DATA_FLAG_EOF;
+        return (ssize_t)n;
+    }
+    if (st->rpos == st->rlen) {
+        size_t want = st->left < H2_READ_AHEAD ? (size_t)st->left : H2_READ_AHEAD;
+        ssize_t r;
+        if (st->rbuf == NULL && (st->rbuf = malloc(H2_READ_AHEAD)) == NULL)
+            return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
+        do {
+            r = pread(st->resp.fd, st->rbuf, want, (off_t)st->resp.file_off);
+        } while (r < 0 && errno == EINTR);
+        if (r <= 0)
+            return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE; /* file shrank: reset the stream */
+        st->rlen = (size_t)r;
+        st->rpos = 0;
+        st->resp.file_off += (uint64_t)r;
+    }
+    n = st->rlen - st->rpos;
+    if (n > length)
+        n = length;
+    memcpy(buf, st->rbuf + st->rpos, n);
+    st->rpos += n;
+    st->left -= n;
+    if (st->left == 0)
+        *flags |= NGHTTP2_DATA_FLAG_EOF;
+    return (ssize_t)n;
+}
+
+#define NV(n, v)                                                                     \
+    (nghttp2_nv){(uint8_t *)(n), (uint8_t *)(v), sizeof(n) - 1, strlen(v),           \
+                 NGHTTP2_NV_FLAG_NO_COPY_NAME}
+
+static void respond(rh_h2 *p, h2_stream *st)
+{
+    rh_resp *r = &st->resp;
+    nghttp2_nv nva[12];
+    size_t n = 0;
+    char status[8], clen[24];
+    nghttp2_data_provider prd, *pprd = NULL;
+
+    st->responded = true;
+    snprintf(status, sizeof(status), "%d", r->status);
+    snprintf(clen, sizeof(clen), "%" PRIu64, r->content_length);
+    nva[n++] = NV(":status", status);
+    nva[n++] = NV("server", "rhine");
+    nva[n++] = NV("date", rh_httpd_date(p->c->srv));
+    if (r->status != 304)
+        nva[n++] = NV("content-length", clen);
+    if (r->content_type)
+        nva[n++] = NV("content-type", r->content_type);
+    if (r->etag[0])
+        nva[n++] = NV("etag", r->etag);
+    if (r->cache_control)
+        nva[n++] = NV("cache-control", r->cache_control);
+    if (r->accept_ranges)
+        nva[n++] = NV("accept-ranges", "bytes");
+    if (r->content_range[0])
+        nva[n++] = NV("content-range", r->content_range);
+    if (r->allow)
+        nva[n++] = NV("allow", r->allow);
+    if (r->has_body && ((r->mem != NULL && r->mem_len > 0) ||
+                        (r->fd >= 0 && r->content_length > 0))) {
+        st->left = r->content_length;
+        prd.source.ptr = st;
+        prd.read_callback = data_read_cb;
+        pprd = &prd;
+    }
+    if (nghttp2_submit_response(p->s, st->id, nva, n, pprd) != 0)
+        nghttp2_submit_rst_stream(p->s, NGHTTP2_FLAG_NONE, st->id, NGHTTP2_INTERNAL_ERROR);
+}
+
+static void handle_request(rh_h2 *p, h2_stream *st)
+{
+    rh_httpd *h = p->c->srv;
+
+    st->req.version = 20;
+    if (st->uri_too_long) {
+        rh_resp_error(h, &st->resp, 414, false, false);
+    } else if (st->body_too_big) {
+        rh_resp_error(h, &st->resp, 413, false, false);
+    } else if (st->req.method[0] == '\0' || st->req.target.len == 0) {
+        rh_resp_error(h, &st->resp, 400, false, false);
+    } else if (rh_req_finish(&st->req) != RH_OK) {
+        rh_resp_error(h, &st->resp, 503, false, false);
+    } else {
+        rh_serve(h, &st->req, &st->resp);
+    }
+    respond(p, st);
+}
+
+static int on_begin_headers(nghttp2_session *s, const nghttp2_frame *f, void *ud)
+{
+    rh_h2 *p = ud;
+    h2_stream *st;
+
+    if (f->hd.type != NGHTTP2_HEADERS || f->headers.cat != NGHTTP2_HCAT_REQUEST)
+        return 0;
+    st = calloc(1, sizeof(*st));
+    if (st == NULL)
+        return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
+    st->id = f->hd.stream_id;
+    st->resp.fd = -1;
+    rh_req_init(&st->req, p->c->srv);
+    st->next = p->streams;
+    if (p->streams)
+        p->streams->prev = st;
+    p->streams = st;
+    nghttp2_session_set_stream_user_data(s, st->id, st);
+    return 0;
+}
+
+static int on_header(nghttp2_session *s, const nghttp2_frame *f, const uint8_t *name,
+                     size_t nlen, const uint8_t *value, size_t vlen, uint8_t flags, void *ud)
+{
+    rh_h2 *p = ud;
+    h2_stream *st;
+    rh_err rc = RH_OK;
+    (void)flags;
+
+    if (f->hd.type != NGHTTP2_HEADERS || f->headers.cat != NGHTTP2_HCAT_REQUEST)
+        return 0;
+    st = nghttp2_session_get_stream_user_data(s, f->hd.stream_id);
+    if (st == NULL)
+        return 0;
+    st->req.hdr_bytes += nlen + vlen + 32;
+    if (st->req.hdr_bytes > p->c->srv->o.max_header_bytes) {
+        /* RFC 9113 10.5.1: a header list beyond SETTINGS_MAX_HEADER_LIST_SIZE is abuse. */
+        nghttp2_session_terminate_session(s, NGHTTP2_ENHANCE_YOUR_CALM);
+        return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
+    }
+    st->req.hdr_bytes -= nlen + vlen + 32; /* rh_req_add_header counts again */
+    if (nlen == 7 && memcmp(name, ":method", 7) == 0) {
+        if (vlen >= sizeof(st->req.method))
+            return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
+        memcpy(st->req.method, value, vlen);
+        st->req.method[vlen] = '\0';
+        st->req.hdr_bytes += nlen + vlen + 32;
+    } else if (nlen == 5 && memcmp(name, ":path", 5) == 0) {
+        if (rh_buf_append(&st->req.target, value, vlen) != RH_OK)
+            st->uri_too_long = true;
+        st->req.hdr_bytes += nlen + vlen + 32;
+    } else if (nlen == 10 && memcmp(name, ":authority", 10) == 0) {
+        rc = rh_req_add_header(&st->req, "host", 4, (const char *)value, vlen);
+    } else if (nlen > 0 && name[0] == ':') {
+        st->req.hdr_bytes += nlen + vlen + 32;
+    } else {
+        rc = rh_req_add_header(&st->req, (const char *)name, nlen, (const char *)value, vlen);
+    }
+    if (rc != RH_OK) {
+        nghttp2_session_terminate_session(s, NGHTTP2_ENHANCE_YOUR_CALM);
+        return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
+    }
+    return 0;
+}
+
+static int on_data_chunk(nghttp2_session *s, uint8_t flags, int32_t id, const uint8_t *data,
+                         size_t len, void *ud)
+{
+    h2_stream *st = nghttp2_session_get_stream_user_data(s, id);
+    (void)flags;
+    (void)ud;
+    if (st == NULL || st->responded || st->body_too_big)
+        return 0;
+    if (rh_buf_append(&st->req.body, data, len) != RH_OK)
+        st->body_too_big = true;
+    return 0;
+}
+
+static int on_frame_recv(nghttp2_session *s, const nghttp2_frame *f, void *ud)
+{
+    rh_h2 *p = ud;
+    h2_stream *st;
+
+    if (f->hd.type != NGHTTP2_HEADERS && f->hd.type != NGHTTP2_DATA)
+        return 0;
+    st = nghttp2_session_get_stream_user_data(s, f->hd.stream_id);
+    if (st == NULL || st->responded)
+        return 0;
+    if (st->body_too_big || (f->hd.flags & NGHTTP2_FLAG_END_STREAM))
+        handle_request(p, st);
+    return 0;
+}
+
+static int on_frame_send(nghttp2_session *s, const nghttp2_frame *f, void *ud)
+{
+    rh_h2 *p = ud;
+    (void)s;
+    if (f->hd.type == NGHTTP2_GOAWAY && f->goaway.error_code != NGHTTP2_NO_ERROR)
+        p->c->srv->stats.h2_goaways++;
+    return 0;
+}
+
+static int on_stream_close(nghttp2_session *s, int32_t id, uint32_t code, void *ud)
+{
+    rh_h2 *p = ud;
+    h2_stream *st = nghttp2_session_get_stream_user_data(s, id);
+    (void)code;
+    if (st != NULL) {
+        nghttp2_session_set_stream_user_data(s, id, NULL);
+        stream_free(p, st);
+    }
+    return 0;
+}
+
+static void h2_flush(rh_conn *c)
+{
+    rh_h2 *p = c->h2;
+    struct evbuffer *out = bufferevent_get_output(c->bev);
+
+    p->write_blocked = false;
+    for (;;) {
+        const uint8_t *data;
+        ssize_t n;
+        if (evbuffer_get_length(out) >= RH_HTTPD_OUT_HIGH) {
+            p->write_blocked = true;
+            break;
+        }
+        n = nghttp2_session_mem_send(p->s, &data);
+        if (n < 0) {
+            c->close_now = true;
+            return;
+        }
+        if (n == 0)
+            break;
+        if (evbuffer_add(out, data, (size_t)n) != 0) {
+            c->close_now = true;
+            return;
+        }
+    }
+    if (!nghttp2_session_want_read(p->s) && !nghttp2_session_want_write(p->s))
+        c->close_after_flush = true;
+}
+
+rh_err rh_h2_start(rh_conn *c)
+{
+    rh_httpd *h = c->srv;
+    nghttp2_session_callbacks *cbs = NULL;
+    nghttp2_option *opt = NULL;
+    rh_h2 *p;
+    rh_err rc = RH_ENOMEM;
+    nghttp2_settings_entry iv[] = {
+        {NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS, h->o.max_streams},
+        {NGHTTP2_SETTINGS_MAX_HEADER_LIST_SIZE, h->o.max_header_bytes},
+        {NGHTTP2_SETTINGS_ENABLE_PUSH, 0},
+    };
+
+    p = calloc(1, sizeof(*p));
+    if (p == NULL)
+        goto out;
+    p->c = c;
+    if (nghttp2_session_callbacks_new(&cbs) != 0 || nghttp2_option_new(&opt) != 0)
+        goto out;
+    nghttp2_session_callbacks_set_on_begin_headers_callback(cbs, on_begin_headers);
+    nghttp2_session_callbacks_set_on_header_callback(cbs, on_header);
+    nghttp2_session_callbacks_set_on_data_chunk_recv_callback(cbs, on_data_chunk);
+    nghttp2_session_callbacks_set_on_frame_recv_callback(cbs, on_frame_recv);
+    nghttp2_session_callbacks_set_on_stream_close_callback(cbs, on_stream_close);
+    nghttp2_session_callbacks_set_on_frame_send_callback(cbs, on_frame_send);
+    /* Rapid reset (CVE-2023-44487): a token bucket of RST_STREAMs, GOAWAY when empty. */
+    nghttp2_option_set_stream_reset_rate_limit(opt, h->o.rst_burst, h->o.rst_rate);
+    /* CONTINUATION flood (CVE-2024-27316 family): bound frames per header block. */
+    nghttp2_option_set_max_continuations(opt, RH_HTTPD_MAX_CONTINUATIONS);
+    nghttp2_option_set_no_closed_streams(opt, 1);
+    if (nghttp2_session_server_new2(&p->s, cbs, p, opt) != 0)
+        goto out;
+    if (nghttp2_submit_settings(p->s, NGHTTP2_FLAG_NONE, iv, sizeof(iv) / sizeof(iv[0])) != 0)
+        goto out;
+    c->h2 = p;
+    c->state = C_H2;
+    h->stats.h2_conns++;
+    p = NULL;
+    rc = RH_OK;
+out:
+    if (p != NULL) {
+        nghttp2_session_del(p->s);
+        free(p);
+    }
+    nghttp2_option_del(opt);
+    nghttp2_session_callbacks_del(cbs);
+    if (rc == RH_OK)
+        h2_flush(c);
+    return rc;
+}
+
+void rh_h2_free(rh_h2 *p)
+{
+    if (p == NULL)
+        return;
+    nghttp2_session_del(p->s); /* does not call on_stream_close */
+    while (p->streams != NULL)
+        stream_free(p, p->streams);
+    free(p);
+}
+
+void rh_h2_on_read(rh_conn *c)
+{
+    rh_h2 *p = c->h2;
+    struct evbuffer *in = bufferevent_get_input(c->bev);
+
+    while (!c->close_now) {
+        struct evbuffer_iovec v;
+        ssize_t n;
+        if (evbuffer_peek(in, -1, NULL, &v, 1) < 1 || v.iov_len == 0)
+            break;
+        n = nghttp2_session_mem_recv(p->s, v.iov_base, v.iov_len);
+        if (n < 0) {
+            /* Bad preface or a fatal protocol error: nghttp2 queued a GOAWAY when it could. */
+            evbuffer_drain(in, evbuffer_get_length(in));
+            h2_flush(c);
+            c->close_after_flush = true;
+            return;
+        }
+        evbuffer_drain(in, (size_t)n);
+    }
+    h2_flush(c);
+    if (p->write_blocked)
+        bufferevent_disable(c->bev, EV_READ); /* backpressure until the client reads */
+}
+
+void rh_h2_on_write(rh_conn *c)
+{
+    rh_h2 *p = c->h2;
+    bool was_blocked = p->write_blocked;
+    h2_flush(c);
+    if (was_blocked && !p->write_blocked && !c->close_after_flush && !c->close_now) {
+        bufferevent_enable(c->bev, EV_READ);
+        if (evbuffer_get_length(bufferevent_get_input(c->bev)) > 0)
+            rh_h2_on_read(c);
+    }
+}
+
+bool rh_h2_on_timeout(rh_conn *c)
+{
+    rh_h2 *p = c->h2;
+    if (p->streams != NULL || evbuffer_get_length(bufferevent_get_output(c->bev)) > 0)
+        return true;
+    nghttp2_session_terminate_session(p->s, NGHTTP2_NO_ERROR);
+    h2_flush(c);
+    c->close_after_flush = true;
+    return true;
+}

@@ -1,0 +1,293 @@
+/* serve.c -- the protocol-neutral request logic: handler hook, then safe static file serving. */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <unistd.h>
+
+#include "server/http_util.h"
+#include "server/httpd_int.h"
+#include "server/safe_open.h"
+
+void rh_req_init(rh_httpd_req *r, const rh_httpd *h)
+{
+    memset(r, 0, sizeof(*r));
+    rh_buf_init(&r->target, h->o.max_uri);
+    rh_buf_init(&r->hstore, (size_t)h->o.max_header_bytes * 2 + 64);
+    rh_buf_init(&r->body, h->o.max_body_bytes);
+}
+
+void rh_req_cleanup(rh_httpd_req *r)
+{
+    rh_buf_cleanup(&r->target);
+    rh_buf_cleanup(&r->hstore);
+    rh_buf_cleanup(&r->body);
+    free(r->path);
+    r->path = NULL;
+}
+
+void rh_req_reset(rh_httpd_req *r)
+{
+    rh_buf_reset(&r->target);
+    rh_buf_reset(&r->hstore);
+    rh_buf_reset(&r->body);
+    free(r->path);
+    r->path = NULL;
+    r->query = NULL;
+    r->nhdrs = 0;
+    r->hdr_bytes = 0;
+    r->method[0] = '\0';
+    r->version = 0;
+    r->head = false;
+}
+
+rh_err rh_req_add_header(rh_httpd_req *r, const char *name, size_t nlen, const char *value,
+                         size_t vlen)
+{
+    rh_err rc;
+    size_t noff;
+
+    r->hdr_bytes += nlen + vlen + 32;
+    if (r->nhdrs >= RH_HTTPD_MAX_HEADERS || r->hdr_bytes > r->hstore.max / 2)
+        return RH_ETOOBIG;
+    noff = r->hstore.len;
+    for (size_t i = 0; i < nlen; i++) {
+        char ch = name[i];
+        if (ch >= 'A' && ch <= 'Z')
+            ch = (char)(ch - 'A' + 'a');
+        if ((rc = rh_buf_appendc(&r->hstore, ch)) != RH_OK)
+            return rc;
+    }
+    if ((rc = rh_buf_appendc(&r->hstore, '\0')) != RH_OK)
+        return rc;
+    r->name_off[r->nhdrs] = noff;
+    r->val_off[r->nhdrs] = r->hstore.len;
+    if ((rc = rh_buf_append(&r->hstore, value, vlen)) != RH_OK ||
+        (rc = rh_buf_appendc(&r->hstore, '\0')) != RH_OK)
+        return rc;
+    r->nhdrs++;
+    return RH_OK;
+}
+
+rh_err rh_req_finish(rh_httpd_req *r)
+{
+    const char *t = r->target.data ? (const char *)r->target.data : "";
+    size_t n = r->target.len;
+    char *q;
+
+    free(r->path);
+    r->path = malloc(n + 1);
+    if (r->path == NULL)
+        return RH_ENOMEM;
+    memcpy(r->path, t, n);
+    r->path[n] = '\0';
+    r->query = NULL;
+    q = strpbrk(r->path, "?#");
+    if (q != NULL) {
+        bool is_query = *q == '?';
+        *q = '\0';
+        if (is_query) {
+            char *hash = strchr(q + 1, '#');
+            if (hash)
+                *hash = '\0';
+            r->query = q + 1;
+        }
+    }
+    r->head = strcmp(r->method, "HEAD") == 0;
+    return RH_OK;
+}
+
+const char *rh_httpd_req_method(const rh_httpd_req *r) { return r->method; }
+const char *rh_httpd_req_path(const rh_httpd_req *r) { return r->path ? r->path : ""; }
+const char *rh_httpd_req_query(const rh_httpd_req *r) { return r->query; }
+int rh_httpd_req_version(const rh_httpd_req *r) { return r->version; }
+
+const char *rh_httpd_req_header(const rh_httpd_req *r, const char *name)
+{
+    for (size_t i = 0; i < r->nhdrs; i++) {
+        if (strcasecmp((const char *)r->hstore.data + r->name_off[i], name) == 0)
+            return (const char *)r->hstore.data + r->val_off[i];
+    }
+    return NULL;
+}
+
+const uint8_t *rh_httpd_req_body(const rh_httpd_req *r, size_t *len)
+{
+    static const uint8_t empty[1] = {0};
+    *len = r->body.len;
+    return r->body.data ? r->body.data : empty;
+}
+
+void rh_resp_cleanup(rh_resp *r)
+{
+    if (r->fd >= 0)
+        close(r->fd);
+    r->fd = -1;
+    free(r->mem);
+    r->mem = NULL;
+}
+
+static void resp_blank(rh_resp *out, int status)
+{
+    memset(out, 0, sizeof(*out));
+    out->fd = -1;
+    out->status = status;
+}
+
+void rh_resp_error(rh_httpd *h, rh_resp *out, int status, bool head, bool close)
+{
+    char text[96];
+    int n = snprintf(text, sizeof(text), "%d %s\n", status, rh_http_reason(status));
+
+    resp_blank(out, status);
+    out->close = close;
+    out->content_type = "text/plain";
+    out->cache_control = "no-store";
+    if (status == 405)
+        out->allow = "GET, HEAD";
+    out->content_length = (uint64_t)n;
+    out->has_body = !head;
+    if (!head) {
+        out->mem = malloc((size_t)n);
+        if (out->mem == NULL) {
+            out->content_length = 0; /* still a valid (empty) answer */
+        } else {
+            memcpy(out->mem, text, (size_t)n);
+            out->mem_len = (size_t)n;
+        }
+    }
+    rh_httpd_count(h, status, head ? 0 : out->mem_len);
+}
+
+static bool run_handler(rh_httpd *h, const rh_httpd_req *req, rh_resp *out)
+{
+    rh_httpd_resp hr;
+
+    if (h->o.handler == NULL)
+        return false;
+    memset(&hr, 0, sizeof(hr));
+    if (!h->o.handler(h->o.handler_ctx, req, &hr))
+        return false;
+    if (hr.status < 100 || hr.status > 599 || (hr.body_len > 0 && hr.body == NULL)) {
+        rh_resp_error(h, out, 500, req->head, false);
+        return true;
+    }
+    resp_blank(out, hr.status);
+    out->content_type = hr.content_type ? hr.content_type : "text/plain";
+    out->cache_control = hr.cache_control ? hr.cache_control : "no-store";
+    out->content_length = hr.body_len;
+    out->has_body = !req->head && hr.status != 204 && hr.status != 304;
+    if (out->has_body && hr.body_len > 0) {
+        out->mem = malloc(hr.body_len);
+        if (out->mem == NULL) {
+            rh_resp_error(h, out, 503, req->head, false);
+            return true;
+        }
+        memcpy(out->mem, hr.body, hr.body_len);
+        out->mem_len = hr.body_len;
+    }
+    if (!out->has_body && hr.status != 304)
+        out->content_length = req->head ? hr.body_len : 0;
+    rh_httpd_count(h, hr.status, out->mem_len);
+    return true;
+}
+
+static void serve_file(rh_httpd *h, const rh_httpd_req *req, rh_resp *out)
+{
+    char rel[RH_HTTPD_MAX_URI + 1];
+    size_t cap = h->o.max_uri + 1 < sizeof(rel) ? h->o.max_uri + 1 : sizeof(rel);
+    struct stat st;
+    char hex[65];
+    int status, fd;
+    const char *inm, *range;
+    rh_http_range rg;
+    rh_range_result rr = RH_RANGE_NONE;
+
+    status = rh_http_path_decode(req->path, strlen(req->path), rel, cap);
+    if (status != 0) {
+        rh_resp_error(h, out, status, req->head, status == 400);
+        return;
+    }
+    fd = rh_open_beneath(h->rootfd, rel, RH_OPEN_AUTO, &st);
+    if (fd < 0) {
+        rh_resp_error(h, out, (errno == EMFILE || errno == ENFILE) ? 503 : 404, req->head, false);
+        return;
+    }
+    if (!(h->o.etag_from_name && rh_http_hash_prefixed(rel, hex))) {
+        bool hashed = false;
+        if (rh_etag_get(h->etags, fd, &st, hex, &hashed, NULL) != RH_OK) {
+            close(fd);
+            rh_resp_error(h, out, 500, req->head, false);
+            return;
+        }
+        if (hashed)
+            h->stats.etag_hashes++;
+    }
+    resp_blank(out, 200);
+    out->fd = fd;
+    snprintf(out->etag, sizeof(out->etag), "\"%s\"", hex);
+    out->content_type = rh_http_content_type(rel);
+    out->cache_control = rh_http_is_short_cache(rel, h->o.short_cache_paths)
+                             ? h->short_cc : "public, max-age=31536000, immutable";
+    out->accept_ranges = true;
+
+    inm = rh_httpd_req_header(req, "if-none-match");
+    if (inm != NULL && rh_http_inm_match(inm, out->etag)) {
+        /* RFC 9110 13.1.2: a matching If-None-Match on GET/HEAD answers 304, no body. */
+        out->status = 304;
+        out->has_body = false;
+        out->content_length = 0;
+        close(out->fd);
+        out->fd = -1;
+        out->content_type = NULL;
+        rh_httpd_count(h, 304, 0);
+        return;
+    }
+    range = rh_httpd_req_header(req, "range");
+    if (range != NULL) {
+        const char *ifr = rh_httpd_req_header(req, "if-range");
+        /* RFC 9110 13.1.5: If-Range with another (or a weak) tag means "send it all". */
+        if (ifr == NULL || strcmp(ifr, out->etag) == 0)
+            rr = rh_http_range_parse(range, (uint64_t)st.st_size, &rg);
+    }
+    if (rr == RH_RANGE_UNSATISFIABLE) {
+        close(out->fd);
+        out->fd = -1;
+        char etag[72];
+        memcpy(etag, out->etag, sizeof(etag));
+        rh_resp_error(h, out, 416, req->head, false);
+        memcpy(out->etag, etag, sizeof(etag));
+        snprintf(out->content_range, sizeof(out->content_range), "bytes */%" PRIu64,
+                 (uint64_t)st.st_size);
+        return;
+    }
+    if (rr == RH_RANGE_OK) {
+        out->status = 206;
+        out->file_off = rg.first;
+        out->content_length = rg.len;
+        snprintf(out->content_range, sizeof(out->content_range),
+                 "bytes %" PRIu64 "-%" PRIu64 "/%" PRIu64, rg.first, rg.first + rg.len - 1,
+                 (uint64_t)st.st_size);
+    } else {
+        out->content_length = (uint64_t)st.st_size;
+    }
+    out->has_body = !req->head && out->content_length > 0;
+    if (!out->has_body) {
+        close(out->fd);
+        out->fd = -1;
+    }
+    rh_httpd_count(h, out->status, out->has_body ? out->content_length : 0);
+}
+
+void rh_serve(rh_httpd *h, const rh_httpd_req *req, rh_resp *out)
+{
+    if (run_handler(h, req, out))
+        return;
+    if (strcmp(req->method, "GET") != 0 && !req->head) {
+        rh_resp_error(h, out, 405, false, false);
+        return;
+    }
+    serve_file(h, req, out);
+}
