@@ -1,0 +1,94 @@
+/* repo_fs.h -- the origin's file system work: atomic writes, the source tree scan, streaming
+ * compression of payloads into the targets tree, version discovery, the repository lock. */
+#ifndef RH_REPO_FS_H
+#define RH_REPO_FS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "manifest/buf.h"
+#include "manifest/hash.h"
+#include "manifest/rh_error.h"
+#include "origin/origin_plan.h"
+
+#define RH_ORIGIN_IO_CHUNK    (128u * 1024)  /* read buffer of the streaming paths */
+#define RH_ORIGIN_MAX_FILES   1000000u       /* payload files in one source tree */
+#define RH_ORIGIN_MAX_DEPTH   64             /* directory nesting of a source tree */
+
+/* "a" + "/" + "b" in a new string (NULL on OOM). */
+char *rh_path_join(const char *a, const char *b);
+
+/* Read the whole file at path, at most max bytes (RH_ETOOBIG), appending to out.
+ * RH_ENOTFOUND when it does not exist, RH_EIO otherwise. */
+rh_err rh_fs_read_file(const char *path, size_t max, rh_buf *out, rh_error *e)
+    __attribute__((warn_unused_result));
+
+/* Write dir/name atomically: a temp file in dir, fsync, then rename over the old file (replace)
+ * or link to a name that must not exist yet (!replace: RH_EIO "exists" -- published files are
+ * immutable), then fsync dir. Returns RH_OK, RH_EIO. */
+rh_err rh_fs_write_atomic(const char *dir, const char *name, const uint8_t *data, size_t len,
+                          bool replace, mode_t mode, rh_error *e)
+    __attribute__((warn_unused_result));
+
+/* Rename from -> to within one directory and fsync that directory. RH_EIO on failure. */
+rh_err rh_fs_rename(const char *dir, const char *from, const char *to, rh_error *e)
+    __attribute__((warn_unused_result));
+
+/* fsync a directory (makes renames and new names in it durable). RH_EIO on failure. */
+rh_err rh_fs_sync_dir(const char *dir, rh_error *e) __attribute__((warn_unused_result));
+
+/* Highest N of the files "N.<role>.json" in dir (0 when none). */
+rh_err rh_fs_highest_version(const char *dir, const char *role, uint64_t *out, rh_error *e)
+    __attribute__((warn_unused_result));
+
+/* true when path does not exist or is an empty directory; RH_EIO when it is something else
+ * that cannot be read. */
+rh_err rh_fs_absent_or_empty(const char *path, bool *out, rh_error *e)
+    __attribute__((warn_unused_result));
+
+/* mkdir path with mode if missing (an existing directory is fine; chmod'ed to mode). */
+rh_err rh_fs_mkdir(const char *path, mode_t mode, rh_error *e) __attribute__((warn_unused_result));
+
+/* Take an exclusive lock on <repo>/.rhine-origin.lock (non-blocking: RH_EIO "locked" when
+ * another rhine-origin holds it). *fd is closed by rh_fs_unlock. */
+rh_err rh_fs_lock(const char *repo, int *fd, rh_error *e) __attribute__((warn_unused_result));
+void rh_fs_unlock(int fd);
+
+/* The payloads of a source tree. */
+typedef struct rh_src_list {
+    rh_src_file *files; /* sorted by relpath (bytewise) */
+    size_t n, cap;
+    char **skipped;     /* "<path>: <why>, skipped" for symlinks and special files */
+    size_t nskipped;
+} rh_src_list;
+
+/* Walk root recursively: every regular file becomes an rh_src_file (path checked with
+ * rh_origin_path_check: a bad name fails the whole scan with RH_EPATH, nothing is skipped
+ * silently), its length and sha256 computed by streaming. Symlinks, sockets, FIFOs and devices
+ * are listed in skipped. Returns RH_OK, RH_EPATH, RH_ETOOBIG, RH_EIO, RH_ENOMEM. */
+rh_err rh_fs_scan_source(const char *root, rh_src_list *out, rh_error *e)
+    __attribute__((warn_unused_result));
+void rh_src_list_cleanup(rh_src_list *l);
+
+/* What storing one payload produced. */
+typedef struct rh_stored {
+    uint64_t ulen, zlen;
+    uint8_t usha[RH_SHA256_LEN], zsha[RH_SHA256_LEN];
+    bool existed;       /* the content-addressed file was already there and was kept */
+} rh_stored;
+
+/* Compress src_path (streaming, zstd at level) into targets_dir, hashing the uncompressed bytes
+ * while reading and the compressed bytes in the sink, through a temp file in the target's
+ * directory renamed to rh_target_stored_path(target_path, sha256(compressed)). Memory is
+ * bounded by the zstd level, never by the payload. Returns RH_OK, RH_EIO, RH_ENOMEM, RH_EINVAL
+ * (level). */
+rh_err rh_fs_store_target(const char *targets_dir, const char *src_path, const char *target_path,
+                          int level, rh_stored *out, rh_error *e)
+    __attribute__((warn_unused_result));
+
+/* true when targets_dir/stored_rel is a regular file of exactly len bytes. */
+bool rh_fs_stored_ok(const char *targets_dir, const char *stored_rel, uint64_t len);
+
+#endif
