@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <string.h>
 #include <sys/syscall.h>
@@ -84,9 +85,24 @@ static int open_walk(int rootfd, const char *relpath, struct stat *st)
     }
 }
 
+/* Every component non-empty and neither "." nor "..": RESOLVE_BENEATH alone would still
+ * accept "a/../b", and the walk must never climb. */
+static bool components_ok(const char *p)
+{
+    for (;;) {
+        const char *slash = strchr(p, '/');
+        size_t n = slash ? (size_t)(slash - p) : strlen(p);
+        if (n == 0 || (n == 1 && p[0] == '.') || (n == 2 && p[0] == '.' && p[1] == '.'))
+            return false;
+        if (!slash)
+            return true;
+        p = slash + 1;
+    }
+}
+
 int rh_open_beneath(int rootfd, const char *relpath, rh_open_mode mode, struct stat *st)
 {
-    if (relpath[0] == '/' || relpath[0] == '\0') {
+    if (!components_ok(relpath)) {
         errno = ENOENT;
         return -1;
     }
