@@ -277,7 +277,7 @@ bool rh_needs_resign(int64_t now, int64_t expires, int64_t lifetime)
 {
     if (expires <= now)
         return true;
-    return expires - now < lifetime / 2 + (lifetime % 2);
+    return 2 * (expires - now) <= lifetime; /* at most half the lifetime left */
 }
 
 static json_t *signed_base(const char *type, uint64_t version, int64_t expires)

@@ -83,7 +83,7 @@ const char *rh_target_entry_sha256(const json_t *entry);
  * published files are never overwritten). */
 uint64_t rh_next_version(uint64_t current, uint64_t highest_on_disk);
 
-/* Re-sign when the metadata expires within half its lifetime (or already expired). */
+/* Re-sign when at most half the lifetime is left (or the metadata already expired). */
 bool rh_needs_resign(int64_t now, int64_t expires, int64_t lifetime);
 
 /* Signed objects (new references, NULL on OOM or a bad argument). expires is seconds since the
