@@ -83,8 +83,8 @@ rh_err rh_tuf_load_cached(rh_tuf *t, const char *rolename, const uint8_t *p, siz
  * code of the fetch/persist callback. */
 rh_err rh_tuf_refresh(rh_tuf *t, int64_t now, rh_error *e) __attribute__((warn_unused_result));
 
-/* rh_tuf_refresh, then every delegated targets role reachable from targets (pre-order, each
- * verified with its delegator's keys and threshold; at most RH_TUF_MAX_ROLES roles in all;
+/* rh_tuf_refresh, then every delegated targets role reachable from targets (breadth-first in
+ * order of appearance, each verified with its delegator's keys and threshold; at most RH_TUF_MAX_ROLES roles in all;
  * a role delegated twice is loaded once). For mirrors, which must hold the whole repository.
  * Same returns as rh_tuf_refresh. */
 rh_err rh_tuf_refresh_all(rh_tuf *t, int64_t now, rh_error *e)
