@@ -370,7 +370,11 @@ void rh_h2_on_read(rh_conn *c)
             break;
         n = nghttp2_session_mem_recv(p->s, v.iov_base, v.iov_len);
         if (n < 0) {
-            /* Bad preface or a fatal protocol error: nghttp2 queued a GOAWAY when it could. */
+            /* Bad preface, flood or a fatal protocol error: tell the peer why (GOAWAY; a
+             * no-op when nghttp2 already queued one), then close once it is written. */
+            nghttp2_session_terminate_session(
+                p->s, (n == NGHTTP2_ERR_FLOODED || n == NGHTTP2_ERR_TOO_MANY_CONTINUATIONS)
+                          ? NGHTTP2_ENHANCE_YOUR_CALM : NGHTTP2_PROTOCOL_ERROR);
             evbuffer_drain(in, evbuffer_get_length(in));
             h2_flush(c);
             c->close_after_flush = true;

@@ -25,11 +25,12 @@ static void usage(void)
             "  --test-routes: POST /echo answers the body, GET /metrics the counters\n");
 }
 
+static rh_buf metrics; /* the last /metrics answer; freed at exit */
+
 /* The hook as the origin/mirror use it: dynamic routes first, then the file server. */
 static bool test_routes(void *ctx, const rh_httpd_req *req, rh_httpd_resp *resp)
 {
     app *a = ctx;
-    static rh_buf metrics; /* lives until the next request; freed at exit */
     const char *path = rh_httpd_req_path(req);
     const char *m = rh_httpd_req_method(req);
 
@@ -58,8 +59,6 @@ static bool test_routes(void *ctx, const rh_httpd_req *req, rh_httpd_resp *resp)
         resp->body_len = metrics.len;
         return true;
     }
-    if (ctx == NULL) /* at exit: free the metrics buffer */
-        rh_buf_cleanup(&metrics);
     return false;
 }
 
@@ -189,7 +188,7 @@ out:
         if (sigs[i])
             event_free(sigs[i]);
     rh_httpd_free(a.httpd);
-    test_routes(NULL, NULL, NULL);
+    rh_buf_cleanup(&metrics);
     event_base_free(a.base);
     return rc;
 }
