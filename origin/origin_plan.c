@@ -45,10 +45,30 @@ static size_t utf8_seq(const unsigned char *p, size_t n)
     return len;
 }
 
-rh_err rh_origin_path_check(const char *relpath, const char *src, rh_error *e)
+/* src for a message: control, non-ASCII and backslash bytes as \xNN, so the message stays one
+ * printable line whatever the file name holds. Truncated to fit out. */
+static const char *escape_name(const char *s, char *out, size_t outlen)
 {
-    if (src == NULL)
-        src = relpath;
+    static const char hex[] = "0123456789abcdef";
+    size_t o = 0;
+    for (const unsigned char *p = (const unsigned char *)s; *p && o + 5 < outlen; p++) {
+        if (*p < 0x20 || *p >= 0x7f || *p == '\\') {
+            out[o++] = '\\';
+            out[o++] = 'x';
+            out[o++] = hex[*p >> 4];
+            out[o++] = hex[*p & 15];
+        } else {
+            out[o++] = (char)*p;
+        }
+    }
+    out[o] = '\0';
+    return out;
+}
+
+rh_err rh_origin_path_check(const char *relpath, const char *src_raw, rh_error *e)
+{
+    char esc[RH_ERRMSG_MAX];
+    const char *src = escape_name(src_raw != NULL ? src_raw : relpath, esc, sizeof esc);
     size_t n = strlen(relpath);
     if (n == 0)
         return rh_fail(e, RH_EPATH, "%s: empty path", src);

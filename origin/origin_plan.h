@@ -50,7 +50,8 @@ typedef struct rh_publish_plan {
 /* Check a relative payload path: '/'-separated components, each non-empty, not "." or "..",
  * valid UTF-8 without control characters (C0, DEL, C1), backslash, '%', '?' or '#'
  * (URL-meaningful), at most RH_ORIGIN_MAX_NAME bytes per component and RH_MAX_TARGET_PATH
- * minus 4 in total. src names the file in the message. Returns RH_OK or RH_EPATH. */
+ * minus 4 in total. src names the file in the message (escaped: bytes outside printable ASCII
+ * and backslash as \xNN). Returns RH_OK or RH_EPATH. */
 rh_err rh_origin_path_check(const char *relpath, const char *src, rh_error *e)
     __attribute__((warn_unused_result));
 

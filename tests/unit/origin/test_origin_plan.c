@@ -64,7 +64,16 @@ static void test_path_check_table(void **state)
         assert_int_equal(rh_origin_path_check(bad[i], "src", &e), RH_EPATH);
         assert_int_equal(e.code, RH_EPATH);
         assert_true(strncmp(e.msg, "src: ", 5) == 0);
+        /* named by itself, the file is escaped: the message stays one printable line */
+        rh_error_clear(&e);
+        assert_int_equal(rh_origin_path_check(bad[i], NULL, &e), RH_EPATH);
+        for (const unsigned char *m = (const unsigned char *)e.msg; *m; m++)
+            assert_true(*m >= 0x20 && *m < 0x7f);
     }
+    rh_error e;
+    rh_error_clear(&e);
+    assert_int_equal(rh_origin_path_check("d/new\nline", NULL, &e), RH_EPATH);
+    assert_string_equal(e.msg, "d/new\\x0aline: control character 0x0a in name");
     /* length limits: one component, and the whole path */
     char name[RH_ORIGIN_MAX_NAME + 2];
     memset(name, 'n', sizeof name);
