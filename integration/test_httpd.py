@@ -574,3 +574,66 @@ def test_max_conns(procs, tls_ca, tmp_path):
             data += b
         assert status_lines(data) == [200]
         assert 1.0 < time.monotonic() - t0 < 4.0
+
+
+# ---- root switching, certificate reload, ETag from verified names --------------------------------
+
+def test_switch_root_and_reload_cert(procs, tls_ca, tmp_path):
+    r1, r2 = tmp_path / "v1", tmp_path / "v2"
+    for r, v in ((r1, b"one\n"), (r2, b"two\n")):
+        (r / "metadata").mkdir(parents=True)
+        (r / "metadata" / "timestamp.json").write_bytes(v)
+    port_file = tmp_path / "ports"
+    p = procs.start([binary("rhine-httpd"), "--root", r1, "--alt-root", r2,
+                     "--listen", "127.0.0.1:0", "--tls-cert", tls_ca["cert"],
+                     "--tls-key", tls_ca["key"], "--listen-h2c", "127.0.0.1:0",
+                     "--port-file", port_file], port_file=port_file)
+    s = Server(r1, read_ports(port_file), tls_ca["ca"], p)
+    assert s.curl("--http2", s.https("/metadata/timestamp.json"))[1] == b"one\n"
+    # a keep-alive h1 connection spans the switch: its next request sees the new root
+    with socket.create_connection(("127.0.0.1", s.clear), timeout=5) as c:
+        c.sendall(b"GET /metadata/timestamp.json HTTP/1.1\r\nHost: x\r\n\r\n")
+        first = b""
+        while not first.endswith(b"\r\n\r\none\n"):
+            b = c.recv(4096)
+            assert b, first
+            first += b
+        p.send_signal(__import__("signal").SIGUSR1)
+        deadline = time.monotonic() + 5
+        while b"now serving" not in open(p.logpath, "rb").read() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        c.sendall(b"GET /metadata/timestamp.json HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        second = b""
+        while True:
+            b = c.recv(4096)
+            if not b:
+                break
+            second += b
+    assert first.endswith(b"one\n") and second.endswith(b"two\n")
+    assert s.curl("--http2", s.https("/metadata/timestamp.json"))[1] == b"two\n"
+    # SIGHUP reloads the certificate; the server keeps serving TLS afterwards
+    p.send_signal(__import__("signal").SIGHUP)
+    deadline = time.monotonic() + 5
+    while b"certificate reloaded" not in open(p.logpath, "rb").read() and \
+            time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert b"certificate reloaded" in open(p.logpath, "rb").read()
+    rc, body, h, status, ver = s.curl("--http2", s.https("/metadata/timestamp.json"))
+    assert (rc, status, ver, body) == (0, 200, "2", b"two\n")
+
+
+def test_etag_from_name(procs, tls_ca, tmp_path):
+    root = tmp_path / "root"
+    (root / "targets").mkdir(parents=True)
+    name_hash = "ab" * 32
+    data = b"content whose hash is not the name\n"
+    (root / "targets" / f"{name_hash}.pkg.zst").write_bytes(data)
+    real = '"%s"' % hashlib.sha256(data).hexdigest()
+    for flag, want in (([], real), (["--etag-from-name"], f'"{name_hash}"')):
+        pf = tmp_path / f"ports{len(flag)}"
+        p = procs.start([binary("rhine-httpd"), "--root", root, "--listen-h2c", "127.0.0.1:0",
+                         "--port-file", pf, *flag], port_file=pf)
+        s = Server(root, {"tls": 0, **read_ports(pf)}, tls_ca["ca"], p)
+        rc, body, h, status, _ = s.curl(s.http(f"/targets/{name_hash}.pkg.zst"))
+        assert (status, body, h["etag"]) == (200, data, want)
+        procs.stop(p)

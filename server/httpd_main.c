@@ -14,6 +14,8 @@ typedef struct app {
     struct event_base *base;
     rh_httpd *httpd;
     const char *cert, *key;
+    const char *roots[2];  /* --root and --alt-root: SIGUSR1 switches between them */
+    int cur_root;
 } app;
 
 static void usage(void)
@@ -22,7 +24,10 @@ static void usage(void)
             "usage: rhine-httpd --root DIR [--listen ADDR:PORT --tls-cert F --tls-key F]\n"
             "                   [--listen-h2c ADDR:PORT] [--port-file F] [--etag-from-name]\n"
             "                   [--test-routes] [--max-conns N] [--idle-ms N] [--rst-burst N]\n"
-            "  --test-routes: POST /echo answers the body, GET /metrics the counters\n");
+            "                   [--alt-root DIR]\n"
+            "  --test-routes: POST /echo answers the body, GET /metrics the counters\n"
+            "  --alt-root: SIGUSR1 switches the served root between --root and DIR;\n"
+            "  SIGHUP reloads the certificate and key\n");
 }
 
 static rh_buf metrics; /* the last /metrics answer; freed at exit */
@@ -66,6 +71,19 @@ static void on_signal(evutil_socket_t sig, short what, void *arg)
 {
     app *a = arg;
     (void)what;
+    if (sig == SIGUSR1) {
+        rh_error e;
+        rh_error_clear(&e);
+        if (a->roots[1] == NULL)
+            return;
+        if (rh_httpd_set_root(a->httpd, a->roots[1 - a->cur_root], &e) != RH_OK) {
+            fprintf(stderr, "rhine-httpd: switch root: %s\n", e.msg);
+            return;
+        }
+        a->cur_root = 1 - a->cur_root;
+        fprintf(stderr, "rhine-httpd: now serving %s\n", a->roots[a->cur_root]);
+        return;
+    }
     if (sig == SIGHUP) {
         rh_error e;
         rh_error_clear(&e);
@@ -113,8 +131,8 @@ int main(int argc, char **argv)
     const char *port_file = NULL;
     bool routes = false;
     rh_error e;
-    struct event *sigs[4] = {NULL, NULL, NULL, NULL};
-    int signos[4] = {SIGTERM, SIGINT, SIGHUP, 0};
+    struct event *sigs[5] = {NULL, NULL, NULL, NULL, NULL};
+    int signos[5] = {SIGTERM, SIGINT, SIGHUP, SIGUSR1, 0};
     int rc = 1;
 
     memset(&o, 0, sizeof(o));
@@ -137,6 +155,7 @@ int main(int argc, char **argv)
         }
         i++;
         if (strcmp(k, "--root") == 0) o.root = v;
+        else if (strcmp(k, "--alt-root") == 0) a.roots[1] = v;
         else if (strcmp(k, "--listen") == 0) o.listen_tls = v;
         else if (strcmp(k, "--listen-h2c") == 0) o.listen_clear = v;
         else if (strcmp(k, "--tls-cert") == 0) o.tls_cert = v;
@@ -155,6 +174,7 @@ int main(int argc, char **argv)
         return 2;
     }
     signal(SIGPIPE, SIG_IGN); /* the server library requires it */
+    a.roots[0] = o.root;
     a.cert = o.tls_cert;
     a.key = o.tls_key;
     a.base = event_base_new();
@@ -184,7 +204,7 @@ int main(int argc, char **argv)
     event_base_dispatch(a.base);
     rc = 0;
 out:
-    for (int i = 0; i < 4; i++)
+    for (int i = 0; i < 5; i++)
         if (sigs[i])
             event_free(sigs[i]);
     rh_httpd_free(a.httpd);
