@@ -384,3 +384,43 @@ def test_publish_200mib_keeps_memory_flat(tmp_path):
     assert entry["custom"]["rhine"]["length"] == 200 * 1024 * 1024
     usha, ulen = zstd_sha256(stored_path(repo, "big.img.zst", entry))
     assert (usha, ulen) == (entry["custom"]["rhine"]["sha256"], 200 * 1024 * 1024)
+
+
+def test_crash_leftovers_are_never_overwritten(tmp_path):
+    """A publish killed after writing N.targets.json but before timestamp.json leaves an
+    unreferenced file; the next publish skips that version instead of replacing it."""
+    repo, keys = init(tmp_path)
+    src = make_source(tmp_path / "src")
+    md = repo / "metadata"
+    orphan = b'{"left":"by a crash"}'
+    (md / "2.targets.json").write_bytes(orphan)
+    (md / "2.snapshot.json").write_bytes(orphan)
+    p = publish(repo, keys, src)
+    assert "published targets version 3, snapshot version 3, timestamp version 2" in p.stdout
+    assert (md / "2.targets.json").read_bytes() == orphan
+    _, ts, snap, targets = check_repo(repo)
+    assert targets["signed"]["version"] == 3 and snap["signed"]["version"] == 3
+
+
+def test_missing_stored_file_is_restored(tmp_path):
+    repo, keys = init(tmp_path)
+    src = make_source(tmp_path / "src")
+    publish(repo, keys, src)
+    t = load(repo / "metadata" / "2.targets.json")["signed"]["targets"]
+    f = stored_path(repo, "a.txt.zst", t["a.txt.zst"])
+    f.unlink()
+    p = publish(repo, keys, src)
+    assert p.stdout.strip() == "unchanged: targets version 2 (4 files, 1 stored files restored)"
+    assert sha256_file(f) == t["a.txt.zst"]["hashes"]["sha256"]
+
+
+def test_concurrent_runs_are_locked_out(tmp_path):
+    import fcntl
+    repo, keys = init(tmp_path)
+    src = make_source(tmp_path / "src")
+    with open(repo / ".rhine-origin.lock", "w") as lk:
+        fcntl.flock(lk, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        p = publish(repo, keys, src, check=1)
+        assert p.stderr.strip() == \
+            f"rhine-origin: {repo}/.rhine-origin.lock: locked by another rhine-origin"
+    publish(repo, keys, src)

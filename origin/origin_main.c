@@ -280,8 +280,12 @@ static int cmd_publish(const args *a)
     if (rc != RH_OK)
         return fail(&e);
     if (r.unchanged) {
-        printf("unchanged: targets version %llu (%zu files)\n",
-               (unsigned long long)r.targets_version, r.nfiles);
+        if (r.nrestored > 0)
+            printf("unchanged: targets version %llu (%zu files, %zu stored files restored)\n",
+                   (unsigned long long)r.targets_version, r.nfiles, r.nrestored);
+        else
+            printf("unchanged: targets version %llu (%zu files)\n",
+                   (unsigned long long)r.targets_version, r.nfiles);
         return 0;
     }
     printf("published targets version %llu, snapshot version %llu, timestamp version %llu\n"
