@@ -13,6 +13,8 @@
 #define RH_MAX_DELEGATIONS       32                  /* TUF 5.6.7: roles visited per search */
 #define RH_MAX_TARGET_PATH       4096                /* bytes in one target path */
 #define RH_MAX_ROLE_NAME         255                 /* bytes in one role name */
+/* Signatures in one metadata envelope: bounds the verifications a hostile file can cause. */
+#define RH_MAX_SIGNATURES        1024
 
 /* zstd */
 #define RH_ZSTD_WINDOW_LOG_MAX   27                  /* 128 MiB decoder window at most */

@@ -11,10 +11,6 @@
 #include "manifest/json.h"
 #include "manifest/limits.h"
 
-/* Signatures accepted in one envelope. Real roots carry a handful; the cap bounds the number of
- * signature verifications a hostile file can cause (each one is tried at most once). */
-#define RH_MAX_SIGNATURES 1024
-
 /* Bytes of a JSON field path kept for messages (longer paths are truncated, never overrun). */
 #define MD_PATH_MAX 320
 
