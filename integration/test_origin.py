@@ -424,3 +424,51 @@ def test_concurrent_runs_are_locked_out(tmp_path):
         assert p.stderr.strip() == \
             f"rhine-origin: {repo}/.rhine-origin.lock: locked by another rhine-origin"
     publish(repo, keys, src)
+
+
+TUFJS = Path(__file__).resolve().parent / "tufjs"
+
+STATIC_SERVER = """
+import functools, http.server, sys
+h = functools.partial(http.server.SimpleHTTPRequestHandler, directory=sys.argv[1])
+h.log_message = lambda *a: None
+s = http.server.ThreadingHTTPServer(("127.0.0.1", 0), h)
+open(sys.argv[2] + ".tmp", "w").write(str(s.server_address[1]))
+import os; os.rename(sys.argv[2] + ".tmp", sys.argv[2])
+s.serve_forever()
+"""
+
+
+@pytest.mark.skipif(shutil.which("node") is None or not (TUFJS / "node_modules").is_dir(),
+                    reason="node or integration/tufjs/node_modules missing")
+def test_tufjs_follows_publishes_and_rotations(tmp_path, procs):
+    """tuf-js (an independent TUF client), pinned to 1.root.json, walks the root chain through
+    every kind of rotation and downloads the consistent-snapshot targets."""
+    import json
+    repo, keys = init(tmp_path)
+    trusted = tmp_path / "trusted-root.json"
+    shutil.copy(repo / "metadata" / "1.root.json", trusted)
+    src = make_source(tmp_path / "src")
+    publish(repo, keys, src)
+    for role in ("timestamp", "snapshot", "targets", "root"):
+        origin("rotate", "--repo", repo, "--keys", keys, "--role", role, check=0)
+    (src / "a.txt").write_bytes(b"after all rotations\n")
+    publish(repo, keys, src)
+    origin("refresh", "--repo", repo, "--keys", keys, "--force", check=0)
+    (tmp_path / "srv.py").write_text(STATIC_SERVER)
+    port_file = tmp_path / "port"
+    procs.start(["/usr/bin/python3", tmp_path / "srv.py", repo, port_file], port_file=port_file)
+    port = int(port_file.read_text())
+    names = ["a.txt.zst", "sub/b.bin.zst", "sub/deep/c.db.zst", "empty.zst"]
+    cfg = {"metadataUrl": f"http://127.0.0.1:{port}/metadata/",
+           "targetUrl": f"http://127.0.0.1:{port}/targets/", "root": str(trusted),
+           "metadataDir": str(tmp_path / "md"), "targetDir": str(tmp_path / "tg"),
+           "targets": names}
+    (tmp_path / "cfg.json").write_text(json.dumps(cfg))
+    p = subprocess.run(["node", TUFJS / "verify.js", tmp_path / "cfg.json"], capture_output=True,
+                       text=True, timeout=120)
+    assert p.returncode == 0, p.stderr
+    got = json.loads(p.stdout)["targets"]
+    _, _, _, targets = check_repo(repo)
+    assert got == {n: targets["signed"]["targets"][n]["hashes"]["sha256"] for n in names}
+    assert json.loads((tmp_path / "md" / "root.json").read_text())["signed"]["version"] == 5
