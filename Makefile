@@ -51,11 +51,11 @@ LIBAUDIT    := $(BUILD)/libaudit.a
 # What each directory links, in link order (the dependency rule, see README).
 DEPS_manifest := $(LIBMANIFEST)
 DEPS_server   := $(LIBSERVER) $(LIBMANIFEST)
-DEPS_origin   := $(LIBORIGIN) $(LIBSERVER) $(LIBMANIFEST)
+DEPS_origin   := $(LIBORIGIN) $(LIBSERVER) $(LIBNET) $(LIBMANIFEST)
 DEPS_mirror   := $(LIBMIRROR) $(LIBSERVER) $(LIBNET) $(LIBMANIFEST)
 DEPS_client   := $(LIBCLIENT) $(LIBNET) $(LIBMANIFEST)
 DEPS_net      := $(LIBNET) $(LIBMANIFEST)
-DEPS_audit    := $(LIBAUDIT) $(LIBMANIFEST)
+DEPS_audit    := $(LIBAUDIT) $(LIBNET) $(LIBMANIFEST)
 
 PROG_MAINS := $(wildcard */*_main.c)
 PROGS      := $(foreach m,$(PROG_MAINS),$(BUILD)/rhine-$(patsubst %_main,%,$(basename $(notdir $(m)))))

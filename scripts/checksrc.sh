@@ -6,7 +6,7 @@ rc=0
 src=$(git ls-files -co --exclude-standard -- '*.c' '*.h' 2>/dev/null || find . -name '*.[ch]')
 
 # Unsafe calls (bounded alternatives exist for each).
-bad=$(grep -nE '(^|[^_a-z])(strcpy|strcat|sprintf|vsprintf|gets|atoi|atol|strtok|system)[[:space:]]*\(' $src |
+bad=$(grep -nE '(^|[^_a-zA-Z0-9.>])(strcpy|strcat|sprintf|vsprintf|gets|atoi|atol|strtok|system)\(' $src |
       grep -v 'checksrc: allow')
 [ -z "$bad" ] || { echo "checksrc: banned call:"; echo "$bad"; rc=1; }
 
@@ -20,7 +20,8 @@ check() { # dir, forbidden include pattern, reason
 check manifest 'server|origin|mirror|client|audit' 'manifest depends on nothing'
 check server 'origin|mirror|client|audit' 'server is shared by origin and mirror'
 check mirror 'origin|client' 'the mirror holds no signing code'
-check origin 'mirror|client' 'origin stands alone'
+check origin 'mirror|client|audit' 'origin stands alone'
+check audit 'server|origin|mirror|client' 'the auditor trusts only manifest and net'
 check client 'server|origin|mirror' 'client embeds only manifest and net'
 check net 'server|origin|mirror|client|audit' 'net is the shared HTTP client transport'
 if [ -f client/rhine_get_main.c ] || [ -f client/get_main.c ]; then
