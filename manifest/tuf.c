@@ -9,6 +9,7 @@
 #include <sys/types.h>
 
 #include "manifest/limits.h"
+#include "manifest/tpath.h"
 
 /* One trusted (or cached, not yet verified) metadata file. f's pointers are owned here. */
 typedef struct tuf_slot {
@@ -181,25 +182,12 @@ static bool is_top_level(const char *name)
 rh_err rh_tuf_filename(const char *role, uint64_t version, bool consistent, char *out,
                        size_t outsz)
 {
-    size_t rlen = role ? strlen(role) : 0;
-    if (rlen == 0 || rlen > RH_MAX_ROLE_NAME)
+    if (role == NULL || out == NULL)
         return RH_EPATH;
-    char enc[3 * RH_MAX_ROLE_NAME + 1];
-    size_t k = 0;
-    static const char hex[] = "0123456789ABCDEF";
-    for (size_t i = 0; i < rlen; i++) {
-        unsigned char c = (unsigned char)role[i];
-        /* TUF 5.6.7.2.2 (via RFC 3986): role names are percent-encoded in file names. */
-        if ((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
-            c == '-' || c == '.' || c == '_' || c == '~') {
-            enc[k++] = (char)c;
-        } else {
-            enc[k++] = '%';
-            enc[k++] = hex[c >> 4];
-            enc[k++] = hex[c & 15];
-        }
-    }
-    enc[k] = '\0';
+    /* TUF 5.6.7.2.2 (python-tuf): role names are percent-encoded in file names. */
+    char enc[RH_ROLE_FILENAME_MAX];
+    if (rh_role_filename(role, enc, sizeof enc) != RH_OK)
+        return RH_EPATH;
     int n;
     if (strcmp(role, "timestamp") == 0)
         n = snprintf(out, outsz, "timestamp.json");

@@ -129,8 +129,9 @@ rh_err rh_tuf_foreach_target(const rh_tuf *t,
 
 /* The published file name of role at version: "N.<role>.json" when consistent (root always),
  * "<role>.json" otherwise, "timestamp.json" always; the role name percent-encoded (TUF 5.6.7.2.2:
- * unreserved A-Za-z0-9-._~ kept, every other byte %XX). Returns RH_OK, RH_EPATH (empty role
- * name or longer than RH_MAX_ROLE_NAME), RH_ETOOBIG (outsz too small). */
+ * unreserved A-Za-z0-9-._~ kept, every other byte %XX, as rh_role_filename of tpath.h).
+ * Returns RH_OK, RH_EPATH (role "", ".", ".." or longer than RH_MAX_ROLE_NAME), RH_ETOOBIG
+ * (outsz too small). */
 rh_err rh_tuf_filename(const char *role, uint64_t version, bool consistent, char *out,
                        size_t outsz);
 
