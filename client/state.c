@@ -1,0 +1,106 @@
+/* state.c -- atomic writes and bounded reads of the client's trusted-metadata files. */
+#include "client/state.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+rh_err rh_state_filename(const char *role, char *out, size_t outsz)
+{
+    char enc[RH_ROLE_FILENAME_MAX];
+    rh_err rc = rh_role_filename(role, enc, sizeof(enc));
+    if (rc != RH_OK)
+        return rc;
+    if ((size_t)snprintf(out, outsz, "%s.json", enc) >= outsz)
+        return RH_EINVAL;
+    return RH_OK;
+}
+
+rh_err rh_state_write(const char *dir, const char *name, const uint8_t *p, size_t n,
+                      rh_error *e)
+{
+    char tmp[PATH_MAX], dst[PATH_MAX];
+    if ((size_t)snprintf(tmp, sizeof(tmp), "%s/.%s.tmp-XXXXXX", dir, name) >= sizeof(tmp) ||
+        (size_t)snprintf(dst, sizeof(dst), "%s/%s", dir, name) >= sizeof(dst))
+        return rh_fail(e, RH_EIO, "%s/%s: path too long", dir, name);
+    int fd = mkstemp(tmp);
+    if (fd < 0)
+        return rh_fail(e, RH_EIO, "%s: cannot create a temporary file: %s", dir, strerror(errno));
+    rh_err rc = RH_OK;
+    size_t off = 0;
+    while (off < n) {
+        ssize_t k = write(fd, p + off, n - off);
+        if (k < 0 && errno == EINTR)
+            continue;
+        if (k <= 0) {
+            rc = rh_fail(e, RH_EIO, "%s: write: %s", tmp, k < 0 ? strerror(errno) : "no space");
+            goto out;
+        }
+        off += (size_t)k;
+    }
+    if (fchmod(fd, 0644) != 0 || fsync(fd) != 0) {
+        rc = rh_fail(e, RH_EIO, "%s: %s", tmp, strerror(errno));
+        goto out;
+    }
+    if (close(fd) != 0) {
+        fd = -1;
+        rc = rh_fail(e, RH_EIO, "%s: close: %s", tmp, strerror(errno));
+        goto out;
+    }
+    fd = -1;
+    if (rename(tmp, dst) != 0) {
+        rc = rh_fail(e, RH_EIO, "%s: rename: %s", dst, strerror(errno));
+        goto out;
+    }
+    tmp[0] = '\0';
+    int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (dfd < 0 || fsync(dfd) != 0)
+        rc = rh_fail(e, RH_EIO, "%s: fsync: %s", dir, strerror(errno));
+    if (dfd >= 0)
+        close(dfd);
+out:
+    if (fd >= 0)
+        close(fd);
+    if (tmp[0])
+        unlink(tmp);
+    return rc;
+}
+
+rh_err rh_state_read(const char *path, size_t max, rh_buf *out, rh_error *e)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return errno == ENOENT ? rh_fail(e, RH_ENOTFOUND, "%s: no such file", path)
+                               : rh_fail(e, RH_EIO, "%s: %s", path, strerror(errno));
+    rh_err rc = RH_OK;
+    size_t total = 0;
+    uint8_t buf[16384];
+    for (;;) {
+        ssize_t k = read(fd, buf, sizeof(buf));
+        if (k < 0 && errno == EINTR)
+            continue;
+        if (k < 0) {
+            rc = rh_fail(e, RH_EIO, "%s: read: %s", path, strerror(errno));
+            goto out;
+        }
+        if (k == 0)
+            break;
+        total += (size_t)k;
+        if (total > max) {
+            rc = rh_fail(e, RH_ETOOBIG, "%s: more than %zu bytes", path, max);
+            goto out;
+        }
+        if ((rc = rh_buf_append(out, buf, (size_t)k)) != RH_OK) {
+            rc = rh_fail(e, rc, "%s: %s", path, rc == RH_ENOMEM ? "out of memory" : "too big");
+            goto out;
+        }
+    }
+out:
+    close(fd);
+    return rc;
+}
