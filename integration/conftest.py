@@ -116,3 +116,19 @@ def tls_ca(tmp_path_factory):
     run("openssl", "x509", "-req", "-in", "server.csr", "-CA", "ca.pem", "-CAkey", "ca.key",
         "-CAcreateserial", "-out", "server.pem", "-days", "2", "-extfile", "ext.cnf")
     return {"ca": d / "ca.pem", "cert": d / "server.pem", "key": d / "server.key"}
+
+
+TUFJS_DIR = ROOT / "integration" / "tufjs"
+
+
+@pytest.fixture(scope="session")
+def tufjs():
+    """Path of verify.js, with tuf-js installed from npm (package-lock.json pins it). A missing
+    node or a failed install fails the tests that need it: never a silent skip."""
+    import shutil
+    if shutil.which("node") is None or shutil.which("npm") is None:
+        pytest.fail("node and npm are needed for the tuf-js tests (scripts/deps.sh installs them)")
+    if not (TUFJS_DIR / "node_modules" / "tuf-js").is_dir():
+        subprocess.run(["npm", "ci", "--no-audit", "--no-fund", "--loglevel=error"],
+                       cwd=TUFJS_DIR, check=True, timeout=300)
+    return TUFJS_DIR / "verify.js"
