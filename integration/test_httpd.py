@@ -637,3 +637,57 @@ def test_etag_from_name(procs, tls_ca, tmp_path):
         rc, body, h, status, _ = s.curl(s.http(f"/targets/{name_hash}.pkg.zst"))
         assert (status, body, h["etag"]) == (200, data, want)
         procs.stop(p)
+
+
+def test_handshake_and_header_timeouts(procs, tls_ca, tmp_path):
+    root = tmp_path / "root"
+    root.mkdir()
+    (root / "a.txt").write_bytes(b"A")
+    pf = tmp_path / "ports"
+    procs.start([binary("rhine-httpd"), "--root", root, "--listen", "127.0.0.1:0",
+                 "--tls-cert", tls_ca["cert"], "--tls-key", tls_ca["key"],
+                 "--listen-h2c", "127.0.0.1:0", "--port-file", pf, "--handshake-ms", "800"],
+                port_file=pf)
+    ports = read_ports(pf)
+
+    def closed_after(port, data):
+        with socket.create_connection(("127.0.0.1", port), timeout=6) as s:
+            if data:
+                s.sendall(data)
+            t0 = time.monotonic()
+            got = b""
+            while True:
+                try:
+                    b = s.recv(4096)
+                except ConnectionResetError:
+                    break
+                if not b:
+                    break
+                got += b
+            return time.monotonic() - t0, got
+
+    # silent TLS client: dropped after the handshake timeout
+    dt, got = closed_after(ports["tls"], b"")
+    assert 0.5 < dt < 4.0 and got == b""
+    # silent cleartext client (nothing to sniff): dropped too
+    dt, got = closed_after(ports["clear"], b"")
+    assert 0.5 < dt < 4.0
+    # slowloris: a request head that never ends is cut at the deadline, even while bytes trickle
+    with socket.create_connection(("127.0.0.1", ports["clear"]), timeout=6) as s:
+        s.sendall(b"GET /a.txt HTTP/1.1\r\n")
+        t0 = time.monotonic()
+        closed = False
+        for i in range(40):
+            try:
+                s.sendall(b"X-%d: y\r\n" % i)
+            except (BrokenPipeError, ConnectionResetError):
+                closed = True
+                break
+            time.sleep(0.1)
+        assert closed or time.monotonic() - t0 < 4.5
+        s.settimeout(2)
+        try:
+            rest = s.recv(4096)
+        except (ConnectionResetError, socket.timeout):
+            rest = b""
+        assert b"200 OK" not in rest

@@ -22,6 +22,7 @@
 #define H2_PREFACE "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
 #define H2_PREFACE_LEN 24
 #define LINGER_MS 1000u
+#define RH_HTTPD_IO_CHUNK (256u * 1024) /* bytes per read/write syscall at most */
 #define LINGER_MAX_BYTES (256u * 1024)
 
 static void conn_free(rh_conn *c)
@@ -70,12 +71,13 @@ static void conn_after(rh_conn *c)
     out = bufferevent_get_output(c->bev);
     if (evbuffer_get_length(out) > 0)
         return;
-    if (!c->linger || c->tls) {
+    if (!c->linger) {
         conn_free(c);
         return;
     }
     /* Lingering close: half-close so the client reads our answer before we drop its unread
-     * bytes (closing with unread input would send RST and could destroy the response). */
+     * bytes (closing with unread input would send RST and could destroy the response).
+     * Under TLS the FIN follows the last record: a dirty shutdown the client tolerates. */
     struct timeval tv = ms_tv(LINGER_MS);
     shutdown(bufferevent_getfd(c->bev), SHUT_WR);
     c->state = C_LINGER;
@@ -254,6 +256,9 @@ static void accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct socka
             goto fail;
         c->state = C_SNIFF;
     }
+    /* libevent reads/writes 16 KiB per callback by default: far too little for files. */
+    bufferevent_set_max_single_read(c->bev, RH_HTTPD_IO_CHUNK);
+    bufferevent_set_max_single_write(c->bev, RH_HTTPD_IO_CHUNK);
     bufferevent_setcb(c->bev, read_cb, write_cb, event_cb, c);
     bufferevent_setwatermark(c->bev, EV_WRITE, RH_HTTPD_OUT_HIGH / 2, 0);
     bufferevent_set_timeouts(c->bev, &hs, &hs);

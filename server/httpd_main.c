@@ -24,6 +24,7 @@ static void usage(void)
             "usage: rhine-httpd --root DIR [--listen ADDR:PORT --tls-cert F --tls-key F]\n"
             "                   [--listen-h2c ADDR:PORT] [--port-file F] [--etag-from-name]\n"
             "                   [--test-routes] [--max-conns N] [--idle-ms N] [--rst-burst N]\n"
+            "                   [--handshake-ms N]\n"
             "                   [--alt-root DIR]\n"
             "  --test-routes: POST /echo answers the body, GET /metrics the counters\n"
             "  --alt-root: SIGUSR1 switches the served root between --root and DIR;\n"
@@ -163,6 +164,7 @@ int main(int argc, char **argv)
         else if (strcmp(k, "--port-file") == 0) port_file = v;
         else if (strcmp(k, "--max-conns") == 0) o.max_conns = parse_uint(v);
         else if (strcmp(k, "--idle-ms") == 0) o.idle_timeout_ms = parse_uint(v);
+        else if (strcmp(k, "--handshake-ms") == 0) o.handshake_timeout_ms = parse_uint(v);
         else if (strcmp(k, "--rst-burst") == 0) o.rst_burst = parse_uint(v);
         else {
             usage();
