@@ -358,7 +358,9 @@ static uint8_t *dup_bytes(const uint8_t *p, size_t n)
 
 rh_err rh_tuf_load_root(rh_tuf *t, const uint8_t *p, size_t n, const char *src, rh_error *e)
 {
-    if (t == NULL || (p == NULL && n) || t->roots.n != 0)
+    if (t == NULL || (p == NULL && n))
+        return rh_fail(e, RH_EINVAL, "%s: invalid argument", src ? src : "root");
+    if (t->roots.n != 0)
         return rh_fail(e, RH_EINVAL, "%s: trusted root already loaded", src ? src : "root");
     if (src == NULL)
         src = "root.json";

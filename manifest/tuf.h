@@ -71,22 +71,30 @@ rh_err rh_tuf_load_cached(rh_tuf *t, const char *rolename, const uint8_t *p, siz
                           const char *src, rh_error *e);
 
 /* TUF 5.3 (root chain: N+1.root.json until RH_ENOTFOUND, at most RH_MAX_ROOT_ROTATIONS, each
- * signed by the previous root's threshold and its own, version exactly N+1, final root not
- * expired, fast-forward recovery), 5.4 timestamp, 5.5 snapshot, 5.6 top-level targets, all with
- * the one reference time now (seconds since the epoch). Can be called again on the same engine
- * (a long-running mirror): the trusted state of the previous refresh is the baseline for the
- * rollback checks. Each step commits its role as soon as it is verified (and persists it); a
- * failing step leaves that role's trusted file as it was. When a new snapshot is trusted, targets
- * roles whose version it no longer lists are dropped from the trusted set.
- * Returns RH_OK, RH_EINVAL (no root), RH_ESIG, RH_EEXPIRED, RH_EROLLBACK, RH_EVERSION, RH_EHASH,
- * RH_ETOOBIG, RH_EPARSE, RH_ETYPE, RH_ENOTFOUND (a required file missing), RH_ENOMEM, or the
- * code of the fetch/persist callback. */
+ * signed by the previous root's threshold and its own, the version inside exactly N+1 else
+ * RH_EVERSION, final root not expired, fast-forward recovery: when the timestamp or snapshot key
+ * IDs changed the trusted timestamp and snapshot are forgotten), 5.4 timestamp, 5.5 snapshot,
+ * 5.6 top-level targets, all against the one reference time now (seconds since the epoch;
+ * expires <= now is expired). Can be called again on the same engine (a long-running mirror):
+ * the trusted state of the previous refresh is the baseline of the rollback checks.
+ * Each step commits its role as soon as it is verified (and persists it); a failing step leaves
+ * that role's trusted file as it was. A timestamp of the trusted version changes nothing and the
+ * refresh carries on with the trusted snapshot and targets (no download when they still match).
+ * When a new root or snapshot is trusted, the targets roles are re-established against it:
+ * re-verified from memory when the snapshot still lists their version, fetched otherwise; until
+ * then rh_tuf_trusted returns NULL for them.
+ * Returns RH_OK, RH_EINVAL (no root), RH_ESIG, RH_EEXPIRED, RH_EROLLBACK, RH_EVERSION, RH_EHASH
+ * (length or hash differs from the signed META entry), RH_ETOOBIG (more than the signed length or
+ * the limits.h ceiling), RH_EPARSE, RH_ETYPE, RH_ENOTFOUND (timestamp.json or a file the snapshot
+ * names is missing, or the snapshot lists no targets.json), RH_ENOMEM, or the code of the
+ * fetch/persist callback. */
 rh_err rh_tuf_refresh(rh_tuf *t, int64_t now, rh_error *e) __attribute__((warn_unused_result));
 
-/* rh_tuf_refresh, then every delegated targets role reachable from targets (breadth-first in
- * order of appearance, each verified with its delegator's keys and threshold; at most RH_TUF_MAX_ROLES roles in all;
- * a role delegated twice is loaded once). For mirrors, which must hold the whole repository.
- * Same returns as rh_tuf_refresh. */
+/* rh_tuf_refresh, then every delegated targets role reachable from targets (breadth-first,
+ * delegations in order of appearance, each verified with its delegator's keys and threshold as
+ * in TUF 5.6; a role reached twice or through a cycle is loaded once; at most RH_TUF_MAX_ROLES
+ * roles). For mirrors, which must hold the whole repository: any role that fails (missing from
+ * the snapshot, bad signature, expired, ...) fails the call with its code, as rh_tuf_refresh. */
 rh_err rh_tuf_refresh_all(rh_tuf *t, int64_t now, rh_error *e)
     __attribute__((warn_unused_result));
 
@@ -94,13 +102,16 @@ rh_err rh_tuf_refresh_all(rh_tuf *t, int64_t now, rh_error *e)
 #define RH_TUF_MAX_ROLES 4096
 
 /* TUF 5.6.7: find the targets entry for path after a successful refresh: pre-order depth-first
- * search of the delegation graph from "targets", delegations tried in listed order, a role visited
- * once (cycles), at most RH_MAX_DELEGATIONS roles visited, a matching terminating role ends the
- * search. Delegated roles not yet trusted are fetched, verified and persisted on the way (their
- * expiry checked against now). *out points into the engine (valid as for rh_tuf_file).
- * Returns RH_OK, RH_EINVAL (no successful refresh), RH_ENOTFOUND (no role lists path),
- * RH_ETOOBIG (more than RH_MAX_DELEGATIONS roles needed), or any refresh-style error raised by a
- * delegated role on the way. */
+ * search of the delegation graph from "targets", delegations whose paths/path_hash_prefixes match
+ * tried in listed order, a role visited once (cycles), at most RH_MAX_DELEGATIONS roles visited
+ * (top-level targets included), a matching terminating delegation ends the search after its
+ * subtree (no backtracking). Delegated roles not yet trusted are fetched, verified and persisted
+ * on the way; every role visited must not be expired at now. *out points into the engine (valid
+ * as for rh_tuf_file). Where the spec says a role that cannot be loaded ends the search with
+ * "not found", this returns the role's own error so the caller can tell a lying mirror.
+ * Returns RH_OK, RH_EINVAL (the last refresh did not succeed), RH_EPATH (empty or longer than
+ * RH_MAX_TARGET_PATH), RH_ENOTFOUND (no role visited lists path), RH_ETOOBIG (the search needed
+ * more than RH_MAX_DELEGATIONS roles), or the refresh-style error of a delegated role. */
 rh_err rh_tuf_find_target(rh_tuf *t, const char *path, int64_t now, const rh_target **out,
                           rh_error *e) __attribute__((warn_unused_result));
 

@@ -687,7 +687,8 @@ static void test_url_version_mismatch(void **state)
     (void)state;
     /* TUF 5.5.4: 2.snapshot.json (named by the timestamp) contains version 3. */
     tf_repo *r = tf_std();
-    put_snapshot(r, "2.snapshot.json", 2, 3, 2, json_pack("{s:{s:i}}", "targets.json", "version", 1));
+    put_snapshot(r, "2.snapshot.json", 2, 3, 2,
+                 json_pack("{s:{s:i}}", "targets.json", "version", 1));
     rh_tuf *t = tf_engine(r);
     expect_refresh(t, TF_NOW, RH_EVERSION,
                    "2.snapshot.json: contains version 3, timestamp.json lists version 2");
@@ -699,7 +700,8 @@ static void test_url_version_mismatch(void **state)
     r = tf_std();
     json_t *tg = tf_targets_obj(3, TF_EXP);
     tf_sign_put(r, "2.targets.json", tg, K(3));
-    put_snapshot(r, "2.snapshot.json", 2, 2, 2, json_pack("{s:{s:i}}", "targets.json", "version", 2));
+    put_snapshot(r, "2.snapshot.json", 2, 2, 2,
+                 json_pack("{s:{s:i}}", "targets.json", "version", 2));
     t = tf_engine(r);
     expect_refresh(t, TF_NOW, RH_EVERSION,
                    "2.targets.json: contains version 3, 2.snapshot.json lists version 2");
@@ -1117,7 +1119,7 @@ static void test_delegation_limit(void **state)
 static void test_delegated_rejections(void **state)
 {
     (void)state;
-    enum { BAD_SIG, BAD_VERSION, EXPIRED, NOT_LISTED, HASH };
+    enum { BAD_SIG, BAD_VERSION, EXPIRED, NOT_LISTED, HASH, WRONG_TYPE };
     static const struct {
         int kind;
         rh_err rc;
@@ -1128,6 +1130,7 @@ static void test_delegated_rejections(void **state)
         {EXPIRED, RH_EEXPIRED, "1.A.json: expired"},
         {NOT_LISTED, RH_ENOTFOUND, "1.snapshot.json: lists no A.json"},
         {HASH, RH_EHASH, "1.A.json"},
+        {WRONG_TYPE, RH_ETYPE, "1.A.json"},
     };
     static const char *const all[] = {"*", NULL};
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
@@ -1140,6 +1143,12 @@ static void test_delegated_rejections(void **state)
         json_t *a = tf_targets_obj(cases[i].kind == BAD_VERSION ? 2 : 1,
                                    cases[i].kind == EXPIRED ? TF_PAST : TF_EXP);
         tf_target_add(a, "x", 1);
+        if (cases[i].kind == WRONG_TYPE) { /* a validly signed snapshot in A's place */
+            json_decref(a);
+            a = tf_base("snapshot", 1, TF_EXP);
+            json_object_set_new(a, "meta",
+                                json_pack("{s:{s:i}}", "targets.json", "version", 1));
+        }
         tf_publish_role(r, "A", 1, a, cases[i].kind == BAD_SIG ? K(5) : K(4));
         if (cases[i].kind == NOT_LISTED)
             json_object_clear(r->extra_meta);
@@ -1162,6 +1171,51 @@ static void test_delegated_rejections(void **state)
         rh_tuf_free(t);
         tf_free(r);
     }
+}
+
+/* Delegated roles persisted by an earlier run are reused when the snapshot still lists them. */
+static void test_cached_delegated(void **state)
+{
+    (void)state;
+    tf_repo *r = deleg_repo();
+    rh_tuf *t = tf_engine(r);
+    const char *roles[] = {"timestamp", "snapshot", "targets", "A", "A1"};
+    const char *files[] = {"timestamp.json", "1.snapshot.json", "1.targets.json", "1.A.json",
+                           "1.A1.json"};
+    rh_error e;
+    for (int i = 0; i < 5; i++) {
+        const tf_file *f = tf_get(r, files[i]);
+        rh_error_clear(&e);
+        check_rc(rh_tuf_load_cached(t, roles[i], f->data, f->len, files[i], &e), &e, RH_OK, NULL);
+    }
+    expect_refresh(t, TF_NOW, RH_OK, NULL);
+    tf_clear_logs(r);
+    const rh_target *tg = NULL;
+    rh_error_clear(&e);
+    check_rc(rh_tuf_find_target(t, "x/f", TF_NOW, &tg, &e), &e, RH_OK, NULL);
+    assert_int_equal(tg->length, 11);
+    assert_int_equal(r->nfetched, 0);
+    rh_tuf_free(t);
+
+    /* A cached delegated role the snapshot no longer names (A is now version 2) is replaced. */
+    t = tf_engine(r);
+    const tf_file *old_a = tf_get(r, "1.A.json");
+    rh_error_clear(&e);
+    check_rc(rh_tuf_load_cached(t, "A", old_a->data, old_a->len, "cache/A.json", &e), &e, RH_OK,
+             NULL);
+    static const char *const xs[] = {"x/*", NULL};
+    json_t *a = tf_targets_obj(2, TF_EXP);
+    tf_deleg_add(r, a, "A1", K(7), 1, false, xs, NULL);
+    tf_publish_role(r, "A", 2, a, K(4));
+    tf_publish(r, 2, 2, 2);
+    expect_refresh(t, TF_NOW, RH_OK, NULL);
+    tf_clear_logs(r);
+    rh_error_clear(&e);
+    check_rc(rh_tuf_find_target(t, "x/f", TF_NOW, &tg, &e), &e, RH_OK, NULL);
+    expect_log(r->fetched, r->nfetched, LOG("2.A.json", "1.A1.json"));
+    assert_int_equal(ver(t, "A"), 2);
+    rh_tuf_free(t);
+    tf_free(r);
 }
 
 int main(void)
@@ -1193,6 +1247,7 @@ int main(void)
         cmocka_unit_test(test_delegation_cycle),
         cmocka_unit_test(test_delegation_limit),
         cmocka_unit_test(test_delegated_rejections),
+        cmocka_unit_test(test_cached_delegated),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

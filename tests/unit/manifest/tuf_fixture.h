@@ -296,8 +296,9 @@ static inline json_t *tf_targets_obj(int version, int64_t expires)
 
 /* Append a delegation to role name (keys, threshold, terminating, paths or prefixes, each NULL
  * terminated or NULL) to a targets "signed" object. */
-static inline void tf_deleg_add(const tf_repo *r, json_t *tobj, const char *name, const int *keys, int thr,
-                         bool terminating, const char *const *paths, const char *const *prefixes)
+static inline void tf_deleg_add(const tf_repo *r, json_t *tobj, const char *name,
+                                const int *keys, int thr, bool terminating,
+                                const char *const *paths, const char *const *prefixes)
 {
     json_t *d = json_object_get(tobj, "delegations");
     if (d == NULL) {
@@ -380,8 +381,9 @@ static inline rh_err tf_fetch_cb(void *ctx, const char *name, size_t max, rh_buf
     return RH_OK;
 }
 
-static inline rh_err tf_persist_cb(void *ctx, const char *role, uint64_t version, const char *filename,
-                            const uint8_t *p, size_t n, rh_error *e)
+static inline rh_err tf_persist_cb(void *ctx, const char *role, uint64_t version,
+                                   const char *filename, const uint8_t *p, size_t n,
+                                   rh_error *e)
 {
     tf_repo *r = ctx;
     (void)role;
