@@ -1,0 +1,887 @@
+/* client.c -- librhine-client: TUF refresh over mirrors with failover, target fetch, status. */
+#include "rhine/client.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <jansson.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <stdarg.h>
+#include <sys/stat.h>
+#include <time.h>
+
+#include "client/failover.h"
+#include "client/install.h"
+#include "client/state.h"
+#include "manifest/config.h"
+#include "manifest/hash.h"
+#include "manifest/limits.h"
+#include "manifest/metadata.h"
+#include "manifest/tpath.h"
+#include "manifest/tuf.h"
+#include "net/fetch.h"
+
+#define RH_CLIENT_MAX_MIRRORS     1024   /* mirrors one handle accepts */
+#define RH_CLIENT_DEFAULT_TIMEOUT 300L   /* seconds per transfer */
+
+typedef struct mirror {
+    char *label;   /* what messages name: the base URL, or the metadata URL */
+    char *meta;    /* metadata base URL */
+    char *targets; /* targets base URL; NULL: this mirror serves no targets */
+    char *region;
+} mirror;
+
+struct rhine_client {
+    char *root_file;
+    char *state_dir;
+    unsigned flags;
+    mirror *m;
+    rh_mirror_health *health;
+    size_t *order;
+    size_t nm;
+    rh_http *http;
+    rh_tuf *tuf;        /* engine of the last successful update */
+    struct io_ctx *tuf_ctx; /* its callbacks' context */
+    size_t tuf_mirror;  /* the mirror it used (delegated roles come from it) */
+    bool updated;
+    rh_metadata *st_md[RH_ROLE_COUNT]; /* rhine_client_status from disk */
+    char err[2 * RH_ERRMSG_MAX];
+};
+
+/* Context of the engine's callbacks: one mirror. */
+typedef struct io_ctx {
+    rhine_client *c;
+    size_t mi;
+} io_ctx;
+
+static const char *const code_names[RHINE_ERR_COUNT] = {
+    "ok", "out of memory", "invalid", "config", "io", "network", "not found",
+    "verify", "expired", "rollback", "too big",
+};
+
+const char *rhine_code_name(rhine_code c)
+{
+    return (unsigned)c < RHINE_ERR_COUNT ? code_names[c] : "unknown";
+}
+
+static rhine_code map_err(rh_err rc)
+{
+    switch (rc) {
+    case RH_OK: return RHINE_OK;
+    case RH_ENOMEM: return RHINE_ERR_NOMEM;
+    case RH_EINVAL: return RHINE_ERR_INVALID;
+    case RH_ECONFIG: return RHINE_ERR_CONFIG;
+    case RH_EIO: return RHINE_ERR_IO;
+    case RH_ENET: return RHINE_ERR_NETWORK;
+    case RH_ENOTFOUND: return RHINE_ERR_NOT_FOUND;
+    case RH_EEXPIRED: return RHINE_ERR_EXPIRED;
+    case RH_EROLLBACK: return RHINE_ERR_ROLLBACK;
+    case RH_ETOOBIG: return RHINE_ERR_TOO_BIG;
+    default: return RHINE_ERR_VERIFY;
+    }
+}
+
+/* Did the mirror serve bytes that failed verification (it lies, or is broken)? */
+static bool is_lie(rh_err rc)
+{
+    return rc == RH_ESIG || rc == RH_EHASH || rc == RH_EVERSION || rc == RH_ETOOBIG ||
+           rc == RH_EPARSE || rc == RH_ETYPE || rc == RH_EPATH;
+}
+
+/* Errors of this machine, not of the mirror: no failover helps. */
+static bool is_local(rh_err rc)
+{
+    return rc == RH_EIO || rc == RH_ENOMEM || rc == RH_EINVAL || rc == RH_ECRYPTO;
+}
+
+/* Rank for choosing which mirror's failure to report: lies first, then stale, then network. */
+static int severity(rh_err rc)
+{
+    if (is_lie(rc))
+        return 3;
+    if (rc == RH_EEXPIRED || rc == RH_EROLLBACK)
+        return 2;
+    return 1;
+}
+
+static void set_err(rhine_client *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void set_err(rhine_client *c, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(c->err, sizeof(c->err), fmt, ap);
+    va_end(ap);
+}
+
+/* "<mirror>: <reason>", without repeating the mirror when the reason already starts with it. */
+static void set_mirror_err(rhine_client *c, size_t mi, const char *msg)
+{
+    const char *label = c->m[mi].label;
+    if (strncmp(msg, label, strlen(label)) == 0)
+        set_err(c, "%s", msg);
+    else
+        set_err(c, "%s: %s", label, msg);
+}
+
+static void errbuf_put(char *errbuf, size_t errlen, const char *msg)
+{
+    if (errbuf && errlen > 0)
+        snprintf(errbuf, errlen, "%s", msg);
+}
+
+static char *dup_trim(const char *s)
+{
+    if (!s)
+        return NULL;
+    size_t n = strlen(s);
+    while (n > 0 && s[n - 1] == '/')
+        n--;
+    char *d = malloc(n + 1);
+    if (d) {
+        memcpy(d, s, n);
+        d[n] = '\0';
+    }
+    return d;
+}
+
+static char *join_dup(const char *base, const char *rel)
+{
+    size_t n = strlen(base) + strlen(rel) + 2;
+    char *d = malloc(n);
+    if (d && rh_url_join(base, rel, d, n) != RH_OK) {
+        free(d);
+        d = NULL;
+    }
+    return d;
+}
+
+void rhine_client_free(rhine_client *c)
+{
+    if (!c)
+        return;
+    for (size_t i = 0; i < c->nm; i++) {
+        free(c->m[i].label);
+        free(c->m[i].meta);
+        free(c->m[i].targets);
+        free(c->m[i].region);
+    }
+    for (int r = 0; r < RH_ROLE_COUNT; r++)
+        rh_metadata_free(c->st_md[r]);
+    free(c->m);
+    free(c->health);
+    free(c->order);
+    rh_tuf_free(c->tuf);
+    free(c->tuf_ctx);
+    rh_http_free(c->http);
+    free(c->root_file);
+    free(c->state_dir);
+    free(c);
+}
+
+rhine_code rhine_client_new(const rhine_client_opts *o, rhine_client **out, char *errbuf,
+                            size_t errlen)
+{
+    if (!o || !out || !o->state_dir || !o->mirrors || o->nmirrors == 0 ||
+        o->nmirrors > RH_CLIENT_MAX_MIRRORS) {
+        errbuf_put(errbuf, errlen, "rhine_client_new: need a state directory and 1..1024 mirrors");
+        return RHINE_ERR_INVALID;
+    }
+    rhine_client *c = calloc(1, sizeof(*c));
+    if (!c)
+        goto oom;
+    c->flags = o->flags;
+    c->m = calloc(o->nmirrors, sizeof(*c->m));
+    c->health = calloc(o->nmirrors, sizeof(*c->health));
+    c->order = calloc(o->nmirrors, sizeof(*c->order));
+    c->state_dir = dup_trim(o->state_dir);
+    if (!c->m || !c->health || !c->order || !c->state_dir ||
+        (o->root_file && !(c->root_file = strdup(o->root_file))))
+        goto oom;
+    c->nm = o->nmirrors;
+    for (size_t i = 0; i < o->nmirrors; i++) {
+        const rhine_mirror *s = &o->mirrors[i];
+        mirror *d = &c->m[i];
+        if (!s->url && !s->metadata_url) {
+            errbuf_put(errbuf, errlen, "rhine_client_new: a mirror needs url or metadata_url");
+            rhine_client_free(c);
+            return RHINE_ERR_INVALID;
+        }
+        d->label = dup_trim(s->url ? s->url : s->metadata_url);
+        d->meta = s->metadata_url ? dup_trim(s->metadata_url) : join_dup(s->url, "metadata");
+        if (s->targets_url)
+            d->targets = dup_trim(s->targets_url);
+        else if (s->url)
+            d->targets = join_dup(s->url, "targets");
+        if (!d->label || !d->meta || ((s->targets_url || s->url) && !d->targets) ||
+            (s->region && !(d->region = strdup(s->region))))
+            goto oom;
+        if (strlen(d->meta) + RH_TUF_MAX_FILENAME + 2 > RH_NET_MAX_URL) {
+            errbuf_put(errbuf, errlen, "rhine_client_new: mirror URL too long");
+            rhine_client_free(c);
+            return RHINE_ERR_INVALID;
+        }
+        c->health[i].priority = s->priority;
+        c->health[i].latency_s = -1;
+    }
+    long timeout = o->timeout_s > 0 ? o->timeout_s : RH_CLIENT_DEFAULT_TIMEOUT;
+    rh_fetch_opts fo = {
+        .ca_file = o->ca_file,
+        .low_speed_limit = o->low_speed_limit,
+        .low_speed_time_s = o->low_speed_time_s,
+        .total_timeout_ms = timeout * 1000,
+        .http2 = true,
+        .user_agent = "rhine-client/1",
+    };
+    rh_error e;
+    rh_error_clear(&e);
+    rh_err rc = rh_http_new(&fo, &c->http, &e);
+    if (rc != RH_OK) {
+        errbuf_put(errbuf, errlen, e.msg);
+        rhine_client_free(c);
+        return map_err(rc);
+    }
+    *out = c;
+    return RHINE_OK;
+oom:
+    rhine_client_free(c);
+    errbuf_put(errbuf, errlen, "rhine_client_new: out of memory");
+    return RHINE_ERR_NOMEM;
+}
+
+rhine_code rhine_client_new_from_config(const char *config_path, rhine_client **out,
+                                        char *errbuf, size_t errlen)
+{
+    rh_client_config cfg;
+    memset(&cfg, 0, sizeof(cfg));
+    rh_error e;
+    rh_error_clear(&e);
+    if (!config_path) {
+        errbuf_put(errbuf, errlen, "rhine_client_new_from_config: no path");
+        return RHINE_ERR_INVALID;
+    }
+    rh_err rc = rh_config_load_client(config_path, &cfg, &e);
+    if (rc != RH_OK) {
+        errbuf_put(errbuf, errlen, e.msg);
+        return rc == RH_ECONFIG || rc == RH_ETOOBIG ? RHINE_ERR_CONFIG : map_err(rc);
+    }
+    rhine_code code = RHINE_ERR_NOMEM;
+    rhine_mirror *ms = calloc(cfg.nmirrors ? cfg.nmirrors : 1, sizeof(*ms));
+    if (!ms) {
+        errbuf_put(errbuf, errlen, "rhine_client_new_from_config: out of memory");
+        goto out;
+    }
+    for (size_t i = 0; i < cfg.nmirrors; i++) {
+        ms[i].url = cfg.mirrors[i].url;
+        ms[i].region = cfg.mirrors[i].region;
+        ms[i].priority = (long)cfg.mirrors[i].priority;
+    }
+    rhine_client_opts o = {
+        .root_file = cfg.root,
+        .state_dir = cfg.state,
+        .ca_file = cfg.ca,
+        .mirrors = ms,
+        .nmirrors = cfg.nmirrors,
+        .timeout_s = (long)cfg.timeout,
+        .low_speed_limit = cfg.low_speed_limit > (uint64_t)LONG_MAX ? LONG_MAX
+                                                                   : (long)cfg.low_speed_limit,
+        .low_speed_time_s = (long)cfg.low_speed_time,
+    };
+    code = rhine_client_new(&o, out, errbuf, errlen);
+out:
+    free(ms);
+    rh_client_config_cleanup(&cfg);
+    return code;
+}
+
+const char *rhine_client_errmsg(const rhine_client *c)
+{
+    return c ? c->err : "no client";
+}
+
+/* --- the engine's I/O over one mirror -------------------------------------------------------- */
+
+static rh_err buf_sink(void *ctx, const uint8_t *p, size_t n, rh_error *e)
+{
+    rh_buf *b = ctx;
+    rh_err rc = rh_buf_append(b, p, n);
+    if (rc == RH_ETOOBIG)
+        return rh_fail(e, rc, "more than %zu bytes", b->max);
+    if (rc != RH_OK)
+        return rh_fail(e, rc, "out of memory");
+    return RH_OK;
+}
+
+static rh_err io_fetch(void *ctx, const char *name, size_t max, rh_buf *out, rh_error *e)
+{
+    io_ctx *x = ctx;
+    rhine_client *c = x->c;
+    char url[RH_NET_MAX_URL];
+    if (rh_url_join(c->m[x->mi].meta, name, url, sizeof(url)) != RH_OK)
+        return rh_fail(e, RH_EINVAL, "%s/%s: URL too long", c->m[x->mi].meta, name);
+    rh_fetch_req req = {.url = url, .max_bytes = max, .sink = buf_sink, .sink_ctx = out};
+    rh_fetch_result res;
+    rh_err rc = rh_http_get(c->http, &req, &res, e);
+    if (rc == RH_OK)
+        rh_failover_ok(&c->health[x->mi], res.total_s);
+    return rc;
+}
+
+static rh_err io_persist(void *ctx, const char *role, uint64_t version, const char *filename,
+                         const uint8_t *p, size_t n, rh_error *e)
+{
+    (void)version;
+    (void)filename;
+    io_ctx *x = ctx;
+    char name[RH_STATE_NAME_MAX];
+    if (rh_state_filename(role, name, sizeof(name)) != RH_OK)
+        return rh_fail(e, RH_EPATH, "role name \"%.64s\" cannot be a file name", role);
+    return rh_state_write(x->c->state_dir, name, p, n, e);
+}
+
+/* Read the trusted root: state_dir/root.json, else the pinned root_file. */
+static rh_err read_root(rhine_client *c, rh_buf *b, char *src, size_t srcsz, rh_error *e)
+{
+    snprintf(src, srcsz, "%s/root.json", c->state_dir);
+    rh_error le;
+    rh_error_clear(&le);
+    rh_err rc = rh_state_read(src, RH_MAX_ROOT_BYTES, b, &le);
+    if (rc == RH_ENOTFOUND && c->root_file) {
+        snprintf(src, srcsz, "%s", c->root_file);
+        rh_buf_reset(b);
+        return rh_state_read(src, RH_MAX_ROOT_BYTES, b, e);
+    }
+    if (rc == RH_ENOTFOUND)
+        return rh_fail(e, RH_EIO, "%s: no trusted root (run init or configure root)", src);
+    if (rc != RH_OK)
+        return rh_fail(e, rc, "%s", le.msg);
+    return RH_OK;
+}
+
+/* TUF 5.2 and 5.1: a fresh engine with the trusted root and every cached role of the state
+ * directory (for rollback checks); cached files that do not parse are ignored. */
+static rh_err engine_load(rhine_client *c, io_ctx *x, rh_tuf **out, rh_error *e)
+{
+    rh_tuf_io io = {.ctx = x, .fetch = io_fetch, .persist = io_persist};
+    rh_tuf *t = NULL;
+    rh_buf b;
+    rh_buf_init(&b, RH_MAX_JSON_BYTES);
+    char src[PATH_MAX];
+    DIR *d = NULL;
+    rh_err rc = rh_tuf_new(&io, &t);
+    if (rc != RH_OK) {
+        rc = rh_fail(e, rc, "client: out of memory");
+        goto out;
+    }
+    if ((rc = read_root(c, &b, src, sizeof(src), e)) != RH_OK)
+        goto out;
+    if ((rc = rh_tuf_load_root(t, b.data, b.len, src, e)) != RH_OK)
+        goto out;
+    d = opendir(c->state_dir);
+    size_t seen = 0;
+    struct dirent *de;
+    while (d && (de = readdir(d)) != NULL && seen < RH_TUF_MAX_ROLES) {
+        const char *n = de->d_name;
+        size_t nl = strlen(n);
+        if (n[0] == '.' || nl <= 5 || strcmp(n + nl - 5, ".json") != 0 ||
+            strcmp(n, "root.json") == 0)
+            continue;
+        char role[RH_STATE_NAME_MAX];
+        if (rh_url_decode(n, nl - 5, role, sizeof(role), NULL) != RH_OK)
+            continue;
+        if ((size_t)snprintf(src, sizeof(src), "%s/%s", c->state_dir, n) >= sizeof(src))
+            continue;
+        seen++;
+        rh_buf_reset(&b);
+        rh_error ignored;
+        rh_error_clear(&ignored);
+        size_t max = strcmp(role, "timestamp") == 0 ? RH_MAX_TIMESTAMP_BYTES : RH_MAX_JSON_BYTES;
+        if (rh_state_read(src, max, &b, &ignored) == RH_OK)
+            (void)rh_tuf_load_cached(t, role, b.data, b.len, src, &ignored);
+    }
+    *out = t;
+    t = NULL;
+    rc = RH_OK;
+out:
+    if (d)
+        closedir(d);
+    rh_buf_cleanup(&b);
+    rh_tuf_free(t);
+    return rc;
+}
+
+/* Keep the most relevant failure across mirrors. */
+typedef struct failure {
+    rh_err code;
+    size_t mi;
+    int sev;
+    size_t count;
+    rh_error e;
+} failure;
+
+static void failure_note(failure *f, size_t mi, rh_err rc, const rh_error *e)
+{
+    f->count++;
+    int s = severity(rc);
+    if (f->code == RH_OK || s > f->sev || (s == f->sev && f->sev == 1)) {
+        f->code = rc;
+        f->mi = mi;
+        f->sev = s;
+        f->e = *e;
+    }
+}
+
+static rhine_code failure_report(rhine_client *c, const failure *f, const char *what)
+{
+    if (f->code == RH_OK) {
+        set_err(c, "%s: no usable mirror (every mirror served bad data earlier)", what);
+        return RHINE_ERR_VERIFY;
+    }
+    set_mirror_err(c, f->mi, f->e.msg[0] ? f->e.msg : rh_err_name(f->code));
+    if (f->count > 1) {
+        size_t l = strlen(c->err);
+        snprintf(c->err + l, sizeof(c->err) - l, " (%zu mirrors tried, all failed)", f->count);
+    }
+    return map_err(f->code);
+}
+
+rhine_code rhine_client_update(rhine_client *c)
+{
+    if (!c)
+        return RHINE_ERR_INVALID;
+    c->err[0] = '\0';
+    failure f;
+    memset(&f, 0, sizeof(f));
+    size_t k = rh_failover_order(c->health, c->nm, c->order);
+    for (size_t i = 0; i < k; i++) {
+        size_t mi = c->order[i];
+        io_ctx *x = malloc(sizeof(*x));
+        if (!x) {
+            set_err(c, "client: out of memory");
+            return RHINE_ERR_NOMEM;
+        }
+        x->c = c;
+        x->mi = mi;
+        rh_tuf *t = NULL;
+        rh_error e;
+        rh_error_clear(&e);
+        rh_err rc = engine_load(c, x, &t, &e);
+        if (rc != RH_OK) {
+            free(x);
+            set_err(c, "%s", e.msg);
+            return map_err(rc) == RHINE_ERR_NOT_FOUND ? RHINE_ERR_IO : map_err(rc);
+        }
+        rc = rh_tuf_refresh(t, (int64_t)time(NULL), &e);
+        if (rc == RH_OK) {
+            rh_tuf_free(c->tuf);
+            free(c->tuf_ctx);
+            c->tuf = t;
+            c->tuf_ctx = x;
+            c->tuf_mirror = mi;
+            c->updated = true;
+            return RHINE_OK;
+        }
+        rh_tuf_free(t);
+        free(x);
+        if (is_local(rc) && rc != RH_EINVAL) {
+            set_err(c, "%s", e.msg);
+            return map_err(rc);
+        }
+        if (is_lie(rc))
+            rh_failover_lied(&c->health[mi]);
+        else
+            rh_failover_failed(&c->health[mi]);
+        if (rc == RH_ENOTFOUND)
+            rc = RH_ENET; /* a required metadata file is missing on that mirror */
+        failure_note(&f, mi, rc, &e);
+    }
+    return failure_report(c, &f, "update");
+}
+
+/* --- targets ---------------------------------------------------------------------------------- */
+
+/* DESIGN 3: custom.rhine = {"length": uncompressed bytes, "sha256": hex}. *has is false when the
+ * target carries no custom.rhine; a present but malformed one is RH_ETYPE. */
+static rh_err rhine_custom(const rh_target *tg, bool *has, uint64_t *len,
+                           uint8_t sha[RH_SHA256_LEN], rh_error *e)
+{
+    const json_t *r = tg->custom ? json_object_get(tg->custom, "rhine") : NULL;
+    *has = false;
+    if (!r)
+        return RH_OK;
+    const json_t *l = json_object_get(r, "length");
+    const json_t *h = json_object_get(r, "sha256");
+    if (!json_is_object(r) || !json_is_integer(l) || json_integer_value(l) < 0 ||
+        !json_is_string(h) || json_string_length(h) != 2 * RH_SHA256_LEN ||
+        rh_hex_decode(json_string_value(h), sha, RH_SHA256_LEN) != RH_OK)
+        return rh_fail(e, RH_ETYPE, "target %.200s: malformed custom.rhine", tg->path);
+    *len = (uint64_t)json_integer_value(l);
+    *has = true;
+    return RH_OK;
+}
+
+/* TUF 5.7.3: with consistent snapshots the target is fetched as <dir>/<hash>.<name>. */
+static rh_err target_url(const char *base, const rh_target *tg, bool consistent, char *out,
+                         size_t outsz)
+{
+    const char *path = tg->path;
+    if (!consistent)
+        return rh_url_join(base, path, out, outsz);
+    char hex[2 * RH_SHA512_LEN + 1];
+    if (tg->hashes.has_sha256)
+        rh_hex_encode(tg->hashes.sha256, RH_SHA256_LEN, hex);
+    else
+        rh_hex_encode(tg->hashes.sha512, RH_SHA512_LEN, hex);
+    const char *slash = strrchr(path, '/');
+    int dl = slash ? (int)(slash - path + 1) : 0;
+    size_t bl = strlen(base);
+    while (bl > 0 && base[bl - 1] == '/')
+        bl--;
+    int n = snprintf(out, outsz, "%.*s/%.*s%s.%s", (int)bl, base, dl, path, hex,
+                     slash ? slash + 1 : path);
+    return n < 0 || (size_t)n >= outsz ? RH_ETOOBIG : RH_OK;
+}
+
+static bool has_suffix(const char *s, const char *suf)
+{
+    size_t a = strlen(s), b = strlen(suf);
+    return a >= b && strcmp(s + a - b, suf) == 0;
+}
+
+static rhine_code ensure_updated(rhine_client *c)
+{
+    return c->updated ? RHINE_OK : rhine_client_update(c);
+}
+
+rhine_code rhine_client_fetch(rhine_client *c, const char *target, const char *dest_path,
+                              rhine_progress_fn progress, void *ctx)
+{
+    if (!c || !target || !*target || !dest_path || !*dest_path) {
+        if (c)
+            set_err(c, "rhine_client_fetch: need a target and a destination");
+        return RHINE_ERR_INVALID;
+    }
+    rhine_code code = ensure_updated(c);
+    if (code != RHINE_OK)
+        return code;
+    c->err[0] = '\0';
+    bool raw = (c->flags & RHINE_FLAG_RAW_TARGETS) != 0;
+    int64_t now = (int64_t)time(NULL);
+    const rh_target *tg = NULL;
+    rh_error e;
+    rh_error_clear(&e);
+    rh_err rc = rh_tuf_find_target(c->tuf, target, now, &tg, &e);
+    if (rc == RH_ENOTFOUND && !raw && !has_suffix(target, ".zst")) {
+        char alt[RH_MAX_TARGET_PATH + 8];
+        if ((size_t)snprintf(alt, sizeof(alt), "%s.zst", target) < sizeof(alt)) {
+            rh_error_clear(&e);
+            rc = rh_tuf_find_target(c->tuf, alt, now, &tg, &e);
+        }
+    }
+    if (rc == RH_ENOTFOUND) {
+        set_err(c, "%s: not in the trusted targets metadata", target);
+        return RHINE_ERR_NOT_FOUND;
+    }
+    if (rc != RH_OK) {
+        if (is_lie(rc))
+            rh_failover_lied(&c->health[c->tuf_mirror]);
+        set_mirror_err(c, c->tuf_mirror, e.msg);
+        return map_err(rc);
+    }
+    /* Invariant 5: the path names a file under the targets base, nothing else. */
+    if (!raw && (rc = rh_tpath_check(tg->path, strlen(tg->path), &e)) != RH_OK) {
+        set_mirror_err(c, c->tuf_mirror, e.msg);
+        return map_err(rc);
+    }
+    rh_install_spec spec = {
+        .dest = dest_path,
+        .length = tg->length,
+        .hashes = &tg->hashes,
+        .progress = progress,
+        .progress_ctx = ctx,
+    };
+    bool has = false;
+    if (!raw && (rc = rhine_custom(tg, &has, &spec.out_length, spec.out_sha256, &e)) != RH_OK) {
+        set_mirror_err(c, c->tuf_mirror, e.msg);
+        return map_err(rc);
+    }
+    spec.decompress = has;
+    if (!tg->hashes.has_sha256 && !tg->hashes.has_sha512) {
+        set_err(c, "%s: the target lists no sha256 or sha512 hash", tg->path);
+        return RHINE_ERR_VERIFY;
+    }
+    rh_error_clear(&e);
+    rc = rh_install_check_existing(&spec, &e);
+    if (rc == RH_OK)
+        return RHINE_OK; /* already installed, verified */
+    const rh_metadata *root = rh_tuf_trusted(c->tuf, "root");
+    bool consistent = root && root->u.root.consistent_snapshot;
+
+    failure f;
+    memset(&f, 0, sizeof(f));
+    size_t k = rh_failover_order(c->health, c->nm, c->order);
+    for (size_t i = 0; i < k; i++) {
+        size_t mi = c->order[i];
+        if (!c->m[mi].targets)
+            continue;
+        char url[RH_NET_MAX_URL];
+        rh_error_clear(&e);
+        if (target_url(c->m[mi].targets, tg, consistent, url, sizeof(url)) != RH_OK) {
+            rh_fail(&e, RH_EINVAL, "%s: target URL too long", c->m[mi].targets);
+            failure_note(&f, mi, RH_ENET, &e);
+            continue;
+        }
+        spec.src = url;
+        rh_install *in = NULL;
+        if ((rc = rh_install_new(&spec, &in, &e)) != RH_OK) {
+            set_err(c, "%s", e.msg);
+            return map_err(rc);
+        }
+        /* TUF 5.7.3: download at most the signed length. */
+        rh_fetch_req req = {.url = url, .max_bytes = tg->length, .sink = rh_install_write,
+                            .sink_ctx = in};
+        rh_fetch_result res;
+        rc = rh_http_get(c->http, &req, &res, &e);
+        if (rc == RH_OK)
+            rc = rh_install_commit(in, &e);
+        rh_install_free(in);
+        if (rc == RH_OK) {
+            rh_failover_ok(&c->health[mi], -1);
+            return RHINE_OK;
+        }
+        if (is_local(rc)) {
+            set_err(c, "%s", e.msg);
+            return map_err(rc);
+        }
+        if (is_lie(rc))
+            rh_failover_lied(&c->health[mi]);
+        else
+            rh_failover_failed(&c->health[mi]);
+        if (rc == RH_ENOTFOUND)
+            rc = RH_ENET; /* the mirror lacks a file its metadata lists */
+        failure_note(&f, mi, rc, &e);
+    }
+    if (f.code == RH_OK && f.count == 0 && k > 0) {
+        set_err(c, "%s: no mirror has a targets URL", target);
+        return RHINE_ERR_INVALID;
+    }
+    return failure_report(c, &f, target);
+}
+
+typedef struct list_ctx {
+    rhine_list_fn fn;
+    void *ctx;
+    bool stopped;
+} list_ctx;
+
+static rh_err list_one(void *ctx, const char *rolename, const rh_target *tg, rh_error *e)
+{
+    list_ctx *l = ctx;
+    rhine_target_info info;
+    memset(&info, 0, sizeof(info));
+    info.path = tg->path;
+    info.role = rolename;
+    info.length = tg->length;
+    if (tg->hashes.has_sha256)
+        rh_hex_encode(tg->hashes.sha256, RH_SHA256_LEN, info.sha256);
+    uint8_t sha[RH_SHA256_LEN];
+    bool has = false;
+    rh_error ignored;
+    rh_error_clear(&ignored);
+    if (rhine_custom(tg, &has, &info.content_length, sha, &ignored) == RH_OK && has) {
+        info.has_content = true;
+        rh_hex_encode(sha, RH_SHA256_LEN, info.content_sha256);
+    }
+    if (l->fn(l->ctx, &info) != 0) {
+        l->stopped = true;
+        return rh_fail(e, RH_EINVAL, "stopped");
+    }
+    return RH_OK;
+}
+
+rhine_code rhine_client_list(rhine_client *c, rhine_list_fn fn, void *ctx)
+{
+    if (!c || !fn)
+        return RHINE_ERR_INVALID;
+    rhine_code code = ensure_updated(c);
+    if (code != RHINE_OK)
+        return code;
+    c->err[0] = '\0';
+    list_ctx l = {.fn = fn, .ctx = ctx};
+    rh_error e;
+    rh_error_clear(&e);
+    rh_err rc = rh_tuf_foreach_target(c->tuf, list_one, &l, &e);
+    if (rc != RH_OK && !l.stopped) {
+        set_err(c, "%s", e.msg);
+        return map_err(rc);
+    }
+    return RHINE_OK;
+}
+
+/* --- status ---------------------------------------------------------------------------------- */
+
+static void role_status(const rh_metadata *m, int64_t now, rhine_role_status *s)
+{
+    memset(s, 0, sizeof(*s));
+    if (!m)
+        return;
+    s->present = true;
+    s->version = m->version;
+    s->expires = m->expires;
+    s->expired = m->expires <= now;
+}
+
+/* Parse and verify the persisted files (no network): the root against its own keys, the others
+ * against that root. Files that fail are left out. */
+static rh_err status_from_disk(rhine_client *c, rh_error *e)
+{
+    for (int r = 0; r < RH_ROLE_COUNT; r++) {
+        rh_metadata_free(c->st_md[r]);
+        c->st_md[r] = NULL;
+    }
+    rh_buf b;
+    rh_buf_init(&b, RH_MAX_JSON_BYTES);
+    char src[PATH_MAX];
+    rh_metadata *root = NULL;
+    rh_err rc = read_root(c, &b, src, sizeof(src), e);
+    if (rc != RH_OK)
+        goto out;
+    if ((rc = rh_metadata_parse(b.data, b.len, RH_MAX_ROOT_BYTES, RH_ROLE_ROOT, src, &root, e)) !=
+        RH_OK)
+        goto out;
+    if ((rc = rh_root_verify_role(root, RH_ROLE_ROOT, root, e)) != RH_OK)
+        goto out;
+    for (int r = RH_ROLE_TIMESTAMP; r < RH_ROLE_COUNT; r++) {
+        rh_buf_reset(&b);
+        snprintf(src, sizeof(src), "%s/%s.json", c->state_dir, rh_role_name((rh_role)r));
+        rh_error ig;
+        rh_error_clear(&ig);
+        rh_metadata *m = NULL;
+        if (rh_state_read(src, RH_MAX_JSON_BYTES, &b, &ig) != RH_OK ||
+            rh_metadata_parse(b.data, b.len, RH_MAX_JSON_BYTES, (rh_role)r, src, &m, &ig) !=
+                RH_OK)
+            continue;
+        if (rh_root_verify_role(root, (rh_role)r, m, &ig) != RH_OK) {
+            rh_metadata_free(m);
+            continue;
+        }
+        c->st_md[r] = m;
+    }
+    c->st_md[RH_ROLE_ROOT] = root;
+    root = NULL;
+out:
+    rh_metadata_free(root);
+    rh_buf_cleanup(&b);
+    return rc;
+}
+
+rhine_code rhine_client_status(rhine_client *c, rhine_status *out)
+{
+    if (!c || !out)
+        return RHINE_ERR_INVALID;
+    c->err[0] = '\0';
+    const rh_metadata *md[RH_ROLE_COUNT];
+    if (c->updated) {
+        for (int r = 0; r < RH_ROLE_COUNT; r++)
+            md[r] = rh_tuf_trusted(c->tuf, rh_role_name((rh_role)r));
+    } else {
+        rh_error e;
+        rh_error_clear(&e);
+        rh_err rc = status_from_disk(c, &e);
+        if (rc != RH_OK) {
+            set_err(c, "%s", e.msg);
+            return map_err(rc);
+        }
+        for (int r = 0; r < RH_ROLE_COUNT; r++)
+            md[r] = c->st_md[r];
+    }
+    int64_t now = (int64_t)time(NULL);
+    rhine_status s;
+    memset(&s, 0, sizeof(s));
+    role_status(md[RH_ROLE_ROOT], now, &s.root);
+    role_status(md[RH_ROLE_TIMESTAMP], now, &s.timestamp);
+    role_status(md[RH_ROLE_SNAPSHOT], now, &s.snapshot);
+    role_status(md[RH_ROLE_TARGETS], now, &s.targets);
+    s.ntargets = md[RH_ROLE_TARGETS] ? md[RH_ROLE_TARGETS]->u.targets.ntargets : 0;
+    s.updated = c->updated;
+    s.last_mirror = c->updated ? c->m[c->tuf_mirror].label : NULL;
+    *out = s;
+    return RHINE_OK;
+}
+
+/* --- state directory set-up, file names ------------------------------------------------------ */
+
+static rh_err no_fetch(void *ctx, const char *name, size_t max, rh_buf *out, rh_error *e)
+{
+    (void)ctx;
+    (void)max;
+    (void)out;
+    return rh_fail(e, RH_ENOTFOUND, "%s: not fetched during init", name);
+}
+
+rhine_code rhine_state_init(const char *state_dir, const char *root_file, char *errbuf,
+                            size_t errlen)
+{
+    if (!state_dir || !root_file) {
+        errbuf_put(errbuf, errlen, "rhine_state_init: need a state directory and a root file");
+        return RHINE_ERR_INVALID;
+    }
+    rh_buf b;
+    rh_buf_init(&b, RH_MAX_ROOT_BYTES);
+    rh_tuf *t = NULL;
+    rh_error e;
+    rh_error_clear(&e);
+    rh_tuf_io io = {.fetch = no_fetch};
+    rh_err rc = rh_state_read(root_file, RH_MAX_ROOT_BYTES, &b, &e);
+    if (rc == RH_ENOTFOUND)
+        rc = RH_EIO;
+    if (rc != RH_OK)
+        goto out;
+    if ((rc = rh_tuf_new(&io, &t)) != RH_OK) {
+        rc = rh_fail(&e, rc, "init: out of memory");
+        goto out;
+    }
+    /* TUF 5.2: the trusted root must be signed by its own threshold. */
+    if ((rc = rh_tuf_load_root(t, b.data, b.len, root_file, &e)) != RH_OK)
+        goto out;
+    if (mkdir(state_dir, 0755) != 0 && errno != EEXIST) {
+        rc = rh_fail(&e, RH_EIO, "%s: mkdir: %s", state_dir, strerror(errno));
+        goto out;
+    }
+    rc = rh_state_write(state_dir, "root.json", b.data, b.len, &e);
+out:
+    rh_tuf_free(t);
+    rh_buf_cleanup(&b);
+    if (rc != RH_OK)
+        errbuf_put(errbuf, errlen, e.msg);
+    return map_err(rc);
+}
+
+rhine_code rhine_target_filename(const char *target, char *out, size_t outsz)
+{
+    static const char hex[] = "0123456789ABCDEF";
+    if (!target || !*target || !out)
+        return RHINE_ERR_INVALID;
+    size_t o = 0;
+    for (const unsigned char *p = (const unsigned char *)target; *p; p++) {
+        bool keep = (*p >= 'A' && *p <= 'Z') || (*p >= 'a' && *p <= 'z') ||
+                    (*p >= '0' && *p <= '9') || *p == '-' || *p == '.' || *p == '_' || *p == '~';
+        size_t need = keep ? 1 : 3;
+        if (o + need + 1 > outsz)
+            return RHINE_ERR_INVALID;
+        if (keep) {
+            out[o++] = (char)*p;
+        } else {
+            out[o++] = '%';
+            out[o++] = hex[*p >> 4];
+            out[o++] = hex[*p & 15];
+        }
+    }
+    out[o] = '\0';
+    /* "." and ".." are not file names one may create. */
+    if (strcmp(out, ".") == 0 || strcmp(out, "..") == 0)
+        return RHINE_ERR_INVALID;
+    return RHINE_OK;
+}
