@@ -136,10 +136,11 @@ static void write_response(rh_h1 *p, rh_resp *r, bool keep_alive)
     struct evbuffer *out = bufferevent_get_output(c->bev);
     rh_httpd *h = c->srv;
 
-    evbuffer_add_printf(out, "HTTP/1.1 %d %s\r\nServer: rhine\r\nDate: %s\r\n"
-                        "Content-Length: %" PRIu64 "\r\n",
-                        r->status, rh_http_reason(r->status), rh_httpd_date(h),
-                        r->content_length);
+    evbuffer_add_printf(out, "HTTP/1.1 %d %s\r\nServer: rhine\r\nDate: %s\r\n",
+                        r->status, rh_http_reason(r->status), rh_httpd_date(h));
+    /* RFC 9110 8.6: a 304 carries no Content-Length (it would describe the 200 body). */
+    if (r->status != 304)
+        evbuffer_add_printf(out, "Content-Length: %" PRIu64 "\r\n", r->content_length);
     if (r->content_type)
         evbuffer_add_printf(out, "Content-Type: %s\r\n", r->content_type);
     if (r->etag[0])
