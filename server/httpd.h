@@ -74,7 +74,9 @@ typedef struct rh_httpd_opts {
 
 /* Starts listening on the base. Returns RH_OK, RH_EINVAL (bad options), RH_EIO (root not a
  * directory), RH_ENET (bind/listen), RH_ECRYPTO (certificate/key), RH_ENOMEM. *out is set only
- * on success; the caller runs the loop and frees with rh_httpd_free() before the base. */
+ * on success; the caller runs the loop and frees with rh_httpd_free() before the base.
+ * Strings in opts are copied or used only here, except short_cache_paths and handler_ctx,
+ * which must outlive the server. The process must ignore SIGPIPE (writes to closed peers). */
 rh_err rh_httpd_new(struct event_base *base, const rh_httpd_opts *opts, rh_httpd **out,
                     rh_error *err);
 
