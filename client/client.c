@@ -379,6 +379,10 @@ static rh_err engine_load(rhine_client *c, io_ctx *x, rh_tuf **out, rh_error *e)
         goto out;
     if ((rc = rh_tuf_load_root(t, b.data, b.len, src, e)) != RH_OK)
         goto out;
+    /* The pinned root verified: keep it in the state directory from now on. */
+    if (c->root_file && strcmp(src, c->root_file) == 0 &&
+        (rc = rh_state_write(c->state_dir, "root.json", b.data, b.len, e)) != RH_OK)
+        goto out;
     d = opendir(c->state_dir);
     size_t seen = 0;
     struct dirent *de;
