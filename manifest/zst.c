@@ -3,6 +3,7 @@
 #include "manifest/zst.h"
 
 #include <stdlib.h>
+#include <string.h>
 #include <zstd.h>
 #include <zstd_errors.h>
 
@@ -27,6 +28,10 @@ struct rh_zdec {
     uint64_t total_out;
     uint64_t total_in;
     size_t last_ret; /* last ZSTD_decompressStream result: 0 = at a frame boundary */
+    int at_boundary; /* the next input byte starts a frame: its header is checked first */
+    uint8_t hdr[5];  /* magic number and frame header descriptor being collected (they may
+                      * span update calls) */
+    size_t nhdr;
     const char *src;
     rh_err failed;
 };
@@ -144,6 +149,7 @@ rh_err rh_zdec_new(uint64_t max_out, const char *src, rh_sink_fn sink, void *ctx
     z->ctx = ctx;
     z->max_out = max_out;
     z->src = src != NULL ? src : "zstd";
+    z->at_boundary = 1;
     z->outcap = ZSTD_DStreamOutSize();
     z->out = malloc(z->outcap);
     z->dctx = ZSTD_createDCtx();
@@ -179,6 +185,7 @@ static rh_err zdec_step(rh_zdec *z, ZSTD_inBuffer *in, int *full, rh_error *e)
         return rh_fail(e, z->failed, "%s: bad zstd data: %s", z->src, ZSTD_getErrorName(r));
     }
     z->last_ret = r;
+    z->at_boundary = r == 0;
     if ((uint64_t)ob.pos > room) {
         z->failed = RH_ETOOBIG;
         return rh_fail(e, RH_ETOOBIG, "%s: decompressed size exceeds %llu bytes", z->src,
@@ -198,6 +205,51 @@ static rh_err zdec_step(rh_zdec *z, ZSTD_inBuffer *in, int *full, rh_error *e)
     return RH_OK;
 }
 
+/* Feed in to the decoder until it is consumed and nothing more is pending, stopping at a frame
+ * end so that the next frame's magic number can be checked. */
+static rh_err zdec_feed(rh_zdec *z, ZSTD_inBuffer *in, rh_error *e)
+{
+    for (;;) {
+        int full = 0;
+        rh_err rc = zdec_step(z, in, &full, e);
+        if (rc != RH_OK)
+            return rc;
+        if (z->at_boundary || (in->pos == in->size && !full))
+            return RH_OK;
+    }
+}
+
+/* Check the start of a frame once enough of it is in z->hdr. Returns RH_OK with *done set when
+ * the header bytes may go to the decoder. Only current zstd frames (without a dictionary) and
+ * skippable frames pass: libzstd would also decode legacy (pre-v0.8) formats, and it judges
+ * a frame naming a dictionary differently when the frame arrives in one piece or in chunks.
+ * We produce neither. */
+static rh_err zdec_check_header(rh_zdec *z, int *done, rh_error *e)
+{
+    *done = 0;
+    if (z->nhdr < 4)
+        return RH_OK;
+    uint32_t m = (uint32_t)z->hdr[0] | (uint32_t)z->hdr[1] << 8 | (uint32_t)z->hdr[2] << 16 |
+                 (uint32_t)z->hdr[3] << 24;
+    if ((m & ZSTD_MAGIC_SKIPPABLE_MASK) == ZSTD_MAGIC_SKIPPABLE_START) {
+        *done = 1;
+        return RH_OK;
+    }
+    if (m != ZSTD_MAGICNUMBER) {
+        z->failed = RH_EPARSE;
+        return rh_fail(e, RH_EPARSE, "%s: bad zstd data: not a zstd frame (magic %08x)", z->src,
+                       (unsigned)m);
+    }
+    if (z->nhdr < 5)
+        return RH_OK;
+    if ((z->hdr[4] & 0x03) != 0) { /* RFC 8878 3.1.1.1.1: Dictionary_ID_Flag */
+        z->failed = RH_EPARSE;
+        return rh_fail(e, RH_EPARSE, "%s: bad zstd data: frame needs a dictionary", z->src);
+    }
+    *done = 1;
+    return RH_OK;
+}
+
 rh_err rh_zdec_update(rh_zdec *z, const uint8_t *p, size_t n, rh_error *e)
 {
     if (z == NULL || (p == NULL && n > 0))
@@ -205,13 +257,27 @@ rh_err rh_zdec_update(rh_zdec *z, const uint8_t *p, size_t n, rh_error *e)
     if (z->failed != RH_OK)
         return rh_fail(e, z->failed, "%s: zstd decoder already failed", z->src);
     ZSTD_inBuffer in = {p, n, 0};
-    while (n > 0) {
-        int full = 0;
-        rh_err rc = zdec_step(z, &in, &full, e);
+    while (in.pos < in.size) {
+        if (z->at_boundary) {
+            int done = 0;
+            while (!done && in.pos < in.size) {
+                z->hdr[z->nhdr++] = p[in.pos++];
+                rh_err rc = zdec_check_header(z, &done, e);
+                if (rc != RH_OK)
+                    return rc;
+            }
+            if (!done)
+                break; /* the rest of the header comes with the next call */
+            ZSTD_inBuffer hb = {z->hdr, z->nhdr, 0};
+            z->nhdr = 0;
+            rh_err rc = zdec_feed(z, &hb, e);
+            if (rc != RH_OK)
+                return rc;
+            continue; /* a skippable frame's header may already have ended it */
+        }
+        rh_err rc = zdec_feed(z, &in, e);
         if (rc != RH_OK)
             return rc;
-        if (in.pos == in.size && !full)
-            break;
     }
     return RH_OK;
 }
@@ -222,9 +288,9 @@ rh_err rh_zdec_finish(rh_zdec *z, uint64_t *total_out, rh_error *e)
         return rh_fail(e, RH_EINVAL, "zstd: bad argument");
     if (z->failed != RH_OK)
         return rh_fail(e, z->failed, "%s: zstd decoder already failed", z->src);
-    if (z->total_in == 0)
+    if (z->total_in == 0 && z->nhdr == 0)
         return rh_fail(e, RH_EPARSE, "%s: no zstd frame", z->src);
-    if (z->last_ret != 0)
+    if (z->last_ret != 0 || z->nhdr > 0 || !z->at_boundary)
         return rh_fail(e, RH_EPARSE, "%s: truncated zstd frame", z->src);
     if (total_out != NULL)
         *total_out = z->total_out;

@@ -397,12 +397,33 @@ static void test_garbage_and_empty(void **state)
         {"\x28\xb5\x2f\xfd", 4, "t.zst: truncated zstd frame"},
         {"\xfd\x2f\xb5\x28\x00\x00\x00\x00", 8, NULL}, /* byte-swapped magic */
         {"\x1f\x8b\x08\x00\x00\x00\x00\x00", 8, NULL}, /* gzip header */
+        /* zstd v0.5 legacy magic (found by fuzzing: libzstd decoded it in one piece but not in
+         * chunks); legacy formats are refused outright. */
+        {"\x25\xb5\x2f\xfd\x08\x00\x00\x00", 8,
+         "t.zst: bad zstd data: not a zstd frame (magic fd2fb525)"},
+        {"\x28\xb5\x2f\xfd\x00\x88\x01\x00\x00\x25\xb5\x2f\xfd\x08\x00\x00\x00", 17,
+         "t.zst: bad zstd data: not a zstd frame (magic fd2fb525)"},
+        {"\x28\xb5\x2f\xfd\x00\x88\x01\x00\x00\x28\xb5", 11, "t.zst: truncated zstd frame"},
+        /* A frame naming dictionary 0xb5 (also found by fuzzing: accepted in one piece,
+         * "Dictionary mismatch" in chunks); we use no dictionaries. */
+        {"\x28\xb5\x2f\xfd\x25\xb5\x2f\xfd\x08\x00\x00\x00", 12,
+         "t.zst: bad zstd data: frame needs a dictionary"},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         rh_buf out;
         rh_buf_init(&out, SIZE_MAX);
         rh_error e;
         rh_error_clear(&e);
+        /* In one piece... */
+        rh_zdec *z = NULL;
+        assert_int_equal(rh_zdec_new(1024, "t.zst", buf_sink, &out, &z), RH_OK);
+        rh_err rc = rh_zdec_update(z, (const uint8_t *)cases[i].in, cases[i].len, &e);
+        if (rc == RH_OK)
+            rc = rh_zdec_finish(z, NULL, &e);
+        rh_zdec_free(z);
+        assert_int_equal(rc, RH_EPARSE);
+        rh_error_clear(&e);
+        /* ...and in uneven chunks: the same verdict. */
         assert_int_equal(decompress_chunks((const uint8_t *)cases[i].in, cases[i].len, 1024,
                                            &out, NULL, &e),
                          RH_EPARSE);
@@ -458,6 +479,31 @@ static void test_concatenated_frames(void **state)
     rh_buf_cleanup(&c);
 }
 
+/* Skippable frames (any of the 16 magics) are allowed before, between and after data frames. */
+static void test_skippable_frames(void **state)
+{
+    (void)state;
+    uint8_t a[3000];
+    fill_text(a, sizeof a);
+    rh_buf c;
+    rh_buf_init(&c, SIZE_MAX);
+    static const uint8_t skip[] = {0x5f, 0x2a, 0x4d, 0x18, 0x03, 0x00, 0x00, 0x00, 'x', 'y', 'z'};
+    assert_int_equal(rh_buf_append(&c, skip, sizeof skip), RH_OK);
+    compress_chunks(&(rh_zst_opts){.level = 1}, a, sizeof a, &c);
+    assert_int_equal(rh_buf_append(&c, skip, sizeof skip), RH_OK);
+    compress_chunks(&(rh_zst_opts){.level = 1}, a, sizeof a, &c);
+    rh_buf out;
+    rh_buf_init(&out, SIZE_MAX);
+    rh_error e;
+    rh_error_clear(&e);
+    uint64_t total = 0;
+    assert_int_equal(decompress_chunks(c.data, c.len, 2 * sizeof a, &out, &total, &e), RH_OK);
+    assert_int_equal(total, 2 * sizeof a);
+    assert_memory_equal(out.data + sizeof a, a, sizeof a);
+    rh_buf_cleanup(&out);
+    rh_buf_cleanup(&c);
+}
+
 static void test_sink_failure(void **state)
 {
     (void)state;
@@ -500,6 +546,7 @@ int main(void)
         cmocka_unit_test(test_bitflip),
         cmocka_unit_test(test_garbage_and_empty),
         cmocka_unit_test(test_concatenated_frames),
+        cmocka_unit_test(test_skippable_frames),
         cmocka_unit_test(test_sink_failure),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
