@@ -773,6 +773,7 @@ static const field origin_f[] = {
     KEY(rh_origin_config, tls_cert, F_PATH, false),
     KEY(rh_origin_config, tls_key, F_PATH, false),
     KEY(rh_origin_config, port_file, F_PATH, false),
+    KEY(rh_origin_config, ca, F_PATH, false),
     NUM(rh_origin_config, timestamp_expiry, F_DUR, 60, 365 * DAY, DAY),
     NUM(rh_origin_config, refresh_interval, F_DUR, 1, 30 * DAY, 3600),
     MAPLIST(rh_origin_config, mirrors, origin_mirror_s, nmirrors, false, 0),

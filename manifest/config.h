@@ -48,6 +48,7 @@ typedef struct rh_origin_config {
     char *tls_cert;   /* path: PEM certificate chain */
     char *tls_key;    /* path: PEM private key of tls_cert */
     char *port_file;  /* path: the daemon writes its bound port(s) here */
+    char *ca;         /* path: CA bundle to verify https:// mirrors when pushing; NULL = system */
     int64_t timestamp_expiry; /* seconds a timestamp is valid: 60s..365d, default 1d */
     int64_t refresh_interval; /* seconds between timestamp re-signs: 1s..30d, default 1h;
                                * must be shorter than timestamp_expiry */

@@ -12,6 +12,7 @@
 #include "manifest/rh_error.h"
 #include "origin/origin_plan.h"
 #include "origin/origin_repo.h"
+#include "origin/serve.h"
 
 #define EXIT_USAGE 2
 #define PROG "rhine-origin"
@@ -24,6 +25,7 @@ static const char usage_main[] =
     "  publish   publish a source tree as the next targets version\n"
     "  refresh   re-sign timestamp (and snapshot) before they expire; online keys only\n"
     "  rotate    replace the key(s) of one role through a new root version\n"
+    "  serve     serve the repository (HTTP/2, HTTP/1.1), re-sign timestamps, push to mirrors\n"
     "\n"
     "rhine-origin COMMAND --help describes each command.\n"
     "Exit status: 0 success (also \"unchanged\"), 1 failure (\"rhine-origin: <file>: <reason>\"\n"
@@ -365,6 +367,8 @@ int main(int argc, char **argv)
         return EXIT_USAGE;
     }
     const char *cmd = argv[1];
+    if (strcmp(cmd, "serve") == 0)
+        return rh_origin_serve_main(argc - 1, argv + 1);
     if (strcmp(cmd, "--help") == 0 || strcmp(cmd, "-h") == 0 || strcmp(cmd, "help") == 0) {
         fputs(usage_main, stdout);
         return 0;

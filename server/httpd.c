@@ -566,5 +566,13 @@ rh_err rh_httpd_stats_prometheus(const rh_httpd *h, const char *prefix, rh_buf *
             prefix, prefix, s->conns_accepted, prefix, prefix, s->conns_rejected, prefix,
             prefix, s->conns_active, prefix, prefix, s->h2_goaways, prefix, prefix,
             s->tls_handshake_failures);
+    if (rc == RH_OK)
+        rc = rh_buf_appendf(out,
+                            "# HELP %s_http_protocol_connections_total Connections by protocol.\n"
+                            "# TYPE %s_http_protocol_connections_total counter\n"
+                            "%s_http_protocol_connections_total{protocol=\"h2\"} %" PRIu64 "\n"
+                            "%s_http_protocol_connections_total{protocol=\"http/1.1\"} %" PRIu64
+                            "\n",
+                            prefix, prefix, prefix, s->h2_conns, prefix, s->h1_conns);
     return rc;
 }
