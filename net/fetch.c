@@ -286,7 +286,9 @@ rh_err rh_http_get(rh_http *h, const rh_fetch_req *req, rh_fetch_result *res, rh
     }
     CURLcode cc = curl_easy_perform(h->curl);
     if (x.sink_code != RH_OK) {
-        if (x.sink_err.msg[0])
+        if (strncmp(x.sink_err.msg, u, strlen(u)) == 0) /* the sink named the URL itself */
+            rc = rh_fail(e, x.sink_code, "%s", x.sink_err.msg);
+        else if (x.sink_err.msg[0])
             rc = rh_fail(e, x.sink_code, "%s: %s", u, x.sink_err.msg);
         else
             rc = rh_fail(e, x.sink_code, "%s: refused by the receiver (%s)", u,

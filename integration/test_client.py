@@ -1,0 +1,232 @@
+"""test_client.py -- rhine-get against honest, dead and malicious mirrors (DESIGN 7, 10.5, 11).
+
+Every attack must end with exit status 1, a message naming the mirror that misbehaved, no file
+at the destination and no temporary file; where an honest second mirror exists, failover to it
+must succeed with the right bytes.
+"""
+import hashlib
+import json
+import os
+import shutil
+import subprocess
+
+import pytest
+
+from client_helpers import (copy_tree, dead_url, listing, make_repo, no_temp_files, publish,
+                            resign, run_get, serve, write_config)
+
+BIG = os.urandom(1_500_000)
+FILES = {"big.bin": BIG, "sub/a.txt": b"hello rhine\n", "db/v1.dat": b"\x00\x01" * 5000}
+
+
+@pytest.fixture
+def repo(tmp_path):
+    return make_repo(tmp_path, FILES)
+
+
+def cfg(tmp_path, repo_dir, mirrors, extra="", state="state"):
+    (tmp_path / state).mkdir(exist_ok=True)
+    return write_config(tmp_path / "client.yaml", repo_dir / "metadata" / "1.root.json",
+                        tmp_path / state, mirrors, extra)
+
+
+def test_update_list_fetch_status_with_dead_first_mirror(tmp_path, procs, repo):
+    repo_dir, _, _ = repo
+    good = serve(procs, tmp_path, repo_dir)
+    c = cfg(tmp_path, repo_dir, [(dead_url(), 1), (good, 2)])
+    r = run_get("--config", c, "update")
+    assert r.returncode == 0, r.stderr
+    assert listing(tmp_path / "state") == ["root.json", "snapshot.json", "targets.json",
+                                           "timestamp.json"]
+    r = run_get("--config", c, "list")
+    assert r.returncode == 0, r.stderr
+    rows = {l.split("\t")[0]: l.split("\t") for l in r.stdout.splitlines()}
+    assert set(rows) == {"big.bin.zst", "sub/a.txt.zst", "db/v1.dat.zst"}
+    assert rows["big.bin.zst"][2] == str(len(BIG))
+    assert rows["big.bin.zst"][3] == hashlib.sha256(BIG).hexdigest()
+    out = tmp_path / "dl"
+    out.mkdir()
+    for name, data in FILES.items():
+        dest = out / name.replace("/", "_")
+        r = run_get("--config", c, "fetch", name, "-o", dest)
+        assert r.returncode == 0, r.stderr
+        assert dest.read_bytes() == data
+    assert no_temp_files(out) == []
+    r = run_get("--config", c, "status")
+    assert r.returncode == 0, r.stderr
+    assert "timestamp  version 2" in r.stdout and "targets    3 listed" in r.stdout
+    # Not in the signed metadata (the file is even on the mirror): refused, nothing written.
+    (repo_dir / "targets" / "evil.bin.zst").write_bytes(b"x")
+    r = run_get("--config", c, "fetch", "evil.bin", "-o", out / "evil")
+    assert r.returncode == 1 and "not in the trusted targets metadata" in r.stderr
+    assert not (out / "evil").exists()
+
+
+def test_usage_errors_exit_2(tmp_path):
+    for args in ([], ["--config"], ["--config", "x", "fetch"], ["--config", "x", "frobnicate"],
+                 ["--bogus", "update"], ["--metadata-dir", "d", "download"]):
+        r = run_get(*args)
+        assert r.returncode == 2, (args, r.stderr)
+        assert "usage:" in r.stderr
+    r = run_get("--config", tmp_path / "missing.yaml", "update")
+    assert r.returncode == 1 and "missing.yaml" in r.stderr
+
+
+TARGET_ATTACKS = [
+    # zstd's frame checksum may notice the flip before the signed sha256 does: both refuse.
+    ("bit flip", {"flip": ".big.bin.zst"}, ("differs", "bad zstd data")),
+    ("truncated", {"truncate": ".big.bin.zst"}, "signed length"),
+    ("endless data", {"endless": ".big.bin.zst"}, "more than"),
+    ("missing file", {"missing": ".big.bin.zst"}, "HTTP 404"),
+]
+
+
+@pytest.mark.parametrize("name,evil,why", TARGET_ATTACKS, ids=[a[0] for a in TARGET_ATTACKS])
+def test_target_attacks_refused_then_failover(tmp_path, procs, repo, name, evil, why):
+    repo_dir, _, _ = repo
+    bad = serve(procs, tmp_path, repo_dir, name="evil", **evil)
+    good = serve(procs, tmp_path, repo_dir, name="good")
+    dest = tmp_path / "out" / "big.bin"
+    dest.parent.mkdir()
+    # Only the evil mirror: refused, named, nothing written.
+    c = cfg(tmp_path, repo_dir, [bad])
+    r = run_get("--config", c, "fetch", "big.bin", "-o", dest)
+    assert r.returncode == 1, r.stderr
+    assert r.stderr.startswith(f"rhine-get: {bad}"), r.stderr
+    assert any(w in r.stderr for w in ((why,) if isinstance(why, str) else why)), r.stderr
+    assert r.stderr.count(bad) == 1, r.stderr
+    assert listing(dest.parent) == []
+    # Evil first, honest second: the same run fails over and installs the right bytes.
+    c = cfg(tmp_path, repo_dir, [(bad, 1), (good, 2)])
+    r = run_get("--config", c, "fetch", "big.bin", "-o", dest)
+    assert r.returncode == 0, r.stderr
+    assert dest.read_bytes() == BIG
+    assert listing(dest.parent) == ["big.bin"]
+
+
+METADATA_ATTACKS = [
+    ("timestamp bit flip", {"flip": "/timestamp.json"}, ""),
+    ("snapshot truncated", {"truncate": ".snapshot.json"}, ""),
+    ("endless timestamp", {"endless": "/timestamp.json"}, "more than"),
+    ("slow retrieval", {"stall": "/timestamp.json", "stall_seconds": 20}, "too slow"),
+]
+
+
+@pytest.mark.parametrize("name,evil,why", METADATA_ATTACKS, ids=[a[0] for a in METADATA_ATTACKS])
+def test_metadata_attacks_refused_then_failover(tmp_path, procs, repo, name, evil, why):
+    repo_dir, _, _ = repo
+    bad = serve(procs, tmp_path, repo_dir, name="evil", **evil)
+    good = serve(procs, tmp_path, repo_dir, name="good")
+    slow = "low_speed_limit: 1KiB\nlow_speed_time: 2s\n"
+    c = cfg(tmp_path, repo_dir, [bad], extra=slow)
+    dest = tmp_path / "a.txt"
+    r = run_get("--config", c, "fetch", "sub/a.txt", "-o", dest, timeout=60)
+    assert r.returncode == 1, r.stderr
+    assert r.stderr.startswith(f"rhine-get: {bad}"), r.stderr
+    assert why in r.stderr, r.stderr
+    assert not dest.exists()
+    assert no_temp_files(tmp_path / "state") == []
+    c = cfg(tmp_path, repo_dir, [(bad, 1), (good, 2)], extra=slow)
+    r = run_get("--config", c, "fetch", "sub/a.txt", "-o", dest, timeout=60)
+    assert r.returncode == 0, r.stderr
+    assert dest.read_bytes() == FILES["sub/a.txt"]
+
+
+def test_rollback_and_mix_and_match(tmp_path, procs, repo):
+    repo_dir, keys, src = repo
+    old = copy_tree(repo_dir, tmp_path / "old-repo")            # version 2 everywhere
+    publish(repo_dir, keys, src, {"sub/a.txt": b"version three\n"})
+    good = serve(procs, tmp_path, repo_dir, name="good")
+    c = cfg(tmp_path, repo_dir, [good])
+    assert run_get("--config", c, "update").returncode == 0
+    # Rollback: a mirror replays the old (validly signed, unexpired) timestamp.
+    stale = serve(procs, tmp_path, old, name="stale")
+    c = cfg(tmp_path, repo_dir, [stale])
+    r = run_get("--config", c, "update")
+    assert r.returncode == 1 and r.stderr.startswith(f"rhine-get: {stale}"), r.stderr
+    assert "rollback" in r.stderr.lower() or "version" in r.stderr.lower(), r.stderr
+    # Mix and match: the new timestamp and snapshot, but the targets file of version 2 served
+    # under version 3's name.
+    mix = copy_tree(repo_dir, tmp_path / "mix-repo")
+    shutil.copy(mix / "metadata" / "2.targets.json", mix / "metadata" / "3.targets.json")
+    fresh = tmp_path / "fresh"
+    mixed = serve(procs, tmp_path, mix, name="mix")
+    c = cfg(tmp_path, repo_dir, [mixed], state="fresh")
+    r = run_get("--config", c, "fetch", "sub/a.txt", "-o", tmp_path / "a.txt")
+    assert r.returncode == 1 and r.stderr.startswith(f"rhine-get: {mixed}"), r.stderr
+    assert not (tmp_path / "a.txt").exists()
+    assert "targets.json" not in listing(fresh)
+    # The honest mirror after both: version 3 content.
+    c = cfg(tmp_path, repo_dir, [(mixed, 1), (stale, 2), (good, 3)], state="fresh")
+    r = run_get("--config", c, "fetch", "sub/a.txt", "-o", tmp_path / "a.txt")
+    assert r.returncode == 0, r.stderr
+    assert (tmp_path / "a.txt").read_bytes() == b"version three\n"
+
+
+def test_expired_metadata_refused(tmp_path, procs, repo):
+    repo_dir, _, _ = repo
+    good = serve(procs, tmp_path, repo_dir)
+    c = cfg(tmp_path, repo_dir, [good])
+    r = run_get("--config", c, "fetch", "sub/a.txt", "-o", tmp_path / "a.txt",
+                faketime="2040-01-01 00:00:00")
+    assert r.returncode == 1, r.stderr
+    assert r.stderr.startswith(f"rhine-get: {good}") and "expired" in r.stderr, r.stderr
+    assert not (tmp_path / "a.txt").exists()
+    r = run_get("--config", c, "status", faketime="2040-01-01 00:00:00")
+    assert r.returncode == 0 and "(EXPIRED)" in r.stdout
+
+
+def test_zstd_bomb_refused(tmp_path, procs):
+    repo_dir, keys, _ = make_repo(tmp_path, {"bomb.bin": b"\0" * (8 << 20), "ok.txt": b"ok\n"})
+
+    def shrink(signed):  # a compromised targets key signs a too-small uncompressed length
+        signed["targets"]["bomb.bin.zst"]["custom"]["rhine"]["length"] = 4096
+    resign(repo_dir, keys, shrink, tmp_path)
+    bad = serve(procs, tmp_path, repo_dir, name="bomb")
+    c = cfg(tmp_path, repo_dir, [bad])
+    dest = tmp_path / "out" / "bomb.bin"
+    dest.parent.mkdir()
+    r = run_get("--config", c, "fetch", "bomb.bin", "-o", dest)
+    assert r.returncode == 1, r.stderr
+    assert r.stderr.startswith(f"rhine-get: {bad}") and "4096" in r.stderr, r.stderr
+    assert listing(dest.parent) == []
+    # The re-signed repository itself is valid: the untouched target still installs.
+    r = run_get("--config", c, "fetch", "ok.txt", "-o", dest.parent / "ok.txt")
+    assert r.returncode == 0 and (dest.parent / "ok.txt").read_bytes() == b"ok\n", r.stderr
+
+
+# --- the TUF client-test CLI form --------------------------------------------------------------
+
+def test_client_test_cli_form(tmp_path, procs, repo):
+    repo_dir, _, _ = repo
+    url = serve(procs, tmp_path, repo_dir)
+    md, td = tmp_path / "md", tmp_path / "td"
+    td.mkdir()
+    r = run_get("--metadata-dir", md, "init", repo_dir / "metadata" / "1.root.json")
+    assert r.returncode == 0, r.stderr
+    assert listing(md) == ["root.json"]
+    base = ["--metadata-url", f"{url}/metadata/", "--metadata-dir", md]
+    r = run_get(*base, "refresh")
+    assert r.returncode == 0, r.stderr
+    assert listing(md) == ["root.json", "snapshot.json", "targets.json", "timestamp.json"]
+    dl = [*base, "--target-name", "sub/a.txt.zst", "--target-name", "big.bin.zst",
+          "--target-dir", td, "--target-base-url", f"{url}/targets/", "download"]
+    r = run_get(*dl)
+    assert r.returncode == 0, r.stderr
+    assert listing(td) == ["big.bin.zst", "sub%2Fa.txt.zst"]
+    raw = (repo_dir / "targets" / "sub").glob("*.a.txt.zst")
+    assert (td / "sub%2Fa.txt.zst").read_bytes() == next(raw).read_bytes()  # as signed, no zstd
+    # Already there with the right hashes: not downloaded again (the mirror now lacks it).
+    procs.stop(procs.procs[-1])
+    url2 = serve(procs, tmp_path, repo_dir, name="m2", missing=".a.txt.zst")
+    dl2 = [a.replace(url, url2) if isinstance(a, str) else a for a in dl]
+    r = run_get(*dl2)
+    assert r.returncode == 0, r.stderr
+    # A corrupted local copy is replaced... but this mirror cannot serve it: exit 1, no temp.
+    (td / "sub%2Fa.txt.zst").write_bytes(b"garbage")
+    r = run_get(*dl2)
+    assert r.returncode == 1 and "HTTP 404" in r.stderr, r.stderr
+    assert listing(td) == ["big.bin.zst", "sub%2Fa.txt.zst"]
+    assert listing(md) == ["root.json", "snapshot.json", "targets.json", "timestamp.json"]
+    r = run_get(*base[:2], "--metadata-dir", tmp_path / "nowhere", "refresh")
+    assert r.returncode == 1
