@@ -136,3 +136,94 @@ def copy_tree(src: Path, dst: Path):
 
 def no_temp_files(d: Path):
     return [n for n in listing(d) if n.startswith(".") or "rhine-" in n or ".tmp" in n]
+
+
+# --- a repository built by tuf-js's @tufjs/models with ECDSA P-256 and RSA-PSS keys ----------
+
+TUFJS_REPO_JS = r"""
+'use strict';
+const fs = require('fs');
+const path = require('path');
+const crypto = require('crypto');
+const { Metadata, Root, Targets, Snapshot, Timestamp, Key, MetaFile, TargetFile, Signature } =
+  require('@tufjs/models');
+const { canonicalize } = require('@tufjs/canonical-json');
+
+const [out, corrupt] = [process.argv[2], process.argv[3] || ''];
+const expires = new Date(Date.now() + 30 * 86400e3).toISOString().replace(/\.\d+Z$/, 'Z');
+
+function mkKey(kind) {
+  const kp = kind === 'ecdsa'
+    ? crypto.generateKeyPairSync('ec', { namedCurve: 'P-256' })
+    : crypto.generateKeyPairSync('rsa', { modulusLength: 2048 });
+  const pub = kp.publicKey.export({ type: 'spki', format: 'pem' });
+  const obj = kind === 'ecdsa'
+    ? { keytype: 'ecdsa', scheme: 'ecdsa-sha2-nistp256', keyval: { public: pub } }
+    : { keytype: 'rsa', scheme: 'rsassa-pss-sha256', keyval: { public: pub } };
+  const keyID = crypto.createHash('sha256').update(canonicalize(obj)).digest('hex');
+  const key = new Key({ keyID, keyType: obj.keytype, scheme: obj.scheme, keyVal: obj.keyval });
+  const signer = (data) => new Signature({ keyID, sig: crypto.sign('sha256', data,
+    kind === 'ecdsa' ? kp.privateKey
+      : { key: kp.privateKey, padding: crypto.constants.RSA_PKCS1_PSS_PADDING,
+          saltLength: crypto.constants.RSA_PSS_SALTLEN_MAX_SIGN }).toString('hex') });
+  return { key, signer };
+}
+
+const md = path.join(out, 'metadata'), td = path.join(out, 'targets');
+fs.mkdirSync(path.join(td, 'dir'), { recursive: true });
+fs.mkdirSync(md, { recursive: true });
+const keys = { root: mkKey('ecdsa'), targets: mkKey('rsa'), snapshot: mkKey('ecdsa'),
+               timestamp: mkKey('rsa') };
+
+const root = new Root({ version: 1, expires, consistentSnapshot: true });
+for (const r of ['root', 'targets', 'snapshot', 'timestamp']) root.addKey(keys[r].key, r);
+
+const payloads = { 'hello.txt': Buffer.from('hello from tuf-js\n'),
+                   'dir/data.bin': crypto.randomBytes(70000) };
+const targetsObj = {};
+for (const [p, data] of Object.entries(payloads)) {
+  const sha = crypto.createHash('sha256').update(data).digest('hex');
+  targetsObj[p] = new TargetFile({ path: p, length: data.length, hashes: { sha256: sha } });
+  const dir = path.dirname(p), base = path.basename(p);
+  fs.writeFileSync(path.join(td, dir === '.' ? '' : dir, `${sha}.${base}`), data);
+}
+const targets = new Targets({ version: 1, expires, targets: targetsObj });
+
+function write(name, signed, role) {
+  const m = new Metadata(signed);
+  m.sign(keys[role].signer);
+  let text = JSON.stringify(m.toJSON(), null, 1);  // indented: signatures cover canonical JSON
+  if (corrupt === role) {
+    const sig = m.signatures[keys[role].key.keyID].sig;
+    const bad = sig.slice(0, 20) + (sig[20] === '0' ? '1' : '0') + sig.slice(21);
+    text = text.replace(sig, bad);
+  }
+  fs.writeFileSync(path.join(md, name), text);
+  return Buffer.from(text);
+}
+write('1.root.json', root, 'root');
+const tb = write('1.targets.json', targets, 'targets');
+const snapshot = new Snapshot({ version: 1, expires, meta: { 'targets.json': new MetaFile({ version: 1,
+  length: tb.length, hashes: { sha256: crypto.createHash('sha256').update(tb).digest('hex') } }) } });
+const sb = write('1.snapshot.json', snapshot, 'snapshot');
+const timestamp = new Timestamp({ version: 1, expires, snapshotMeta: new MetaFile({ version: 1,
+  length: sb.length, hashes: { sha256: crypto.createHash('sha256').update(sb).digest('hex') } }) });
+write('timestamp.json', timestamp, 'timestamp');
+fs.writeFileSync(path.join(out, 'payloads.json'), JSON.stringify(Object.fromEntries(
+  Object.entries(payloads).map(([p, d]) => [p, d.toString('hex')]))));
+"""
+
+
+def build_tufjs_repo(tufjs_verify: Path, out: Path, corrupt_role: str = ""):
+    """Build a consistent-snapshot repository with @tufjs/models: root and snapshot signed with
+    ECDSA P-256, targets and timestamp with RSA-PSS; corrupt_role's signature gets one bad hex
+    digit. Returns {target path: bytes}."""
+    script = out.parent / f"{out.name}-build.js"
+    script.write_text(TUFJS_REPO_JS)
+    e = dict(os.environ)
+    e["NODE_PATH"] = str(Path(tufjs_verify).parent / "node_modules")
+    r = subprocess.run(["node", str(script), str(out), corrupt_role], capture_output=True,
+                       text=True, env=e, timeout=120)
+    assert r.returncode == 0, r.stderr
+    return {k: bytes.fromhex(v) for k, v in
+            json.loads((out / "payloads.json").read_text()).items()}

@@ -12,7 +12,8 @@ import subprocess
 
 import pytest
 
-from client_helpers import (copy_tree, dead_url, listing, make_repo, no_temp_files, publish,
+from client_helpers import (build_tufjs_repo, copy_tree, dead_url, listing, make_repo,
+                            no_temp_files, publish,
                             resign, run_get, serve, write_config)
 
 BIG = os.urandom(1_500_000)
@@ -230,3 +231,38 @@ def test_client_test_cli_form(tmp_path, procs, repo):
     assert listing(md) == ["root.json", "snapshot.json", "targets.json", "timestamp.json"]
     r = run_get(*base[:2], "--metadata-dir", tmp_path / "nowhere", "refresh")
     assert r.returncode == 1
+
+
+def test_tufjs_ecdsa_rsa_repository(tmp_path, procs, tufjs):
+    """A repository made by tuf-js (@tufjs/models) with ECDSA P-256 and RSA-PSS keys verifies;
+    the same with one bad signature does not."""
+    good_repo = tmp_path / "tufjs-good"
+    payloads = build_tufjs_repo(tufjs, good_repo)
+    url = serve(procs, tmp_path, good_repo, name="tufjs")
+    md, td = tmp_path / "md", tmp_path / "td"
+    td.mkdir()
+    assert run_get("--metadata-dir", md, "init", good_repo / "metadata" / "1.root.json"
+                   ).returncode == 0
+    r = run_get("--metadata-url", f"{url}/metadata", "--metadata-dir", md,
+                "--target-name", "hello.txt", "--target-name", "dir/data.bin",
+                "--target-dir", td, "--target-base-url", f"{url}/targets", "download")
+    assert r.returncode == 0, r.stderr
+    assert (td / "hello.txt").read_bytes() == payloads["hello.txt"]
+    assert (td / "dir%2Fdata.bin").read_bytes() == payloads["dir/data.bin"]
+    for role in ("snapshot", "targets", "timestamp"):
+        bad_repo = tmp_path / f"tufjs-bad-{role}"
+        build_tufjs_repo(tufjs, bad_repo, corrupt_role=role)
+        bad = serve(procs, tmp_path, bad_repo, name=f"bad-{role}")
+        bmd = tmp_path / f"md-{role}"
+        assert run_get("--metadata-dir", bmd, "init", bad_repo / "metadata" / "1.root.json"
+                       ).returncode == 0
+        r = run_get("--metadata-url", f"{bad}/metadata", "--metadata-dir", bmd, "refresh")
+        assert r.returncode == 1, (role, r.stderr)
+        assert bad in r.stderr and role in r.stderr, r.stderr
+        assert f"{role}.json" not in listing(bmd)
+    # A root whose own signature is bad is refused at init.
+    bad_root = tmp_path / "tufjs-bad-root"
+    build_tufjs_repo(tufjs, bad_root, corrupt_role="root")
+    r = run_get("--metadata-dir", tmp_path / "md-root", "init",
+                bad_root / "metadata" / "1.root.json")
+    assert r.returncode == 1 and "1.root.json" in r.stderr, r.stderr
