@@ -266,3 +266,33 @@ def test_tufjs_ecdsa_rsa_repository(tmp_path, procs, tufjs):
     r = run_get("--metadata-dir", tmp_path / "md-root", "init",
                 bad_root / "metadata" / "1.root.json")
     assert r.returncode == 1 and "1.root.json" in r.stderr, r.stderr
+
+
+def test_embedding_example_builds_and_runs(tmp_path, procs, repo):
+    """client/examples/fetch_example.c compiles against the public header and the archives
+    alone, and installs a target (exit 3 on a verification failure)."""
+    from conftest import BUILD, ROOT
+    repo_dir, _, _ = repo
+    exe = tmp_path / "fetch_example"
+    libs = subprocess.run(["pkg-config", "--libs", "libcurl", "openssl", "jansson", "yaml-0.1",
+                           "libzstd"], capture_output=True, text=True, check=True).stdout.split()
+    san = ["-fsanitize=address,undefined"] if "asan" in BUILD.name else []
+    r = subprocess.run(["cc", "-std=c11", "-Wall", "-Wextra", "-Werror", *san,
+                        "-I", ROOT / "include", ROOT / "client" / "examples" / "fetch_example.c",
+                        BUILD / "librhine-client.a", BUILD / "libnet.a", BUILD / "libmanifest.a",
+                        *libs, "-lpthread", "-o", exe], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    good = serve(procs, tmp_path, repo_dir, name="good")
+    bad = serve(procs, tmp_path, repo_dir, name="bad", flip=".a.txt.zst")
+    from conftest import env
+    c = cfg(tmp_path, repo_dir, [good])
+    r = subprocess.run([exe, c, "sub/a.txt", tmp_path / "a.txt"], capture_output=True,
+                       text=True, env=env(), timeout=60)
+    assert r.returncode == 0, r.stderr
+    assert (tmp_path / "a.txt").read_bytes() == FILES["sub/a.txt"]
+    assert f"from {good}" in r.stdout
+    c = cfg(tmp_path, repo_dir, [bad])
+    r = subprocess.run([exe, c, "sub/a.txt", tmp_path / "b.txt"], capture_output=True,
+                       text=True, env=env(), timeout=60)
+    assert r.returncode == 3 and r.stderr.startswith(f"verify: {bad}"), r.stderr
+    assert not (tmp_path / "b.txt").exists()
