@@ -110,7 +110,7 @@ void rh_hex_encode(const uint8_t *p, size_t n, char *out)
     out[2 * n] = '\0';
 }
 
-static int hexval(char c)
+int rh_hex_digit(int c)
 {
     if (c >= '0' && c <= '9')
         return c - '0';
@@ -127,12 +127,12 @@ rh_err rh_hex_decode(const char *hex, uint8_t *out, size_t outlen)
         return RH_EINVAL;
     /* Check the whole input (exact length, only hex digits) before writing anything. */
     for (size_t i = 0; i < 2 * outlen; i++)
-        if (hexval(hex[i]) < 0) /* also stops at a NUL: too short */
+        if (rh_hex_digit(hex[i]) < 0) /* also stops at a NUL: too short */
             return RH_EPARSE;
     if (hex[2 * outlen] != '\0')
         return RH_EPARSE;
     for (size_t i = 0; i < outlen; i++)
-        out[i] = (uint8_t)((hexval(hex[2 * i]) << 4) | hexval(hex[2 * i + 1]));
+        out[i] = (uint8_t)((rh_hex_digit(hex[2 * i]) << 4) | rh_hex_digit(hex[2 * i + 1]));
     return RH_OK;
 }
 

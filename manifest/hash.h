@@ -32,6 +32,9 @@ void rh_hex_encode(const uint8_t *p, size_t n, char *out);
 rh_err rh_hex_decode(const char *hex, uint8_t *out, size_t outlen)
     __attribute__((warn_unused_result));
 
+/* Value of one hex digit (either case), -1 when c is not one. */
+int rh_hex_digit(int c);
+
 /* Constant-time equality of two n-byte buffers (CRYPTO_memcmp). */
 bool rh_ct_equal(const void *a, const void *b, size_t n) __attribute__((warn_unused_result));
 

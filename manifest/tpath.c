@@ -4,6 +4,8 @@
 #include <stdint.h>
 #include <string.h>
 
+#include "manifest/hash.h"
+
 #define MSG_PATH_MAX 160 /* escaped bytes of a path shown in a message */
 
 char *rh_escape_for_msg(const char *path, size_t len, char *out, size_t outcap)
@@ -167,16 +169,6 @@ rh_err rh_role_filename(const char *role, char *out, size_t outlen)
     return RH_OK;
 }
 
-static int hexval(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
 
 rh_err rh_url_decode(const char *in, size_t inlen, char *out, size_t outcap, size_t *outlen)
 {
@@ -190,7 +182,7 @@ rh_err rh_url_decode(const char *in, size_t inlen, char *out, size_t outcap, siz
         if (in[i] == '%') {
             if (inlen - i < 3)
                 return RH_EPARSE;
-            int hi = hexval(in[i + 1]), lo = hexval(in[i + 2]);
+            int hi = rh_hex_digit(in[i + 1]), lo = rh_hex_digit(in[i + 2]);
             if (hi < 0 || lo < 0 || (hi == 0 && lo == 0))
                 return RH_EPARSE;
             i += 2;
@@ -201,7 +193,7 @@ rh_err rh_url_decode(const char *in, size_t inlen, char *out, size_t outcap, siz
     size_t o = 0;
     for (size_t i = 0; i < inlen; i++) {
         if (in[i] == '%') {
-            out[o++] = (char)(hexval(in[i + 1]) << 4 | hexval(in[i + 2]));
+            out[o++] = (char)(rh_hex_digit(in[i + 1]) << 4 | rh_hex_digit(in[i + 2]));
             i += 2;
         } else {
             out[o++] = in[i];

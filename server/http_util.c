@@ -4,16 +4,7 @@
 #include <string.h>
 #include <strings.h>
 
-static int hexval(unsigned char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
+#include "manifest/hash.h"
 
 int rh_http_path_decode(const char *raw, size_t rawlen, char *out, size_t outcap)
 {
@@ -36,8 +27,8 @@ int rh_http_path_decode(const char *raw, size_t rawlen, char *out, size_t outcap
             int hi, lo;
             if (i + 2 >= rawlen)
                 return 400;
-            hi = hexval((unsigned char)raw[i + 1]);
-            lo = hexval((unsigned char)raw[i + 2]);
+            hi = rh_hex_digit((unsigned char)raw[i + 1]);
+            lo = rh_hex_digit((unsigned char)raw[i + 2]);
             if (hi < 0 || lo < 0)
                 return 400;
             c = (unsigned char)(hi * 16 + lo);
