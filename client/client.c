@@ -866,15 +866,20 @@ out:
 rhine_code rhine_target_filename(const char *target, char *out, size_t outsz)
 {
     static const char hex[] = "0123456789ABCDEF";
-    if (!target || !*target || !out)
+    if (!target || !*target || !out || strcmp(target, ".") == 0 || strcmp(target, "..") == 0)
+        return RHINE_ERR_INVALID; /* "." and ".." are not file names one may create */
+    size_t need = 1;
+    for (const unsigned char *p = (const unsigned char *)target; *p; p++) {
+        bool keep = (*p >= 'A' && *p <= 'Z') || (*p >= 'a' && *p <= 'z') ||
+                    (*p >= '0' && *p <= '9') || *p == '-' || *p == '.' || *p == '_' || *p == '~';
+        need += keep ? 1 : 3;
+    }
+    if (need > outsz)
         return RHINE_ERR_INVALID;
     size_t o = 0;
     for (const unsigned char *p = (const unsigned char *)target; *p; p++) {
         bool keep = (*p >= 'A' && *p <= 'Z') || (*p >= 'a' && *p <= 'z') ||
                     (*p >= '0' && *p <= '9') || *p == '-' || *p == '.' || *p == '_' || *p == '~';
-        size_t need = keep ? 1 : 3;
-        if (o + need + 1 > outsz)
-            return RHINE_ERR_INVALID;
         if (keep) {
             out[o++] = (char)*p;
         } else {
@@ -884,8 +889,5 @@ rhine_code rhine_target_filename(const char *target, char *out, size_t outsz)
         }
     }
     out[o] = '\0';
-    /* "." and ".." are not file names one may create. */
-    if (strcmp(out, ".") == 0 || strcmp(out, "..") == 0)
-        return RHINE_ERR_INVALID;
     return RHINE_OK;
 }

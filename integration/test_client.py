@@ -296,3 +296,32 @@ def test_embedding_example_builds_and_runs(tmp_path, procs, repo):
                        text=True, env=env(), timeout=60)
     assert r.returncode == 3 and r.stderr.startswith(f"verify: {bad}"), r.stderr
     assert not (tmp_path / "b.txt").exists()
+
+
+def test_https_h2_one_connection_via_rhine_httpd(tmp_path, procs, repo, tls_ca):
+    """Over TLS the client speaks HTTP/2 (ALPN) and reuses one connection for the whole run;
+    without the CA the mirror is refused and named."""
+    import re
+    import urllib.request
+    from conftest import binary, read_ports
+    repo_dir, _, _ = repo
+    pf = tmp_path / "httpd.ports"
+    procs.start([binary("rhine-httpd"), "--root", repo_dir, "--listen", "127.0.0.1:0",
+                 "--tls-cert", tls_ca["cert"], "--tls-key", tls_ca["key"],
+                 "--listen-h2c", "127.0.0.1:0", "--port-file", pf, "--test-routes"],
+                port_file=pf)
+    ports = read_ports(pf)
+    url = f"https://localhost:{ports['tls']}"
+    c = cfg(tmp_path, repo_dir, [url], extra=f"ca: {tls_ca['ca']}\n")
+    r = run_get("--config", c, "fetch", "big.bin", "-o", tmp_path / "big.bin")
+    assert r.returncode == 0, r.stderr
+    assert (tmp_path / "big.bin").read_bytes() == BIG
+    metrics = urllib.request.urlopen(f"http://127.0.0.1:{ports['clear']}/metrics",
+                                     timeout=10).read().decode()
+    h2 = re.search(r'_http_protocol_connections_total\{protocol="h2"\} (\d+)', metrics)
+    h1 = re.search(r'_http_protocol_connections_total\{protocol="http/1.1"\} (\d+)', metrics)
+    assert h2 and int(h2.group(1)) == 1, metrics   # update + fetch: one h2 connection
+    assert h1 and int(h1.group(1)) == 1, metrics   # the /metrics request itself
+    c = cfg(tmp_path, repo_dir, [url], state="state2")
+    r = run_get("--config", c, "update")
+    assert r.returncode == 1 and r.stderr.startswith(f"rhine-get: {url}"), r.stderr
