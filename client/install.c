@@ -1,4 +1,9 @@
-/* install.c -- verify-while-streaming, decompress, verify again, then temp + fsync + rename. */
+/* install.c -- fetch, verify, decompress, verify again, then temp + fsync + rename.
+ *
+ * DESIGN 7 order, strictly: the compressed bytes are hashed while they stream into a temp file
+ * of their own, and only once their signed length and hashes match does the decompressor see
+ * them. A hostile mirror therefore never feeds the zstd decoder a single unsigned byte; the cost
+ * is one extra write and read of the (compressed) payload, which the page cache absorbs. */
 #include "client/install.h"
 
 #include <errno.h>
@@ -13,18 +18,20 @@
 
 #include "manifest/zst.h"
 
+#define RH_INSTALL_CHUNK (256u * 1024) /* bytes read per step when decompressing */
+
 struct rh_install {
     rh_install_spec spec;
-    char tmp[PATH_MAX];
+    char tmp[PATH_MAX];    /* the final content, renamed to dest on success */
+    char ztmp[PATH_MAX];   /* the downloaded compressed bytes (decompress only) */
     char dir[PATH_MAX];
-    int fd;
+    int fd, zfd;
     bool committed;
     bool failed;
     uint64_t got;          /* downloaded bytes */
     uint64_t out;          /* bytes written to the temp file */
     rh_hash *h256, *h512;  /* over the downloaded bytes, as signed */
     rh_hash *o256;         /* over the decompressed bytes */
-    rh_zdec *z;
     int write_errno;
 };
 
@@ -90,6 +97,7 @@ rh_err rh_install_new(const rh_install_spec *spec, rh_install **out, rh_error *e
         return rh_fail(e, RH_ENOMEM, "install: out of memory");
     in->spec = *spec;
     in->fd = -1;
+    in->zfd = -1;
     rh_err rc;
     const char *base;
     if ((rc = split_dest(spec->dest, in->dir, sizeof(in->dir), &base)) != RH_OK) {
@@ -112,18 +120,27 @@ rh_err rh_install_new(const rh_install_spec *spec, rh_install **out, rh_error *e
         rc = rh_fail(e, RH_EIO, "%s: chmod: %s", in->tmp, strerror(errno));
         goto fail;
     }
+    if (spec->decompress) {
+        size_t tl = strlen(in->tmp);
+        if (tl + sizeof ".zst" > sizeof(in->ztmp)) {
+            rc = rh_fail(e, RH_EIO, "%s: file name too long", spec->dest);
+            goto fail;
+        }
+        memcpy(in->ztmp, in->tmp, tl);
+        memcpy(in->ztmp + tl, ".zst", sizeof ".zst");
+        in->zfd = open(in->ztmp, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+        if (in->zfd < 0) {
+            in->ztmp[0] = '\0';
+            rc = rh_fail(e, RH_EIO, "%s: cannot create a temporary file in %s: %s", spec->dest,
+                         in->dir, strerror(errno));
+            goto fail;
+        }
+    }
     if ((spec->hashes->has_sha256 && !(in->h256 = rh_hash_new(RH_SHA256))) ||
         (spec->hashes->has_sha512 && !(in->h512 = rh_hash_new(RH_SHA512))) ||
         (spec->decompress && !(in->o256 = rh_hash_new(RH_SHA256)))) {
         rc = rh_fail(e, RH_ENOMEM, "install: out of memory");
         goto fail;
-    }
-    if (spec->decompress) {
-        rh_err zr = rh_zdec_new(spec->out_length, src, out_sink, in, &in->z);
-        if (zr != RH_OK) {
-            rc = rh_fail(e, zr, "%s: cannot start the decompressor", src);
-            goto fail;
-        }
     }
     *out = in;
     return RH_OK;
@@ -151,20 +168,65 @@ rh_err rh_install_write(void *ctx, const uint8_t *p, size_t n, rh_error *e)
         rc = rh_fail(e, RH_ECRYPTO, "%s: hashing failed", src);
         goto out;
     }
-    rh_error ze;
-    rh_error_clear(&ze);
-    rc = in->z ? rh_zdec_update(in->z, p, n, &ze) : out_sink(in, p, n);
-    if (rc == RH_EIO && in->write_errno)
+    if (in->zfd >= 0) { /* compressed: kept aside until it verifies */
+        if (write_all(in->zfd, p, n) != RH_OK)
+            rc = rh_fail(e, RH_EIO, "%s: write: %s", in->ztmp, strerror(errno ? errno : EIO));
+    } else if (out_sink(in, p, n) != RH_OK) {
         rc = rh_fail(e, RH_EIO, "%s: write: %s", in->tmp, strerror(in->write_errno));
-    else if (rc != RH_OK && ze.msg[0])
-        rc = rh_fail(e, rc, "%s", ze.msg); /* names src: it was given to rh_zdec_new */
-    else if (rc != RH_OK)
-        rc = rh_fail(e, rc, "%s: %s", src, rh_err_name(rc));
+    }
     if (rc == RH_OK && in->spec.progress)
         in->spec.progress(in->spec.progress_ctx, in->got, in->spec.length);
 out:
     if (rc != RH_OK)
         in->failed = true;
+    return rc;
+}
+
+/* Decompress the verified compressed temp file into the output temp file (hashed on the way). */
+static rh_err decompress_verified(rh_install *in, const char *src, rh_error *e)
+{
+    rh_zdec *z = NULL;
+    uint8_t *buf = malloc(RH_INSTALL_CHUNK);
+    rh_err rc = buf ? rh_zdec_new(in->spec.out_length, src, out_sink, in, &z) : RH_ENOMEM;
+    if (rc != RH_OK) {
+        rc = rh_fail(e, rc, "%s: cannot start the decompressor", src);
+        goto out;
+    }
+    if (lseek(in->zfd, 0, SEEK_SET) != 0) {
+        rc = rh_fail(e, RH_EIO, "%s: seek: %s", in->ztmp, strerror(errno));
+        goto out;
+    }
+    for (;;) {
+        ssize_t k = read(in->zfd, buf, RH_INSTALL_CHUNK);
+        if (k < 0 && errno == EINTR)
+            continue;
+        if (k < 0) {
+            rc = rh_fail(e, RH_EIO, "%s: read: %s", in->ztmp, strerror(errno));
+            goto out;
+        }
+        if (k == 0)
+            break;
+        rh_error ze;
+        rh_error_clear(&ze);
+        rc = rh_zdec_update(z, buf, (size_t)k, &ze);
+        if (rc == RH_EIO && in->write_errno)
+            rc = rh_fail(e, RH_EIO, "%s: write: %s", in->tmp, strerror(in->write_errno));
+        else if (rc != RH_OK)
+            rc = rh_fail(e, rc, "%s", ze.msg[0] ? ze.msg : rh_err_name(rc)); /* ze names src */
+        if (rc != RH_OK)
+            goto out;
+    }
+    uint64_t total = 0;
+    if ((rc = rh_zdec_finish(z, &total, e)) != RH_OK)
+        goto out;
+    /* DESIGN 3: custom.rhine holds the uncompressed length and sha256. */
+    if (total != in->spec.out_length || in->out != in->spec.out_length)
+        rc = rh_fail(e, RH_EHASH,
+                     "%s: decompresses to %" PRIu64 " bytes, the signed length is %" PRIu64, src,
+                     total, in->spec.out_length);
+out:
+    rh_zdec_free(z);
+    free(buf);
     return rc;
 }
 
@@ -200,17 +262,9 @@ rh_err rh_install_commit(rh_install *in, rh_error *e)
     if (in->h512 && (rc = check_digest(in->h512, s->hashes->sha512, RH_SHA512_LEN, "sha512",
                                        src, e)) != RH_OK)
         goto out;
-    if (in->z) {
-        uint64_t total = 0;
-        if ((rc = rh_zdec_finish(in->z, &total, e)) != RH_OK)
+    if (in->zfd >= 0) {
+        if ((rc = decompress_verified(in, src, e)) != RH_OK)
             goto out;
-        /* DESIGN 3: custom.rhine holds the uncompressed length and sha256. */
-        if (total != s->out_length || in->out != s->out_length) {
-            rc = rh_fail(e, RH_EHASH,
-                         "%s: decompresses to %" PRIu64 " bytes, the signed length is %" PRIu64,
-                         src, total, s->out_length);
-            goto out;
-        }
         if ((rc = check_digest(in->o256, s->out_sha256, RH_SHA256_LEN,
                                "sha256 of the uncompressed content", src, e)) != RH_OK)
             goto out;
@@ -248,12 +302,15 @@ void rh_install_free(rh_install *in)
         return;
     if (in->fd >= 0)
         close(in->fd);
+    if (in->zfd >= 0)
+        close(in->zfd);
     if (!in->committed && in->tmp[0])
         unlink(in->tmp);
+    if (in->ztmp[0])
+        unlink(in->ztmp);
     rh_hash_free(in->h256);
     rh_hash_free(in->h512);
     rh_hash_free(in->o256);
-    rh_zdec_free(in->z);
     free(in);
 }
 

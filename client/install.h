@@ -1,7 +1,7 @@
 /* install.h -- receive a target's bytes, verify them against the signed length and hashes
- * while streaming, optionally decompress (zstd) and verify the signed uncompressed length and
- * sha256, and move the result into place atomically: temp file next to dest, fsync, rename.
- * On any failure nothing is left behind: no partial dest, no temp file. */
+ * while streaming, then (only once they verified) decompress (zstd) and verify the signed
+ * uncompressed length and sha256, and move the result into place atomically: temp file next to
+ * dest, fsync, rename. On any failure nothing is left behind: no partial dest, no temp file. */
 #ifndef RH_INSTALL_H
 #define RH_INSTALL_H
 
@@ -36,15 +36,15 @@ rh_err rh_install_new(const rh_install_spec *spec, rh_install **out, rh_error *e
     __attribute__((warn_unused_result));
 
 /* Feed the next bytes (a net/fetch sink: ctx is the rh_install). More than spec->length bytes
- * is RH_ETOOBIG; decompressed output past out_length is RH_ETOOBIG (zstd bomb); RH_EPARSE for a
- * corrupt frame; RH_EIO on write errors. After an error the install can only be freed. */
+ * is RH_ETOOBIG; RH_EIO on write errors. After an error the install can only be freed. */
 rh_err rh_install_write(void *ctx, const uint8_t *p, size_t n, rh_error *e)
     __attribute__((warn_unused_result));
 
-/* Check everything (TUF 5.7.3: length and hashes of the target; custom.rhine after
- * decompression), fsync the temp file, rename it to dest, fsync the directory. Returns RH_OK,
- * RH_EHASH (length or hash differ), RH_EPARSE (truncated frame), RH_EIO. On failure the temp
- * file is removed and dest untouched. */
+/* Check the target (TUF 5.7.3: length and hashes), then decompress it (output past out_length
+ * is RH_ETOOBIG: zstd bomb; RH_EPARSE for a corrupt or truncated frame) and check custom.rhine,
+ * fsync the temp file, rename it to dest, fsync the directory. Returns RH_OK, RH_EHASH (length or
+ * hash differ), RH_ETOOBIG, RH_EPARSE, RH_EIO. On failure the temp files are removed and dest
+ * untouched. */
 rh_err rh_install_commit(rh_install *in, rh_error *e) __attribute__((warn_unused_result));
 
 /* Free; removes the temp file unless committed. Accepts NULL. */

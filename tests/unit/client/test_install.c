@@ -152,9 +152,9 @@ static void test_install_table(void **state)
         {"plain truncated", PLAIN, TRUNCATE, RH_OK, RH_EHASH},
         {"plain one byte extra", PLAIN, EXTRA, RH_ETOOBIG, RH_OK},
         {"zstd good", ZSTD, GOOD, RH_OK, RH_OK},
-        {"zstd bit flip", ZSTD, FLIP, RH_OK, RH_EHASH}, /* or caught by zstd: see below */
+        {"zstd bit flip", ZSTD, FLIP, RH_OK, RH_EHASH}, /* the decoder never sees it */
         {"zstd truncated", ZSTD, TRUNCATE, RH_OK, RH_EHASH},
-        {"zstd bomb (signed length too small)", ZSTD, BOMB, RH_ETOOBIG, RH_OK},
+        {"zstd bomb (signed length too small)", ZSTD, BOMB, RH_OK, RH_ETOOBIG},
         {"zstd content shorter than signed", ZSTD, CONTENT_LONGER, RH_OK, RH_EHASH},
         {"zstd wrong content sha256", ZSTD, BAD_CONTENT_SHA, RH_OK, RH_EHASH},
         {"zstd frame cut (signed that way)", ZSTD, TRUNC_FRAME, RH_OK, RH_EPARSE},
@@ -162,33 +162,7 @@ static void test_install_table(void **state)
     char dest[128];
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         snprintf(dest, sizeof(dest), "%s/out-%zu", g_dir, i);
-        if (cases[i].m == FLIP && cases[i].k == ZSTD) {
-            /* A flipped compressed byte may also break the frame (EPARSE from zstd's
-             * checksum or structure) before the hash check: either is a refusal. */
-            const uint8_t *src = g_z.data;
-            size_t n = g_z.len;
-            uint8_t *sent = malloc(n);
-            assert_non_null(sent);
-            memcpy(sent, src, n);
-            sent[n / 2] ^= 0x10;
-            rh_hashes sh;
-            hashes_of(src, n, &sh);
-            rh_install_spec s = {.dest = dest, .src = "http://mirror.test/t", .length = n,
-                                 .hashes = &sh, .decompress = true,
-                                 .out_length = sizeof(g_plain)};
-            assert_int_equal(rh_hash_once(RH_SHA256, g_plain, sizeof(g_plain), s.out_sha256),
-                             RH_OK);
-            rh_install *in = NULL;
-            assert_int_equal(rh_install_new(&s, &in, NULL), RH_OK);
-            rh_err rc = rh_install_write(in, sent, n, NULL);
-            if (rc == RH_OK)
-                rc = rh_install_commit(in, NULL);
-            assert_true(rc == RH_EHASH || rc == RH_EPARSE || rc == RH_ETOOBIG);
-            rh_install_free(in);
-            free(sent);
-        } else {
-            run_case(&cases[i], dest);
-        }
+        run_case(&cases[i], dest);
         bool ok = cases[i].write_rc == RH_OK && cases[i].commit_rc == RH_OK;
         FILE *f = fopen(dest, "rb");
         if (!ok) {
