@@ -157,3 +157,24 @@ clean:
 	rm -rf build
 
 -include $(shell find $(BUILD)/obj -name '*.d' 2>/dev/null)
+
+# --- operations (issue 8): the fleet page's library, make install, check-ops ---------------
+# Appended after the rules above, so rhine-fleet and the fleet unit tests get their libraries
+# through extra prerequisite lines (their rules were expanded before DEPS_fleet existed).
+FLEET_SRC  := $(call lib_srcs,fleet)
+LIBFLEET   := $(BUILD)/libfleet.a
+DEPS_fleet := $(LIBFLEET) $(LIBSERVER) $(LIBNET) $(LIBMANIFEST)
+$(LIBFLEET): $(call objs,$(FLEET_SRC))
+ifneq ($(wildcard fleet/fleet_main.c),)
+$(BUILD)/rhine-fleet: $(DEPS_fleet)
+endif
+$(patsubst %.c,$(BUILD)/%,$(wildcard tests/unit/fleet/test_*.c)): $(DEPS_fleet)
+
+PREFIX  ?= /usr/local
+DESTDIR ?=
+.PHONY: install check-ops
+install: all
+	BUILD=$(BUILD) PREFIX=$(PREFIX) DESTDIR=$(DESTDIR) CC=$(CC) ./scripts/install.sh
+
+check-ops: all
+	BUILD=$(BUILD) ./scripts/check-ops.sh
