@@ -295,8 +295,10 @@ struct rh_tlog {
     hashes lv[RH_TLOG_TILE_LEVELS]; /* every node at Merkle level 8L: the tiles' contents */
     rh_buf tail;                    /* entries [tail_start, size), each uint16 length + bytes */
     uint64_t tail_start;
-    logged *ents; /* sorted by (role, version) */
+    logged *ents; /* in log order */
     size_t nents, capents;
+    size_t *slots; /* open addressing over ents: index + 1, 0 = empty */
+    size_t nslots;
 };
 
 uint64_t rh_tlog_size(const rh_tlog *log) { return log->tree.size; }
@@ -309,6 +311,7 @@ void rh_tlog_close(rh_tlog *log)
     for (size_t i = 0; i < log->nents; i++)
         free(log->ents[i].role);
     free(log->ents);
+    free(log->slots);
     for (int l = 0; l < RH_TLOG_TILE_LEVELS; l++)
         free(log->lv[l].h);
     rh_buf_cleanup(&log->tail);
@@ -317,35 +320,64 @@ void rh_tlog_close(rh_tlog *log)
     free(log);
 }
 
-static int logged_cmp(const char *role, uint64_t version, const logged *b)
+static uint64_t logged_hash(const char *role, uint64_t version)
 {
-    int c = strcmp(role, b->role);
-    if (c != 0)
-        return c;
-    return version < b->version ? -1 : version > b->version;
+    uint64_t h = 1469598103934665603ull; /* FNV-1a */
+    for (const unsigned char *p = (const unsigned char *)role; *p; p++)
+        h = (h ^ *p) * 1099511628211ull;
+    return (h ^ version) * 1099511628211ull;
 }
 
-/* Index of the first entry >= (role, version). */
-static size_t logged_lower(const rh_tlog *log, const char *role, uint64_t version)
+/* Slot of (role, version) in the open-addressing table: its entry or an empty slot. */
+static size_t logged_slot(const rh_tlog *log, const char *role, uint64_t version)
 {
-    size_t lo = 0, hi = log->nents;
-    while (lo < hi) {
-        size_t mid = lo + (hi - lo) / 2;
-        if (logged_cmp(role, version, &log->ents[mid]) > 0)
-            lo = mid + 1;
-        else
-            hi = mid;
+    size_t mask = log->nslots - 1, i = (size_t)logged_hash(role, version) & mask;
+    while (log->slots[i] != 0) {
+        const logged *l = &log->ents[log->slots[i] - 1];
+        if (l->version == version && strcmp(l->role, role) == 0)
+            break;
+        i = (i + 1) & mask;
     }
-    return lo;
+    return i;
+}
+
+/* Room for one more entry in ents and the table (load at most 1/2). */
+static rh_err logged_reserve(rh_tlog *log)
+{
+    if (log->nents == log->capents) {
+        size_t nc = log->capents ? 2 * log->capents : 64;
+        logged *p = realloc(log->ents, nc * sizeof *p);
+        if (p == NULL)
+            return RH_ENOMEM;
+        log->ents = p;
+        log->capents = nc;
+    }
+    if (2 * (log->nents + 1) <= log->nslots)
+        return RH_OK;
+    size_t ns = log->nslots ? 2 * log->nslots : 128;
+    size_t *t = calloc(ns, sizeof *t);
+    if (t == NULL)
+        return RH_ENOMEM;
+    free(log->slots);
+    log->slots = t;
+    log->nslots = ns;
+    for (size_t i = 0; i < log->nents; i++) {
+        size_t k = logged_slot(log, log->ents[i].role, log->ents[i].version);
+        if (log->slots[k] == 0) /* a duplicate keeps the first one's slot */
+            log->slots[k] = i + 1;
+    }
+    return RH_OK;
 }
 
 bool rh_tlog_find(const rh_tlog *log, const char *role, uint64_t version, uint8_t sha256[32])
 {
-    size_t i = logged_lower(log, role, version);
-    if (i >= log->nents || logged_cmp(role, version, &log->ents[i]) != 0)
+    if (log->nslots == 0)
+        return false;
+    size_t i = logged_slot(log, role, version);
+    if (log->slots[i] == 0)
         return false;
     if (sha256 != NULL)
-        memcpy(sha256, log->ents[i].sha, 32);
+        memcpy(sha256, log->ents[log->slots[i] - 1].sha, 32);
     return true;
 }
 
@@ -394,16 +426,8 @@ rh_err rh_tlog_append(rh_tlog *log, const uint8_t *entry, size_t n, rh_error *e)
     /* Reserve everything first so that the tree append cannot half-fail. */
     for (int l = 0; l < RH_TLOG_TILE_LEVELS && rc == RH_OK; l++)
         rc = reserve(&log->lv[l]);
-    if (rc == RH_OK && log->nents == log->capents) {
-        size_t nc = log->capents ? 2 * log->capents : 64;
-        logged *p = realloc(log->ents, nc * sizeof *p);
-        if (p == NULL)
-            rc = RH_ENOMEM;
-        else {
-            log->ents = p;
-            log->capents = nc;
-        }
-    }
+    if (rc == RH_OK)
+        rc = logged_reserve(log);
     char *role = rc == RH_OK ? strdup(en.role) : NULL;
     size_t tl = log->tail.len;
     uint8_t pre[2] = {(uint8_t)(n >> 8), (uint8_t)n};
@@ -418,12 +442,12 @@ rh_err rh_tlog_append(rh_tlog *log, const uint8_t *entry, size_t n, rh_error *e)
         log->tail.len = tl;
         return rh_fail(e, rc, "%s: cannot append to the tree", log->logdir);
     }
-    size_t at = logged_lower(log, en.role, en.version);
-    memmove(&log->ents[at + 1], &log->ents[at], (log->nents - at) * sizeof *log->ents);
+    size_t at = log->nents++, k = logged_slot(log, en.role, en.version);
     log->ents[at].role = role;
     log->ents[at].version = en.version;
     memcpy(log->ents[at].sha, sha, 32);
-    log->nents++;
+    if (log->slots[k] == 0)
+        log->slots[k] = at + 1;
     return RH_OK;
 }
 
@@ -673,30 +697,35 @@ out:
     return rc;
 }
 
-/* Entries [first, first + count) from the tail: their bundle bytes. */
-static rh_err tail_slice(const rh_tlog *log, uint64_t first, uint64_t count, const uint8_t **p,
-                         size_t *len)
+/* Offset in the tail of entry first (>= tail_start, <= size). */
+static rh_err tail_offset(const rh_tlog *log, uint64_t first, size_t *off)
 {
-    if (first < log->tail_start)
+    if (first < log->tail_start || first > log->tree.size)
         return RH_EINVAL;
-    size_t off = 0;
+    size_t o = 0;
     for (uint64_t i = log->tail_start; i < first; i++)
-        off += 2 + ((size_t)log->tail.data[off] << 8 | log->tail.data[off + 1]);
-    size_t end = off;
+        o += 2 + ((size_t)log->tail.data[o] << 8 | log->tail.data[o + 1]);
+    *off = o;
+    return RH_OK;
+}
+
+/* The bundle of the count entries at tail offset *off; advances *off past them. */
+static const uint8_t *bundle_next(const rh_tlog *log, size_t *off, uint64_t count, size_t *len)
+{
+    size_t end = *off;
     for (uint64_t i = 0; i < count; i++)
         end += 2 + ((size_t)log->tail.data[end] << 8 | log->tail.data[end + 1]);
-    *p = end > off ? log->tail.data + off : log->tail.data;
-    *len = end - off;
-    return RH_OK;
+    const uint8_t *p = log->tail.data + *off;
+    *len = end - *off;
+    *off = end;
+    return p;
 }
 
 /* Forget the entries before keep_from (a multiple of RH_TILE_WIDTH, in full bundles on disk). */
 static void tail_trim(rh_tlog *log, uint64_t keep_from)
 {
-    const uint8_t *p;
     size_t len;
-    if (keep_from <= log->tail_start ||
-        tail_slice(log, log->tail_start, keep_from - log->tail_start, &p, &len) != RH_OK)
+    if (keep_from <= log->tail_start || tail_offset(log, keep_from, &len) != RH_OK)
         return;
     memmove(log->tail.data, log->tail.data + len, log->tail.len - len);
     log->tail.len -= len;
@@ -709,7 +738,8 @@ rh_err rh_tlog_commit(rh_tlog *log, rh_error *e)
     if (log->have_checkpoint && size == log->committed)
         return RH_OK;
     rh_err rc = RH_OK;
-    /* Hash tiles, level by level, then entry bundles (level -1). */
+    size_t boff = 0;
+    /* Entry bundles (level -1), then hash tiles level by level. */
     for (int l = -1; l < RH_TLOG_TILE_LEVELS && rc == RH_OK; l++) {
         unsigned lv = l < 0 ? 0 : (unsigned)l, wo, wn;
         uint64_t fo, fnew;
@@ -722,10 +752,11 @@ rh_err rh_tlog_commit(rh_tlog *log, rh_error *e)
             const uint8_t *p;
             size_t len;
             if (l < 0) {
-                if ((rc = tail_slice(log, t * RH_TILE_WIDTH, w, &p, &len)) != RH_OK) {
+                if (t == fo && tail_offset(log, fo * RH_TILE_WIDTH, &boff) != RH_OK) {
                     rc = rh_fail(e, RH_EINVAL, "%s: entries gone from memory", log->logdir);
                     break;
                 }
+                p = bundle_next(log, &boff, w, &len);
             } else {
                 p = log->lv[lv].h[t * RH_TILE_WIDTH];
                 len = (size_t)w * 32;
