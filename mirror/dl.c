@@ -1,0 +1,586 @@
+/* dl.c -- the mirror's target downloader: libcurl multi over one HTTP/2 connection per upstream,
+ * verified streaming into staging, resume, retries with backoff, failover between upstreams. */
+#include "mirror/dl.h"
+
+#include <curl/curl.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "manifest/hash.h"
+#include "mirror/mfs.h"
+#include "mirror/plan.h"
+
+enum { J_PENDING, J_RUNNING, J_DONE, J_FAILED };
+
+typedef struct job {
+    const rh_dl_item *it;
+    size_t up;        /* upstream in use */
+    long attempts;    /* network failures on this upstream */
+    int64_t ready_ms; /* not before (backoff) */
+    int state;
+    rh_error err;     /* last failure */
+} job;
+
+typedef struct xfer {
+    job *j;
+    CURL *easy;
+    int fd;
+    rh_hash *h256, *h512;
+    uint64_t offset;     /* first byte asked for */
+    uint64_t got;        /* bytes now in the file */
+    int64_t range_start; /* from Content-Range, -1 when none */
+    bool started;
+    rh_err fail;
+    char msg[RH_ERRMSG_MAX];
+    char url[RH_MIRROR_MAX_RELPATH * 3 + 1024];
+    char errbuf[CURL_ERROR_SIZE];
+    rh_dl_stats *st;
+} xfer;
+
+typedef struct run {
+    const rh_dl_opts *o;
+    rh_dl_stats *st;
+    rh_hash *spare256, *spare512;
+} run;
+
+bool rh_dl_h2c_ok(void)
+{
+    const curl_version_info_data *v = curl_version_info(CURLVERSION_NOW);
+    return v != NULL && v->version_num >= 0x080000;
+}
+
+static int64_t now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void xfail(xfer *x, rh_err code, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static void xfail(xfer *x, rh_err code, const char *fmt, ...)
+{
+    if (x->fail != RH_OK)
+        return;
+    x->fail = code;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(x->msg, sizeof x->msg, fmt, ap);
+    va_end(ap);
+}
+
+static rh_err write_all(int fd, const char *p, size_t n)
+{
+    while (n > 0) {
+        ssize_t w = write(fd, p, n);
+        if (w < 0) {
+            if (errno == EINTR)
+                continue;
+            return RH_EIO;
+        }
+        p += w;
+        n -= (size_t)w;
+    }
+    return RH_OK;
+}
+
+static rh_err hash_reset(xfer *x)
+{
+    if (rh_hash_reset(x->h256) != RH_OK)
+        return RH_ECRYPTO;
+    if (x->h512 != NULL && rh_hash_reset(x->h512) != RH_OK)
+        return RH_ECRYPTO;
+    return RH_OK;
+}
+
+static rh_err hash_update(xfer *x, const void *p, size_t n)
+{
+    if (rh_hash_update(x->h256, p, n) != RH_OK)
+        return RH_ECRYPTO;
+    if (x->h512 != NULL && rh_hash_update(x->h512, p, n) != RH_OK)
+        return RH_ECRYPTO;
+    return RH_OK;
+}
+
+/* Compare the digests with the signed hashes. */
+static bool hash_matches(xfer *x)
+{
+    const rh_hashes *h = x->j->it->hashes;
+    uint8_t d256[RH_SHA256_LEN], d512[RH_SHA512_LEN];
+    if (rh_hash_final(x->h256, d256) != RH_OK || !h->has_sha256)
+        return false;
+    bool ok = rh_ct_equal(d256, h->sha256, RH_SHA256_LEN);
+    if (h->has_sha512) {
+        if (x->h512 == NULL || rh_hash_final(x->h512, d512) != RH_OK)
+            return false;
+        ok = ok && rh_ct_equal(d512, h->sha512, RH_SHA512_LEN);
+    }
+    return ok;
+}
+
+static size_t on_header(char *p, size_t sz, size_t nm, void *ud)
+{
+    xfer *x = ud;
+    size_t n = sz * nm;
+    if (n >= 5 && strncmp(p, "HTTP/", 5) == 0)
+        x->range_start = -1;
+    static const char cr[] = "content-range:";
+    if (n > sizeof cr && strncasecmp(p, cr, sizeof cr - 1) == 0) {
+        char line[128];
+        size_t m = n - (sizeof cr - 1) < sizeof line - 1 ? n - (sizeof cr - 1) : sizeof line - 1;
+        memcpy(line, p + sizeof cr - 1, m);
+        line[m] = '\0';
+        char *s = line;
+        while (*s == ' ' || *s == '\t')
+            s++;
+        if (strncasecmp(s, "bytes ", 6) == 0) {
+            char *end = NULL;
+            errno = 0;
+            unsigned long long v = strtoull(s + 6, &end, 10);
+            if (errno == 0 && end != s + 6 && *end == '-' && v <= INT64_MAX)
+                x->range_start = (int64_t)v;
+        }
+    }
+    return n;
+}
+
+static size_t on_write(char *p, size_t sz, size_t nm, void *ud)
+{
+    xfer *x = ud;
+    size_t n = sz * nm;
+    uint64_t len = x->j->it->length;
+    if (!x->started) {
+        x->started = true;
+        long status = 0;
+        curl_easy_getinfo(x->easy, CURLINFO_RESPONSE_CODE, &status);
+        if (status == 200) {
+            if (x->got > 0) { /* the upstream ignored Range: start over */
+                if (ftruncate(x->fd, 0) != 0 || lseek(x->fd, 0, SEEK_SET) != 0) {
+                    xfail(x, RH_EIO, "%.300s: truncate of the staging file: %s", x->url, strerror(errno));
+                    return 0;
+                }
+                x->got = 0;
+                if (hash_reset(x) != RH_OK) {
+                    xfail(x, RH_ECRYPTO, "%.300s: hash reset failed", x->url);
+                    return 0;
+                }
+            }
+        } else if (status == 206) {
+            if (x->range_start < 0 || (uint64_t)x->range_start != x->offset) {
+                xfail(x, RH_ENET, "%.300s: answered a range other than bytes=%" PRIu64 "-",
+                      x->url, x->offset);
+                return 0;
+            }
+        } else if (status == 404 || status == 410) {
+            xfail(x, RH_ENOTFOUND, "%.300s: HTTP %ld", x->url, status);
+            return 0;
+        } else {
+            xfail(x, RH_ENET, "%.300s: HTTP %ld", x->url, status);
+            return 0;
+        }
+    }
+    if (n > len - x->got) {
+        xfail(x, RH_ETOOBIG, "%.300s: more than the signed length of %" PRIu64 " bytes", x->url,
+              len);
+        return 0;
+    }
+    if (write_all(x->fd, p, n) != RH_OK) {
+        xfail(x, RH_EIO, "staging file of %.300s: write: %s", x->url, strerror(errno));
+        return 0;
+    }
+    if (hash_update(x, p, n) != RH_OK) {
+        xfail(x, RH_ECRYPTO, "%.300s: hashing failed", x->url);
+        return 0;
+    }
+    x->got += n;
+    x->st->bytes += n;
+    return n;
+}
+
+static void xfer_free(xfer *x)
+{
+    if (x == NULL)
+        return;
+    if (x->easy != NULL)
+        curl_easy_cleanup(x->easy);
+    if (x->fd >= 0)
+        close(x->fd);
+    rh_hash_free(x->h256);
+    rh_hash_free(x->h512);
+    free(x);
+}
+
+/* Mark j failed on its upstream with code/msg and decide what comes next. */
+static void job_failed(const run *r, job *j, rh_err code, const char *msg, int64_t now)
+{
+    rh_error_clear(&j->err);
+    rh_fail(&j->err, code, "%s", msg);
+    r->st->failures[code]++;
+    if (code == RH_EIO || code == RH_ENOMEM || code == RH_ECRYPTO) {
+        j->state = J_FAILED; /* our side: no upstream can help */
+        return;
+    }
+    bool lying = code == RH_EHASH || code == RH_ETOOBIG || code == RH_ENOTFOUND;
+    if (!lying && j->attempts < r->o->retries) {
+        j->attempts++;
+        long d = RH_DL_BACKOFF_MS << (j->attempts - 1 < 5 ? j->attempts - 1 : 5);
+        j->ready_ms = now + (d > RH_DL_BACKOFF_MAX_MS ? RH_DL_BACKOFF_MAX_MS : d);
+        j->state = J_PENDING;
+        return;
+    }
+    j->up++;
+    j->attempts = 0;
+    j->ready_ms = now;
+    j->state = j->up < r->o->nupstreams ? J_PENDING : J_FAILED;
+}
+
+/* Open the staging file and take up a partial one. Returns RH_OK with *x (network needed) or
+ * with *x NULL and the job done (already complete and verified); else an error (job state set). */
+static rh_err job_start(const run *r, job *j, CURLM *m, xfer **live, long conc, int64_t now)
+{
+    const rh_dl_opts *o = r->o;
+    const rh_dl_item *it = j->it;
+    rh_err rc = RH_ENOMEM;
+    char emsg[RH_ERRMSG_MAX];
+    rh_error le;
+    rh_error_clear(&le);
+    char *path = rh_mfs_join(o->staging, it->relpath);
+    xfer *x = calloc(1, sizeof *x);
+    if (path == NULL || x == NULL) {
+        snprintf(emsg, sizeof emsg, "%.300s: out of memory", it->relpath);
+        goto fail;
+    }
+    x->fd = -1;
+    x->j = j;
+    x->st = r->st;
+    x->range_start = -1;
+    x->h256 = rh_hash_new(RH_SHA256);
+    if (x->h256 == NULL || (it->hashes->has_sha512 && (x->h512 = rh_hash_new(RH_SHA512)) == NULL)) {
+        snprintf(emsg, sizeof emsg, "%.300s: out of memory", it->relpath);
+        goto fail;
+    }
+    if (!it->hashes->has_sha256) {
+        rc = RH_EHASH;
+        snprintf(emsg, sizeof emsg, "%.300s: no sha256 in the signed metadata", it->relpath);
+        r->st->failures[rc]++;
+        j->state = J_FAILED;
+        rh_fail(&j->err, rc, "%s", emsg);
+        goto out;
+    }
+    if ((rc = rh_mfs_mkparent(path, &le)) != RH_OK) {
+        snprintf(emsg, sizeof emsg, "%.500s", le.msg);
+        goto fail;
+    }
+    x->fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0644);
+    struct stat st;
+    if (x->fd < 0 || fstat(x->fd, &st) != 0) {
+        rc = RH_EIO;
+        snprintf(emsg, sizeof emsg, "%.300s: %s", path, strerror(errno));
+        goto fail;
+    }
+    uint64_t have = (uint64_t)st.st_size;
+    if (have > it->length) {
+        if (ftruncate(x->fd, 0) != 0) {
+            rc = RH_EIO;
+            snprintf(emsg, sizeof emsg, "%.300s: truncate: %s", path, strerror(errno));
+            goto fail;
+        }
+        have = 0;
+    }
+    /* Re-hash the prefix a previous attempt left. */
+    uint64_t done = 0;
+    uint8_t buf[65536];
+    while (done < have) {
+        size_t want = have - done < sizeof buf ? (size_t)(have - done) : sizeof buf;
+        ssize_t k = read(x->fd, buf, want);
+        if (k <= 0) {
+            if (k < 0 && errno == EINTR)
+                continue;
+            rc = RH_EIO;
+            snprintf(emsg, sizeof emsg, "%.300s: read: %s", path, k < 0 ? strerror(errno) : "short");
+            goto fail;
+        }
+        if (hash_update(x, buf, (size_t)k) != RH_OK) {
+            rc = RH_ECRYPTO;
+            snprintf(emsg, sizeof emsg, "%.300s: hashing failed", path);
+            goto fail;
+        }
+        done += (uint64_t)k;
+    }
+    if (have == it->length) {
+        if (hash_matches(x)) {
+            if (fsync(x->fd) != 0) {
+                rc = RH_EIO;
+                snprintf(emsg, sizeof emsg, "%.300s: fsync: %s", path, strerror(errno));
+                goto fail;
+            }
+            j->state = J_DONE;
+            r->st->objects++;
+            rc = RH_OK;
+            goto out; /* x freed below: nothing to transfer */
+        }
+        if (ftruncate(x->fd, 0) != 0 || lseek(x->fd, 0, SEEK_SET) != 0 || hash_reset(x) != RH_OK) {
+            rc = RH_EIO;
+            snprintf(emsg, sizeof emsg, "%.300s: truncate: %s", path, strerror(errno));
+            goto fail;
+        }
+        have = 0;
+    }
+    if (lseek(x->fd, (off_t)have, SEEK_SET) < 0) {
+        rc = RH_EIO;
+        snprintf(emsg, sizeof emsg, "%.300s: seek: %s", path, strerror(errno));
+        goto fail;
+    }
+    x->offset = x->got = have;
+    if (have > 0)
+        r->st->resumed++;
+
+    char up[RH_MIRROR_MAX_RELPATH * 3 + 1];
+    if (rh_plan_url_path(it->relpath, up, sizeof up) != RH_OK ||
+        snprintf(x->url, sizeof x->url, "%s/%s", o->upstreams[j->up], up) >=
+            (int)sizeof x->url) {
+        rc = RH_EINVAL;
+        snprintf(emsg, sizeof emsg, "%.300s: URL too long", it->relpath);
+        goto fail;
+    }
+    CURL *c = x->easy = curl_easy_init();
+    if (c == NULL) {
+        rc = RH_ENOMEM;
+        snprintf(emsg, sizeof emsg, "%.300s: curl_easy_init failed", x->url);
+        goto fail;
+    }
+    char range[48];
+    snprintf(range, sizeof range, "%" PRIu64 "-", have);
+    long ver = (long)CURL_HTTP_VERSION_2TLS;
+    if (strncasecmp(x->url, "http://", 7) == 0)
+        ver = rh_dl_h2c_ok() ? (long)CURL_HTTP_VERSION_2_PRIOR_KNOWLEDGE
+                             : (long)CURL_HTTP_VERSION_1_1;
+    bool ok = curl_easy_setopt(c, CURLOPT_URL, x->url) == CURLE_OK &&
+              curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https") == CURLE_OK &&
+              curl_easy_setopt(c, CURLOPT_HTTP_VERSION, ver) == CURLE_OK &&
+              curl_easy_setopt(c, CURLOPT_PIPEWAIT, 1L) == CURLE_OK &&
+              curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L) == CURLE_OK &&
+              curl_easy_setopt(c, CURLOPT_FOLLOWLOCATION, 0L) == CURLE_OK &&
+              curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, RH_DL_CONNECT_MS) == CURLE_OK &&
+              curl_easy_setopt(c, CURLOPT_TIMEOUT, o->timeout_s) == CURLE_OK &&
+              curl_easy_setopt(c, CURLOPT_LOW_SPEED_LIMIT, o->low_speed_limit) == CURLE_OK &&
+              curl_easy_setopt(c, CURLOPT_LOW_SPEED_TIME, o->low_speed_time) == CURLE_OK &&
+              curl_easy_setopt(c, CURLOPT_BUFFERSIZE, RH_DL_BUFFER) == CURLE_OK &&
+              curl_easy_setopt(c, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)it->length) ==
+                  CURLE_OK &&
+              curl_easy_setopt(c, CURLOPT_USERAGENT, "rhine-mirror/1") == CURLE_OK &&
+              curl_easy_setopt(c, CURLOPT_ERRORBUFFER, x->errbuf) == CURLE_OK &&
+              curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_write) == CURLE_OK &&
+              curl_easy_setopt(c, CURLOPT_WRITEDATA, x) == CURLE_OK &&
+              curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, on_header) == CURLE_OK &&
+              curl_easy_setopt(c, CURLOPT_HEADERDATA, x) == CURLE_OK &&
+              curl_easy_setopt(c, CURLOPT_PRIVATE, x) == CURLE_OK &&
+              (have == 0 || curl_easy_setopt(c, CURLOPT_RANGE, range) == CURLE_OK) &&
+              (o->ca == NULL || curl_easy_setopt(c, CURLOPT_CAINFO, o->ca) == CURLE_OK);
+    if (!ok || curl_multi_add_handle(m, c) != CURLM_OK) {
+        rc = RH_ENET;
+        snprintf(emsg, sizeof emsg, "%.300s: cannot set up the transfer", x->url);
+        goto fail;
+    }
+    j->state = J_RUNNING;
+    for (long i = 0; i < conc; i++) {
+        if (live[i] == NULL) {
+            live[i] = x;
+            break;
+        }
+    }
+    free(path);
+    return RH_OK;
+fail:
+    job_failed(r, j, rc, emsg, now);
+out:
+    xfer_free(x);
+    free(path);
+    return rc;
+}
+
+/* A transfer ended: classify, verify, and decide the job's next step. */
+static void job_finish(const run *r, xfer *x, CURLcode cr, int64_t now)
+{
+    job *j = x->j;
+    uint64_t len = j->it->length;
+    long status = 0;
+    curl_easy_getinfo(x->easy, CURLINFO_RESPONSE_CODE, &status);
+    rh_err rc = x->fail;
+    char msg[RH_ERRMSG_MAX];
+    snprintf(msg, sizeof msg, "%.500s", x->msg);
+    if (rc == RH_OK) {
+        if (cr == CURLE_FILESIZE_EXCEEDED) {
+            rc = RH_ETOOBIG;
+            snprintf(msg, sizeof msg, "%.300s: more than the signed length of %" PRIu64 " bytes",
+                     x->url, len);
+        } else if (cr != CURLE_OK) {
+            rc = RH_ENET;
+            snprintf(msg, sizeof msg, "%.300s: %.200s", x->url,
+                     x->errbuf[0] != '\0' ? x->errbuf : curl_easy_strerror(cr));
+        } else if (status == 404 || status == 410) {
+            rc = RH_ENOTFOUND;
+            snprintf(msg, sizeof msg, "%.300s: HTTP %ld", x->url, status);
+        } else if (status != 200 && status != 206) {
+            rc = RH_ENET;
+            snprintf(msg, sizeof msg, "%.300s: HTTP %ld", x->url, status);
+        } else if (x->got < len) {
+            rc = RH_ENET;
+            snprintf(msg, sizeof msg, "%.300s: truncated: %" PRIu64 " of %" PRIu64 " bytes", x->url,
+                     x->got, len);
+        } else if (!hash_matches(x)) {
+            rc = RH_EHASH;
+            snprintf(msg, sizeof msg, "%.300s: hash differs from the signed one", x->url);
+        } else if (fsync(x->fd) != 0) {
+            rc = RH_EIO;
+            snprintf(msg, sizeof msg, "%.300s: fsync of the staging file: %s", x->url,
+                     strerror(errno));
+        }
+    }
+    if (rc == RH_OK) {
+        j->state = J_DONE;
+        r->st->objects++;
+        return;
+    }
+    if (rc == RH_EHASH || rc == RH_ETOOBIG) /* the bytes are bad: never resume them */
+        if (ftruncate(x->fd, 0) != 0)
+            rc = RH_EIO;
+    job_failed(r, j, rc, msg, now);
+}
+
+rh_err rh_dl_run(const rh_dl_opts *o, const rh_dl_item *items, size_t n, rh_dl_stats *stats,
+                 rh_error *e)
+{
+    if (o == NULL || o->nupstreams == 0 || o->staging == NULL || (n > 0 && items == NULL))
+        return rh_fail(e, RH_EINVAL, "download: bad arguments");
+    if (n == 0)
+        return RH_OK;
+    rh_dl_stats local;
+    memset(&local, 0, sizeof local);
+    run r = {o, stats != NULL ? stats : &local, NULL, NULL};
+    long conc = o->concurrency > 0 ? o->concurrency : 1;
+    job *jobs = calloc(n, sizeof *jobs);
+    xfer **live = calloc((size_t)conc, sizeof *live);
+    CURLM *m = curl_multi_init();
+    rh_err rc = RH_OK;
+    if (jobs == NULL || live == NULL || m == NULL) {
+        rc = rh_fail(e, RH_ENOMEM, "download: out of memory");
+        goto out;
+    }
+    curl_multi_setopt(m, CURLMOPT_PIPELINING, (long)CURLPIPE_MULTIPLEX);
+    /* One connection per upstream, multiplexed; HTTP/1.1 (see rh_dl_h2c_ok) needs one per
+     * stream. */
+    bool h1 = false;
+    for (size_t u = 0; u < o->nupstreams; u++)
+        h1 = h1 || (strncasecmp(o->upstreams[u], "http://", 7) == 0 && !rh_dl_h2c_ok());
+    curl_multi_setopt(m, CURLMOPT_MAX_HOST_CONNECTIONS, h1 ? conc : 1L);
+    curl_multi_setopt(m, CURLMOPT_MAX_CONCURRENT_STREAMS, conc);
+    for (size_t i = 0; i < n; i++) {
+        jobs[i].it = &items[i];
+        jobs[i].state = J_PENDING;
+    }
+
+    size_t next = 0; /* jobs before next were started at least once */
+    long running = 0;
+    bool io_failed = false;
+    for (;;) {
+        if (o->cancel != NULL && atomic_load(o->cancel)) {
+            rc = rh_fail(e, RH_ENET, "download: cancelled");
+            break;
+        }
+        int64_t now = now_ms();
+        int64_t wake = now + 200;
+        bool pending = false;
+        /* Retries whose backoff is over first, then fresh jobs. */
+        for (size_t i = 0; i < next && running < conc && !io_failed; i++) {
+            if (jobs[i].state != J_PENDING)
+                continue;
+            pending = true;
+            if (jobs[i].ready_ms > now) {
+                if (jobs[i].ready_ms < wake)
+                    wake = jobs[i].ready_ms;
+                continue;
+            }
+            if (job_start(&r, &jobs[i], m, live, conc, now) == RH_OK && jobs[i].state == J_RUNNING)
+                running++;
+            if (jobs[i].state == J_FAILED && jobs[i].err.code == RH_EIO)
+                io_failed = true;
+        }
+        while (next < n && running < conc && !io_failed) {
+            job *j = &jobs[next++];
+            if (job_start(&r, j, m, live, conc, now) == RH_OK && j->state == J_RUNNING)
+                running++;
+            if (j->state == J_FAILED && j->err.code == RH_EIO)
+                io_failed = true;
+            if (j->state == J_PENDING)
+                pending = true;
+        }
+        if (next < n && !io_failed)
+            pending = true;
+        for (size_t i = 0; i < next && !pending; i++)
+            pending = jobs[i].state == J_PENDING;
+        if (running == 0 && (!pending || io_failed))
+            break;
+
+        int still = 0;
+        curl_multi_perform(m, &still);
+        CURLMsg *msg;
+        int left;
+        while ((msg = curl_multi_info_read(m, &left)) != NULL) {
+            if (msg->msg != CURLMSG_DONE)
+                continue;
+            xfer *x = NULL;
+            curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, (char **)&x);
+            CURLcode cr = msg->data.result;
+            curl_multi_remove_handle(m, msg->easy_handle);
+            job_finish(&r, x, cr, now_ms());
+            if (x->j->state == J_FAILED && x->j->err.code == RH_EIO)
+                io_failed = true;
+            for (long i = 0; i < conc; i++)
+                if (live[i] == x)
+                    live[i] = NULL;
+            xfer_free(x);
+            running--;
+        }
+        int wait = (int)(wake - now_ms());
+        if (wait < 1)
+            wait = 1;
+        if (running > 0 || wait > 0)
+            curl_multi_poll(m, NULL, 0, wait, NULL);
+    }
+
+    /* Abandon what is still running (cancel or disk failure): partial files stay for resume. */
+    for (size_t i = 0; live != NULL && i < (size_t)conc; i++) {
+        if (live[i] != NULL) {
+            curl_multi_remove_handle(m, live[i]->easy);
+            xfer_free(live[i]);
+        }
+    }
+    if (rc == RH_OK) {
+        for (size_t i = 0; i < n; i++) {
+            if (jobs[i].state == J_DONE)
+                continue;
+            if (jobs[i].state == J_FAILED)
+                rc = rh_fail(e, jobs[i].err.code, "%s", jobs[i].err.msg);
+            else
+                rc = rh_fail(e, RH_EIO, "%s: not downloaded (staging failed)", items[i].relpath);
+            break;
+        }
+    }
+out:
+    if (m != NULL)
+        curl_multi_cleanup(m);
+    free(live);
+    free(jobs);
+    return rc;
+}

@@ -1,0 +1,66 @@
+/* dl.h -- the mirror's target downloader: libcurl multi, one HTTP/2 connection per upstream with
+ * many multiplexed streams, streaming into staging files while hashing, resume with Range,
+ * bounded by the signed length, retries with backoff, and failover to the next upstream. */
+#ifndef RH_MIRROR_DL_H
+#define RH_MIRROR_DL_H
+
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "manifest/metadata.h"
+#include "manifest/rh_error.h"
+
+#define RH_DL_BACKOFF_MS     250L   /* first retry delay; doubled per retry ... */
+#define RH_DL_BACKOFF_MAX_MS 8000L  /* ... up to this */
+#define RH_DL_CONNECT_MS     10000L /* TCP + TLS handshake of one connection */
+#define RH_DL_BUFFER         (256L * 1024) /* libcurl receive buffer per transfer */
+
+typedef struct rh_dl_item {
+    const char *relpath; /* "targets/<dir>/<hex>.<name>": URL path under each upstream and the
+                          * file under the staging directory */
+    uint64_t length;     /* the signed length: more is refused, less is a truncation */
+    const rh_hashes *hashes; /* the signed hashes (sha256 required) */
+} rh_dl_item;
+
+typedef struct rh_dl_opts {
+    const char *const *upstreams; /* base URLs, tried in order */
+    size_t nupstreams;
+    const char *staging;          /* directory receiving the verified files */
+    const char *ca;               /* CA bundle for https://, NULL = system */
+    long concurrency;             /* streams in flight (all upstreams) */
+    long timeout_s;               /* one transfer */
+    long low_speed_limit;         /* bytes/s ... */
+    long low_speed_time;          /* ... for this long: abort the transfer */
+    long retries;                 /* further attempts per upstream after a network failure */
+    const atomic_bool *cancel;    /* may be NULL; when set, the run stops with RH_ENET */
+} rh_dl_opts;
+
+typedef struct rh_dl_stats {
+    uint64_t bytes;                /* body bytes received */
+    uint64_t objects;              /* files verified into staging */
+    uint64_t resumed;              /* transfers continued from a partial staging file */
+    uint64_t failures[RH_ERR_COUNT]; /* failed transfers by code (RH_EHASH, RH_ETOOBIG, ...) */
+} rh_dl_stats;
+
+/* Whether cleartext http:// upstreams are spoken to as h2c (prior knowledge). libcurl before
+ * 8.0.0 fails every request after the first on a reused prior-knowledge connection ("Error in
+ * the HTTP2 framing layer", curl issue #10634), so with those versions http:// upstreams get
+ * HTTP/1.1 over up to `concurrency` connections instead; https:// is always h2 by ALPN over one
+ * connection. */
+bool rh_dl_h2c_ok(void);
+
+/* Download items[0..n) into staging. A staging file left by an earlier attempt is resumed
+ * (its prefix re-hashed, the rest asked for with Range); a complete one is only verified.
+ * A transfer that is refused by its upstream (404), longer than signed or with a different hash
+ * moves the item to the next upstream at once; a network failure, a timeout, a slow or
+ * truncated transfer is retried with backoff (opts->retries times) and then moves on. Verified
+ * files are fsynced. stats (optional) accumulates. Returns RH_OK when every item is verified in
+ * staging; otherwise the error of the first item that no upstream could deliver ("URL: reason"):
+ * RH_EHASH, RH_ETOOBIG, RH_ENOTFOUND, RH_ENET, RH_EIO (staging, e.g. disk full), RH_ENOMEM,
+ * RH_EINVAL. */
+rh_err rh_dl_run(const rh_dl_opts *o, const rh_dl_item *items, size_t n, rh_dl_stats *stats,
+                 rh_error *e) __attribute__((warn_unused_result));
+
+#endif

@@ -1,0 +1,590 @@
+/* sync.c -- one mirror sync round: verify the whole repository, stage, publish atomically, GC. */
+#include "mirror/sync.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "manifest/limits.h"
+#include "manifest/metadata.h"
+#include "manifest/tuf.h"
+#include "mirror/dl.h"
+#include "mirror/mfs.h"
+#include "mirror/plan.h"
+#include "mirror/state.h"
+#include "net/fetch.h"
+
+typedef struct strv {
+    char **v;
+    size_t n, cap;
+} strv;
+
+static rh_err strv_add(strv *s, const char *x)
+{
+    if (s->n == s->cap) {
+        size_t nc = s->cap ? s->cap * 2 : 16;
+        char **nv = realloc(s->v, nc * sizeof *nv);
+        if (nv == NULL)
+            return RH_ENOMEM;
+        s->v = nv;
+        s->cap = nc;
+    }
+    if ((s->v[s->n] = strdup(x)) == NULL)
+        return RH_ENOMEM;
+    s->n++;
+    return RH_OK;
+}
+
+static bool strv_has(const strv *s, const char *x)
+{
+    for (size_t i = 0; i < s->n; i++)
+        if (strcmp(s->v[i], x) == 0)
+            return true;
+    return false;
+}
+
+static void strv_free(strv *s)
+{
+    rh_mfs_strv_free(s->v, s->n);
+    memset(s, 0, sizeof *s);
+}
+
+typedef struct sctx {
+    const rh_sync_opts *o;
+    const char *upstream;
+    rh_http *http;
+    char *pub_meta, *stg_meta;
+    strv local;  /* metadata names read from public/ (already published) */
+    strv staged; /* metadata names written to staging/ */
+    rh_sync_result *res;
+} sctx;
+
+static bool safe_name(const char *name)
+{
+    return name[0] != '\0' && name[0] != '.' && strchr(name, '/') == NULL;
+}
+
+/* Metadata: an immutable file already published is read back (verified again by the engine);
+ * anything else comes from the upstream's /metadata/. */
+static rh_err fetch_cb(void *ctx, const char *name, size_t max, rh_buf *out, rh_error *e)
+{
+    sctx *c = ctx;
+    if (!safe_name(name))
+        return rh_fail(e, RH_EPATH, "metadata name \"%.64s\": unsafe", name);
+    if (strcmp(name, "timestamp.json") != 0) {
+        char *p = rh_mfs_join(c->pub_meta, name);
+        if (p == NULL)
+            return rh_fail(e, RH_ENOMEM, "%s: out of memory", name);
+        rh_err rc = rh_mfs_read(p, max, out, NULL);
+        free(p);
+        if (rc == RH_OK)
+            return strv_add(&c->local, name) == RH_OK
+                       ? RH_OK
+                       : rh_fail(e, RH_ENOMEM, "%s: out of memory", name);
+        rh_buf_reset(out);
+    }
+    char enc[RH_TUF_MAX_FILENAME * 3 + 1], url[RH_NET_MAX_URL];
+    if (rh_plan_url_path(name, enc, sizeof enc) != RH_OK ||
+        snprintf(url, sizeof url, "%s/metadata/%s", c->upstream, enc) >= (int)sizeof url)
+        return rh_fail(e, RH_ETOOBIG, "%s: URL too long", name);
+    size_t before = out->len;
+    rh_err rc = rh_http_get_buf(c->http, url, max, out, NULL, e);
+    if (rc == RH_OK) {
+        c->res->bytes += out->len - before;
+        c->res->objects++;
+    }
+    return rc;
+}
+
+static rh_err persist_cb(void *ctx, const char *role, uint64_t version, const char *filename,
+                         const uint8_t *p, size_t n, rh_error *e)
+{
+    (void)role;
+    (void)version;
+    sctx *c = ctx;
+    if (!safe_name(filename))
+        return rh_fail(e, RH_EPATH, "metadata name \"%.64s\": unsafe", filename);
+    if (strv_has(&c->local, filename) && strcmp(filename, "timestamp.json") != 0)
+        return RH_OK;
+    char *path = rh_mfs_join(c->stg_meta, filename);
+    if (path == NULL)
+        return rh_fail(e, RH_ENOMEM, "%s: out of memory", filename);
+    rh_err rc = rh_mfs_write(path, p, n, e);
+    free(path);
+    if (rc == RH_OK && !strv_has(&c->staged, filename) && strv_add(&c->staged, filename) != RH_OK)
+        rc = rh_fail(e, RH_ENOMEM, "%s: out of memory", filename);
+    return rc;
+}
+
+/* Remove every file under dir (staging cleanup); directories are pruned. */
+static rh_err clear_tree(const char *base, const char *sub, rh_error *e)
+{
+    char **v = NULL;
+    size_t n = 0;
+    rh_err rc = rh_mfs_list(base, sub, &v, &n, e);
+    for (size_t i = 0; rc == RH_OK && i < n; i++) {
+        char *p = rh_mfs_join(base, v[i]);
+        if (p == NULL || (unlink(p) != 0 && errno != ENOENT))
+            rc = rh_fail(e, RH_EIO, "%s/%s: cannot remove: %s", base, v[i],
+                         p == NULL ? "out of memory" : strerror(errno));
+        free(p);
+    }
+    rh_mfs_strv_free(v, n);
+    return rc;
+}
+
+static void load_cached(rh_tuf *t, const char *pub_meta)
+{
+    rh_buf b;
+    rh_buf_init(&b, RH_MAX_JSON_BYTES);
+    rh_metadata *ts = NULL, *sn = NULL;
+    char name[64];
+    char *p = rh_mfs_join(pub_meta, "timestamp.json");
+    if (p == NULL || rh_mfs_read(p, RH_MAX_TIMESTAMP_BYTES, &b, NULL) != RH_OK ||
+        rh_metadata_parse(b.data, b.len, RH_MAX_TIMESTAMP_BYTES, RH_ROLE_TIMESTAMP, p, &ts,
+                          NULL) != RH_OK)
+        goto out;
+    (void)rh_tuf_load_cached(t, "timestamp", b.data, b.len, p, NULL);
+    snprintf(name, sizeof name, "%" PRIu64 ".snapshot.json", ts->u.timestamp.version);
+    free(p);
+    rh_buf_reset(&b);
+    if ((p = rh_mfs_join(pub_meta, name)) == NULL ||
+        rh_mfs_read(p, RH_MAX_SNAPSHOT_BYTES, &b, NULL) != RH_OK ||
+        rh_metadata_parse(b.data, b.len, RH_MAX_SNAPSHOT_BYTES, RH_ROLE_SNAPSHOT, p, &sn,
+                          NULL) != RH_OK)
+        goto out;
+    (void)rh_tuf_load_cached(t, "snapshot", b.data, b.len, p, NULL);
+    const rh_metafile *tm = rh_snapshot_find(sn, "targets.json");
+    if (tm == NULL)
+        goto out;
+    snprintf(name, sizeof name, "%" PRIu64 ".targets.json", tm->version);
+    free(p);
+    rh_buf_reset(&b);
+    if ((p = rh_mfs_join(pub_meta, name)) == NULL ||
+        rh_mfs_read(p, RH_MAX_TARGETS_BYTES, &b, NULL) != RH_OK)
+        goto out;
+    (void)rh_tuf_load_cached(t, "targets", b.data, b.len, p, NULL);
+out:
+    free(p);
+    rh_metadata_free(ts);
+    rh_metadata_free(sn);
+    rh_buf_cleanup(&b);
+}
+
+/* Targets of the trusted repository, as planner and downloader entries. */
+typedef struct tlist {
+    rh_plan_target *pt;
+    rh_dl_item *dl;
+    rh_hashes *h;
+    size_t n, cap;
+    uint64_t max_size;
+} tlist;
+
+static rh_err add_target(void *ctx, const char *rolename, const rh_target *tg, rh_error *e)
+{
+    tlist *l = ctx;
+    if (!tg->hashes.has_sha256)
+        return rh_fail(e, RH_EHASH, "role %s: target \"%.200s\" has no sha256 (needed for its "
+                       "consistent-snapshot name)", rolename, tg->path);
+    if (tg->length > l->max_size)
+        return rh_fail(e, RH_ETOOBIG, "role %s: target \"%.200s\": %" PRIu64 " bytes, more than "
+                       "sync.max_target_size %" PRIu64, rolename, tg->path, tg->length,
+                       l->max_size);
+    if (l->n == l->cap) {
+        size_t nc = l->cap ? l->cap * 2 : 64;
+        rh_plan_target *a = realloc(l->pt, nc * sizeof *a);
+        if (a == NULL)
+            return rh_fail(e, RH_ENOMEM, "out of memory");
+        l->pt = a;
+        rh_dl_item *b = realloc(l->dl, nc * sizeof *b);
+        if (b == NULL)
+            return rh_fail(e, RH_ENOMEM, "out of memory");
+        l->dl = b;
+        rh_hashes *c = realloc(l->h, nc * sizeof *c);
+        if (c == NULL)
+            return rh_fail(e, RH_ENOMEM, "out of memory");
+        l->h = c;
+        l->cap = nc;
+    }
+    char rel[RH_MIRROR_MAX_RELPATH];
+    rh_err rc = rh_plan_target_relpath(tg->path, tg->hashes.sha256, rel, sizeof rel, e);
+    if (rc != RH_OK) {
+        rh_error_prefix(e, "role %s", rolename);
+        return rc;
+    }
+    char *r = strdup(rel);
+    if (r == NULL)
+        return rh_fail(e, RH_ENOMEM, "out of memory");
+    l->pt[l->n].relpath = r;
+    l->pt[l->n].length = tg->length;
+    l->h[l->n] = tg->hashes;
+    l->n++;
+    return RH_OK;
+}
+
+static void tlist_free(tlist *l)
+{
+    for (size_t i = 0; i < l->n; i++)
+        free((char *)l->pt[i].relpath);
+    free(l->pt);
+    free(l->dl);
+    free(l->h);
+}
+
+static int64_t mono_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static rh_err publish_one(const char *data, const char *rel, char *lastdir, size_t lastsz,
+                          rh_error *e)
+{
+    char src[PATH_MAX], dst[PATH_MAX];
+    if (snprintf(src, sizeof src, "%s/staging/%s", data, rel) >= (int)sizeof src ||
+        snprintf(dst, sizeof dst, "%s/public/%s", data, rel) >= (int)sizeof dst)
+        return rh_fail(e, RH_ETOOBIG, "%s: path too long", rel);
+    rh_err rc = rh_mfs_mkparent(dst, e);
+    if (rc != RH_OK)
+        return rc;
+    if (rename(src, dst) != 0)
+        return rh_fail(e, RH_EIO, "publish %s: rename: %s", rel, strerror(errno));
+    char *slash = strrchr(dst, '/');
+    *slash = '\0';
+    if (strcmp(lastdir, dst) != 0) {
+        if (lastdir[0] != '\0' && (rc = rh_mfs_fsync_dir(lastdir, e)) != RH_OK)
+            return rc;
+        snprintf(lastdir, lastsz, "%s", dst);
+    }
+    return RH_OK;
+}
+
+rh_err rh_mirror_sync_once(const rh_sync_opts *o, rh_sync_result *resp, rh_error *e)
+{
+    rh_sync_result res;
+    memset(&res, 0, sizeof res);
+    int64_t t0 = mono_ms();
+    int64_t now = o->now != 0 ? o->now : (int64_t)time(NULL);
+    rh_err rc = RH_OK;
+    int lockfd = -1;
+    rh_tuf *t = NULL;
+    rh_buf root;
+    rh_buf_init(&root, RH_MAX_ROOT_BYTES);
+    tlist tl;
+    memset(&tl, 0, sizeof tl);
+    rh_plan plan;
+    memset(&plan, 0, sizeof plan);
+    rh_mirror_state st;
+    memset(&st, 0, sizeof st);
+    char **present = NULL;
+    size_t npresent = 0;
+    rh_plan_meta *metas = NULL;
+    const char **ups = NULL;
+    sctx c;
+    memset(&c, 0, sizeof c);
+    c.o = o;
+    c.res = &res;
+    char pub[PATH_MAX], stg[PATH_MAX], statep[PATH_MAX], lockp[PATH_MAX];
+    if (o->nupstreams == 0 || o->root == NULL || o->data == NULL) {
+        rc = rh_fail(e, RH_ECONFIG, "sync: need at least one upstream, a root and a data dir");
+        goto out;
+    }
+    snprintf(pub, sizeof pub, "%s/public", o->data);
+    snprintf(stg, sizeof stg, "%s/staging", o->data);
+    snprintf(statep, sizeof statep, "%s/state.json", o->data);
+    if (snprintf(lockp, sizeof lockp, "%s/.lock", o->data) >= (int)sizeof lockp) {
+        rc = rh_fail(e, RH_ETOOBIG, "%s: path too long", o->data);
+        goto out;
+    }
+    c.pub_meta = rh_mfs_join(pub, "metadata");
+    c.stg_meta = rh_mfs_join(stg, "metadata");
+    if (c.pub_meta == NULL || c.stg_meta == NULL) {
+        rc = rh_fail(e, RH_ENOMEM, "sync: out of memory");
+        goto out;
+    }
+    if ((rc = rh_mfs_mkdirs(c.pub_meta, e)) != RH_OK ||
+        (rc = rh_mfs_mkdirs(c.stg_meta, e)) != RH_OK)
+        goto out;
+    lockfd = open(lockp, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+    if (lockfd < 0 || flock(lockfd, LOCK_EX | LOCK_NB) != 0) {
+        rc = rh_fail(e, RH_EIO, "%s: %s", lockp,
+                     lockfd < 0 ? strerror(errno) : "locked by another sync of this data dir");
+        goto out;
+    }
+    if ((rc = rh_mfs_read(o->root, RH_MAX_ROOT_BYTES, &root, e)) != RH_OK)
+        goto out;
+
+    /* TUF over the whole repository, one upstream after the other until one verifies. */
+    rh_fetch_opts fo = {
+        .ca_file = o->ca,
+        .low_speed_limit = (long)o->params.low_speed_limit,
+        .low_speed_time_s = (long)o->params.low_speed_time,
+        .total_timeout_ms = (long)o->params.timeout * 1000,
+        .http2 = true,
+        .h2c = rh_dl_h2c_ok(),
+        .user_agent = "rhine-mirror/1",
+    };
+    size_t used = 0;
+    rh_error last;
+    rh_error_clear(&last);
+    for (size_t u = 0; u < o->nupstreams; u++) {
+        if (o->cancel != NULL && atomic_load(o->cancel)) {
+            rh_fail(&last, RH_ENET, "sync: cancelled");
+            break;
+        }
+        rh_error ue;
+        rh_error_clear(&ue);
+        rh_tuf_free(t);
+        t = NULL;
+        rh_http_free(c.http);
+        c.http = NULL;
+        strv_free(&c.local);
+        strv_free(&c.staged);
+        c.upstream = o->upstreams[u];
+        rh_tuf_io io = {&c, fetch_cb, persist_cb};
+        rh_err r2;
+        if ((r2 = clear_tree(stg, "metadata", &ue)) != RH_OK ||
+            (r2 = rh_tuf_new(&io, &t)) != RH_OK || (r2 = rh_http_new(&fo, &c.http, &ue)) != RH_OK ||
+            (r2 = rh_tuf_load_root(t, root.data, root.len, o->root, &ue)) != RH_OK) {
+            rc = r2 == RH_OK ? RH_ENOMEM : r2;
+            rh_fail(e, rc, "%s", ue.msg[0] ? ue.msg : "sync: cannot start the TUF engine");
+            goto out;
+        }
+        load_cached(t, c.pub_meta);
+        r2 = rh_tuf_refresh_all(t, now, &ue);
+        const rh_metadata *tsm = rh_tuf_trusted(t, "timestamp");
+        if (tsm != NULL && tsm->version > res.upstream_timestamp) {
+            res.upstream_timestamp = tsm->version;
+            res.upstream_timestamp_expires = tsm->expires;
+        }
+        if (r2 == RH_OK) {
+            used = u;
+            rh_error_clear(&last);
+            break;
+        }
+        res.failures[r2]++;
+        rh_error_clear(&last);
+        rh_fail(&last, r2, "upstream %s: %s", c.upstream, ue.msg);
+        fprintf(stderr, "rhine-mirror: %s\n", last.msg);
+    }
+    if (last.code != RH_OK) {
+        rc = rh_fail(e, last.code, "%s", last.msg);
+        goto out;
+    }
+    snprintf(res.upstream, sizeof res.upstream, "%s", o->upstreams[used]);
+
+    /* What the new version consists of, and what public/ holds. */
+    if ((rc = rh_mfs_list(pub, "metadata", &present, &npresent, e)) != RH_OK ||
+        (rc = rh_mfs_list(pub, "targets", &present, &npresent, e)) != RH_OK)
+        goto out;
+    size_t nf = rh_tuf_nfiles(t);
+    metas = calloc(nf + 1, sizeof *metas);
+    if (metas == NULL) {
+        rc = rh_fail(e, RH_ENOMEM, "sync: out of memory");
+        goto out;
+    }
+    for (size_t i = 0; i < nf; i++) {
+        const rh_tuf_file *f = rh_tuf_file_at(t, i);
+        metas[i].filename = f->filename;
+        metas[i].role = f->role;
+        metas[i].version = f->version;
+        metas[i].staged = strv_has(&c.staged, f->filename);
+        if (!f->fetched && !metas[i].staged) {
+            /* The pinned root: publish it too unless public/ has it. */
+            bool have = false;
+            for (size_t k = 0; k < npresent && !have; k++)
+                have = strncmp(present[k], "metadata/", 9) == 0 &&
+                       strcmp(present[k] + 9, f->filename) == 0;
+            if (!have && strcmp(f->role, "root") == 0) {
+                if ((rc = persist_cb(&c, f->role, f->version, f->filename, f->data, f->len, e)) !=
+                    RH_OK)
+                    goto out;
+                metas[i].staged = true;
+            }
+        }
+    }
+    tl.max_size = o->params.max_target_size;
+    if ((rc = rh_tuf_foreach_target(t, add_target, &tl, e)) != RH_OK) {
+        res.failures[rc]++;
+        goto out;
+    }
+    if ((rc = rh_mirror_state_load(statep, &st, e)) != RH_OK)
+        goto out;
+    rh_plan_in in = {metas, nf, tl.pt, tl.n, (const char *const *)present, npresent,
+                     st.superseded, st.nsuperseded, now, o->params.grace_period};
+    if ((rc = rh_plan_make(&in, &plan, e)) != RH_OK)
+        goto out;
+
+    /* Targets into staging, over every upstream (the verified one first). */
+    ups = calloc(o->nupstreams, sizeof *ups);
+    if (ups == NULL) {
+        rc = rh_fail(e, RH_ENOMEM, "sync: out of memory");
+        goto out;
+    }
+    ups[0] = o->upstreams[used];
+    for (size_t u = 0, k = 1; u < o->nupstreams; u++)
+        if (u != used)
+            ups[k++] = o->upstreams[u];
+    for (size_t i = 0; i < plan.nfetch; i++) {
+        size_t ti = plan.fetch[i];
+        tl.dl[i].relpath = tl.pt[ti].relpath;
+        tl.dl[i].length = tl.pt[ti].length;
+        tl.dl[i].hashes = &tl.h[ti];
+    }
+    rh_dl_opts dlo = {ups, o->nupstreams, stg, o->ca, (long)o->params.concurrency,
+                      (long)o->params.timeout, (long)o->params.low_speed_limit,
+                      (long)o->params.low_speed_time, (long)o->params.retries, o->cancel};
+    rh_dl_stats ds;
+    memset(&ds, 0, sizeof ds);
+    rc = rh_dl_run(&dlo, tl.dl, plan.nfetch, &ds, e);
+    res.bytes += ds.bytes;
+    res.objects += ds.objects;
+    for (int k = 0; k < RH_ERR_COUNT; k++)
+        res.failures[k] += ds.failures[k];
+    if (rc != RH_OK)
+        goto out;
+
+    /* DESIGN 5.4: publish in dependency order, each by rename; timestamp.json last. */
+    char lastdir[PATH_MAX] = "";
+    for (size_t i = 0; i < plan.npublish; i++) {
+        if ((rc = publish_one(o->data, plan.publish[i], lastdir, sizeof lastdir, e)) != RH_OK)
+            goto out;
+        /* Metadata: durable one by one, so a power cut keeps the order too. */
+        if (strncmp(plan.publish[i], "metadata/", 9) == 0 || i + 1 == plan.npublish ||
+            strncmp(plan.publish[i + 1], "metadata/", 9) == 0) {
+            if (lastdir[0] != '\0' && (rc = rh_mfs_fsync_dir(lastdir, e)) != RH_OK)
+                goto out;
+        }
+    }
+    res.published_files = plan.npublish;
+    res.published = plan.npublish > 0;
+
+    /* Garbage past its grace period, then the state. */
+    for (size_t i = 0; i < plan.ngc; i++) {
+        char *p = rh_mfs_join(pub, plan.gc[i]);
+        if (p != NULL && unlink(p) == 0)
+            res.collected_files++;
+        free(p);
+    }
+    if (plan.ngc > 0) {
+        char *tdir = rh_mfs_join(pub, "targets");
+        if (tdir != NULL)
+            rh_mfs_prune_dirs(tdir);
+        free(tdir);
+    }
+    rh_mirror_state ns = {plan.superseded, plan.nsuperseded, now};
+    if ((rc = rh_mirror_state_save(statep, &ns, e)) != RH_OK)
+        goto out;
+    /* Staging keeps nothing after a complete round (stale partials included). */
+    if ((rc = clear_tree(stg, "targets", e)) != RH_OK || (rc = clear_tree(stg, "metadata", e)) !=
+                                                             RH_OK)
+        goto out;
+    char *sdir = rh_mfs_join(stg, "targets");
+    if (sdir != NULL)
+        rh_mfs_prune_dirs(sdir);
+    free(sdir);
+
+out:
+    if (rc != RH_OK && rc < RH_ERR_COUNT && res.failures[rc] == 0 &&
+        (rc == RH_EHASH || rc == RH_ETOOBIG))
+        res.failures[rc]++;
+    if (o->data != NULL)
+        rh_mirror_served_versions(o->data, &res.served);
+    res.seconds = (double)(mono_ms() - t0) / 1000.0;
+    if (resp != NULL)
+        *resp = res;
+    free(ups);
+    free(metas);
+    rh_mfs_strv_free(present, npresent);
+    rh_mirror_state_cleanup(&st);
+    rh_plan_cleanup(&plan);
+    tlist_free(&tl);
+    strv_free(&c.local);
+    strv_free(&c.staged);
+    rh_http_free(c.http);
+    rh_tuf_free(t);
+    free(c.pub_meta);
+    free(c.stg_meta);
+    rh_buf_cleanup(&root);
+    if (lockfd >= 0)
+        close(lockfd);
+    return rc;
+}
+
+static uint64_t newest_root(const char *pub_meta)
+{
+    char **v = NULL;
+    size_t n = 0;
+    uint64_t best = 0;
+    if (rh_mfs_list(pub_meta, ".", &v, &n, NULL) == RH_OK) {
+        for (size_t i = 0; i < n; i++) {
+            const char *name = v[i] + 2; /* "./" */
+            char *end = NULL;
+            errno = 0;
+            unsigned long long x = strtoull(name, &end, 10);
+            if (errno == 0 && end != name && strcmp(end, ".root.json") == 0 && x > best)
+                best = x;
+        }
+    }
+    rh_mfs_strv_free(v, n);
+    return best;
+}
+
+void rh_mirror_served_versions(const char *data, rh_sync_versions *out)
+{
+    memset(out, 0, sizeof *out);
+    char meta[PATH_MAX], p[PATH_MAX];
+    snprintf(meta, sizeof meta, "%s/public/metadata", data);
+    out->v[RH_ROLE_ROOT] = newest_root(meta);
+    rh_buf b;
+    rh_buf_init(&b, RH_MAX_JSON_BYTES);
+    rh_metadata *ts = NULL, *sn = NULL, *tg = NULL;
+    if (snprintf(p, sizeof p, "%s/timestamp.json", meta) >= (int)sizeof p ||
+        rh_mfs_read(p, RH_MAX_TIMESTAMP_BYTES, &b, NULL) != RH_OK ||
+        rh_metadata_parse(b.data, b.len, RH_MAX_TIMESTAMP_BYTES, RH_ROLE_TIMESTAMP, p, &ts,
+                          NULL) != RH_OK)
+        goto out;
+    out->v[RH_ROLE_TIMESTAMP] = ts->version;
+    out->timestamp_expires = ts->expires;
+    rh_buf_reset(&b);
+    if (snprintf(p, sizeof p, "%s/%" PRIu64 ".snapshot.json", meta, ts->u.timestamp.version) >=
+            (int)sizeof p ||
+        rh_mfs_read(p, RH_MAX_SNAPSHOT_BYTES, &b, NULL) != RH_OK ||
+        rh_metadata_parse(b.data, b.len, RH_MAX_SNAPSHOT_BYTES, RH_ROLE_SNAPSHOT, p, &sn,
+                          NULL) != RH_OK)
+        goto out;
+    out->v[RH_ROLE_SNAPSHOT] = sn->version;
+    const rh_metafile *tm = rh_snapshot_find(sn, "targets.json");
+    if (tm != NULL)
+        out->v[RH_ROLE_TARGETS] = tm->version;
+out:
+    rh_metadata_free(ts);
+    rh_metadata_free(sn);
+    rh_metadata_free(tg);
+    rh_buf_cleanup(&b);
+}
+
+rh_err rh_mirror_trusted_root(const char *data, const char *pinned, rh_buf *out, rh_error *e)
+{
+    char meta[PATH_MAX], p[PATH_MAX];
+    snprintf(meta, sizeof meta, "%s/public/metadata", data);
+    uint64_t v = newest_root(meta);
+    if (v > 0) {
+        rh_err rc = RH_ETOOBIG;
+        if (snprintf(p, sizeof p, "%s/%" PRIu64 ".root.json", meta, v) < (int)sizeof p)
+            rc = rh_mfs_read(p, RH_MAX_ROOT_BYTES, out, e);
+        if (rc == RH_OK)
+            return rc;
+        rh_buf_reset(out);
+        rh_error_clear(e);
+    }
+    return rh_mfs_read(pinned, RH_MAX_ROOT_BYTES, out, e);
+}
