@@ -174,7 +174,8 @@ PREFIX  ?= /usr/local
 DESTDIR ?=
 .PHONY: install check-ops
 install: all
-	BUILD=$(BUILD) PREFIX=$(PREFIX) DESTDIR=$(DESTDIR) CC=$(CC) ./scripts/install.sh
+	BUILD=$(BUILD) PREFIX=$(PREFIX) DESTDIR=$(DESTDIR) CC=$(CC) LDFLAGS="$(LDFLAGS)" \
+	    ./scripts/install.sh
 
 check-ops: all
 	BUILD=$(BUILD) ./scripts/check-ops.sh

@@ -3,17 +3,19 @@
 # pkg-config file, man pages made from the programs' --help, example configs, systemd units and
 # alerting rules under DESTDIR/PREFIX. Called by `make install`; needs a finished `make all`.
 #
-#   BUILD=build PREFIX=/usr/local DESTDIR= VERSION=... scripts/install.sh
+#   BUILD=build PREFIX=/usr/local DESTDIR= VERSION=... [CC=cc LDFLAGS=...] scripts/install.sh
+# LDFLAGS is used to link the shared library (an ASan build's objects need -fsanitize=...).
 set -eu
 cd "$(dirname "$0")/.."
 
 BUILD=${BUILD:-build}
 PREFIX=${PREFIX:-/usr/local}
 DESTDIR=${DESTDIR:-}
-VERSION=${VERSION:-$(git describe --tags --always 2>/dev/null | sed 's/^v//' || true)}
-case "$VERSION" in [0-9]*) ;; *) VERSION="0.1.0" ;; esac
+VERSION=${VERSION:-$(git describe --tags --abbrev=0 2>/dev/null | sed "s/^v//" || true)}
+case "$VERSION" in [0-9]*.[0-9]*) ;; *) VERSION="0.1.0" ;; esac
 SOVERSION=0
 CC=${CC:-cc}
+LDFLAGS=${LDFLAGS:-}
 
 case "$PREFIX" in /*) ;; *) echo "install: PREFIX must be absolute, got '$PREFIX'" >&2; exit 2 ;; esac
 [ -d "$BUILD" ] || { echo "install: $BUILD: not built (run make first)" >&2; exit 1; }
@@ -83,7 +85,7 @@ install -m 0644 "$tmp/librhine-client.a" "$LIB/librhine-client.a"
 # Shared library: the same objects (built -fPIC), exporting only the public rhine_* API.
 printf '{\n  global: rhine_*;\n  local: *;\n};\n' >"$tmp/client.map"
 LIBS=$(pkg-config --libs libcurl openssl jansson yaml-0.1 libzstd)
-$CC -shared -o "$tmp/librhine-client.so.$VERSION" \
+$CC -shared $LDFLAGS -o "$tmp/librhine-client.so.$VERSION" \
     -Wl,-soname,"librhine-client.so.$SOVERSION" -Wl,--version-script="$tmp/client.map" \
     -Wl,--whole-archive "$tmp/librhine-client.a" -Wl,--no-whole-archive $LIBS -lpthread
 install -m 0755 "$tmp/librhine-client.so.$VERSION" "$LIB/librhine-client.so.$VERSION"
