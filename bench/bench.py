@@ -1,0 +1,1219 @@
+#!/usr/bin/python3
+"""bench.py -- Rhine benchmarks (issue 9): serving, initial and incremental sync, memory, long
+distance, side by side with nginx, nghttpd, rsync, curl and the OpenSSL SHA-256 floor.
+
+Run through bench/run.sh (make bench). Loopback only. Servers run on CPU 0, load generators and
+sync clients on CPU 1 (taskset). Every process started here is tracked and killed by PID; every
+step has a timeout. Results: bench/results/<stamp>.{md,json} and latest.{md,json}.
+
+Environment knobs:
+  BENCH_BUILD       build directory holding rhine-* (default build/h11 if present, else build)
+  BENCH_SCALE       0.01..1, scales file counts and request counts (default 1 = full size)
+  BENCH_ONLY        comma list of sections: serve,sync,incr,prop,longdist (default all)
+  BENCH_SERVERS     comma list: rhine,rhine-hashetag,nginx,nghttpd (default all)
+  BENCH_REPEAT      runs per sync row, the median is reported (default 3)
+  BENCH_SERVE_ROUNDS  serving rounds, servers interleaved, best reported (default 2)
+  BENCH_LEVEL       zstd level for rhine-origin publish (default 1)
+  BENCH_TMPDIR      where the scratch tree goes (default /var/tmp); BENCH_KEEP=1 keeps it
+  BENCH_PROFILE=1   profile rhine-httpd under the small-file load (perf, else callgrind)
+"""
+import json
+import os
+import random
+import re
+import resource
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+TOP = os.path.dirname(HERE)
+SERVER_CPU, CLIENT_CPU = "0", "1"
+T0 = time.monotonic()
+
+
+def env_float(name, default, lo, hi):
+    v = os.environ.get(name, "")
+    if v == "":
+        return default
+    try:
+        f = float(v)
+    except ValueError:
+        sys.exit("bench: %s: expected a number, got %r" % (name, v))
+    if not lo <= f <= hi:
+        sys.exit("bench: %s: expected %g..%g, got %g" % (name, lo, hi, f))
+    return f
+
+
+SCALE = env_float("BENCH_SCALE", 1.0, 0.01, 1.0)
+REPEAT = int(env_float("BENCH_REPEAT", 3, 1, 9))
+LEVEL = int(env_float("BENCH_LEVEL", 1, 1, 19))
+ONLY = set(filter(None, os.environ.get("BENCH_ONLY", "serve,sync,incr,prop,longdist").split(",")))
+SERVERS = [s for s in os.environ.get("BENCH_SERVERS", "rhine,rhine-hashetag,nginx,nghttpd")
+           .split(",") if s]
+PROFILE = os.environ.get("BENCH_PROFILE", "") == "1"
+
+
+def scaled(n, minimum):
+    return max(minimum, int(round(n * SCALE)))
+
+
+# Workload parameters (issue 9).
+SMALL_FILES = scaled(10000, 200)      # 4 KiB files served
+SMALL_SIZE = 4096
+SMALL_N = scaled(200000, 5000)        # requests per small-file run
+SMALL_WARM = scaled(20000, 1000)
+LARGE_FILES = 4
+LARGE_SIZE = 100 << 20                # 100 MiB
+LARGE_N = scaled(24, 4)
+SERVE_ROUNDS = int(env_float("BENCH_SERVE_ROUNDS", 2, 1, 9))  # best of, servers interleaved
+SYNC_TARGETS = scaled(10000, 100)     # about 1 GiB at full scale
+LD_TARGETS = scaled(2000, 100)        # long distance: small targets
+LD_DELAY_MS = 140
+SEQ_SAMPLE = (10, 40)                 # sequential curl: two sample sizes, extrapolated
+
+BUILD = os.environ.get("BENCH_BUILD") or (
+    "build/h11" if os.path.exists(os.path.join(TOP, "build/h11/rhine-httpd")) else "build")
+BUILD = os.path.join(TOP, BUILD)
+
+
+def log(msg):
+    print("[%6.1fs] %s" % (time.monotonic() - T0, msg), flush=True)
+
+
+# --------------------------------------------------------------------------------------------
+# Processes: every one tracked, pinned, killed by PID.
+
+class Procs:
+    def __init__(self):
+        self.live = []
+
+    def start(self, name, argv, cpu, logdir):
+        out = open(os.path.join(logdir, name + ".log"), "wb")
+        p = subprocess.Popen(["taskset", "-c", cpu] + argv, stdout=out, stderr=subprocess.STDOUT,
+                             stdin=subprocess.DEVNULL, start_new_session=True)
+        out.close()
+        p.bench_name = name
+        self.live.append(p)
+        return p
+
+    def stop(self, p, sig=signal.SIGTERM):
+        if p not in self.live:
+            return
+        pids = descendants(p.pid) + [p.pid]
+        for pid in pids:
+            try:
+                os.kill(pid, sig)
+            except ProcessLookupError:
+                pass
+        try:
+            p.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            pass
+        for pid in pids:  # whatever still runs (e.g. nginx workers): SIGKILL by PID
+            try:
+                if pid == p.pid and p.returncode is not None:
+                    continue
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        try:
+            p.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            log("warning: %s (pid %d) did not exit" % (p.bench_name, p.pid))
+        self.live.remove(p)
+
+    def stop_all(self):
+        for p in list(self.live):
+            self.stop(p)
+
+
+PROCS = Procs()
+
+
+def descendants(pid):
+    out = []
+    try:
+        for tid in os.listdir("/proc/%d/task" % pid):
+            with open("/proc/%d/task/%s/children" % (pid, tid)) as f:
+                for c in f.read().split():
+                    out.append(int(c))
+                    out.extend(descendants(int(c)))
+    except (FileNotFoundError, ProcessLookupError, PermissionError):
+        pass
+    return out
+
+
+def cpu_seconds(pid):
+    """utime+stime of pid and its live descendants (e.g. nginx master + worker), in seconds."""
+    tick = os.sysconf("SC_CLK_TCK")
+    total = 0
+    for p in [pid] + descendants(pid):
+        try:
+            with open("/proc/%d/stat" % p) as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+            total += int(fields[11]) + int(fields[12])  # stat fields 14, 15
+        except (FileNotFoundError, ProcessLookupError):
+            pass
+    return total / tick
+
+
+def vm_hwm_kib(pid):
+    try:
+        with open("/proc/%d/status" % pid) as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1])
+    except FileNotFoundError:
+        pass
+    return None
+
+
+LAST_CHILD_CPU = [0.0]  # CPU seconds (user+sys) of the last command run() waited for
+
+
+def run(argv, cpu=None, timeout=600, check=True, capture=True, env=None):
+    """Run a bounded command (pinned if cpu); returns (seconds, stdout+stderr text)."""
+    ru0 = resource.getrusage(resource.RUSAGE_CHILDREN)
+    if cpu is not None:
+        argv = ["taskset", "-c", cpu] + argv
+    t = time.monotonic()
+    p = subprocess.Popen(argv, stdout=subprocess.PIPE if capture else subprocess.DEVNULL,
+                         stderr=subprocess.STDOUT if capture else subprocess.DEVNULL,
+                         stdin=subprocess.DEVNULL, start_new_session=True, env=env)
+    PROCS.live.append(p)
+    p.bench_name = os.path.basename(argv[0])
+    try:
+        out, _ = p.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        PROCS.stop(p, signal.SIGKILL)
+        raise RuntimeError("timeout after %ds: %s" % (timeout, " ".join(argv[:6])))
+    PROCS.live.remove(p)
+    dt = time.monotonic() - t
+    ru1 = resource.getrusage(resource.RUSAGE_CHILDREN)
+    LAST_CHILD_CPU[0] = (ru1.ru_utime + ru1.ru_stime) - (ru0.ru_utime + ru0.ru_stime)
+    text = out.decode("utf-8", "replace") if capture else ""
+    if check and p.returncode != 0:
+        raise RuntimeError("exit %d: %s\n%s" % (p.returncode, " ".join(argv[:8]), text[-2000:]))
+    return dt, text
+
+
+def free_port():
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+def wait_port(port, proc, timeout=10):
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        if proc.poll() is not None:
+            raise RuntimeError("%s exited with %d at start" % (proc.bench_name, proc.returncode))
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            return
+        except OSError:
+            time.sleep(0.05)
+    raise RuntimeError("%s: port %d not listening after %ds" % (proc.bench_name, port, timeout))
+
+
+def wait_file(path, proc, timeout=10):
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        if proc.poll() is not None:
+            raise RuntimeError("%s exited with %d at start" % (proc.bench_name, proc.returncode))
+        if os.path.exists(path):
+            with open(path) as f:
+                return f.read()
+        time.sleep(0.05)
+    raise RuntimeError("%s: no %s after %ds" % (proc.bench_name, path, timeout))
+
+
+# --------------------------------------------------------------------------------------------
+# Data: deterministic pseudo-random (incompressible) bytes, written fast from one pool.
+
+POOL = random.Random(9).randbytes(64 << 20)
+
+
+def content(ident, gen, size):
+    """Bytes unique to (ident, gen): a header, then pool slices at an offset from the id."""
+    rnd = random.Random("%s/%d" % (ident, gen))
+    head = ("%s/%d\n" % (ident, gen)).encode()[:size]
+    parts, need = [head], size - len(head)
+    while need > 0:
+        off = rnd.randrange(0, len(POOL) - 1)
+        n = min(need, len(POOL) - off)
+        parts.append(POOL[off:off + n])
+        need -= n
+    return b"".join(parts)
+
+
+def write_file(path, data):
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    with open(path, "wb") as f:
+        f.write(data)
+
+
+def sync_sizes(n):
+    """Mixed sizes, about 1 GiB for 10,000 files: 70% 1-16 KiB, 25% 32-256 KiB, 4.8% 0.5-1 MiB,
+    0.2% 8-20 MiB (in that order, seeded)."""
+    rnd = random.Random(42)
+    sizes = []
+    for i in range(n):
+        f = i / n
+        if f < 0.70:
+            sizes.append(rnd.randint(1 << 10, 16 << 10))
+        elif f < 0.95:
+            sizes.append(rnd.randint(32 << 10, 256 << 10))
+        elif f < 0.998:
+            sizes.append(rnd.randint(512 << 10, 1 << 20))
+        else:
+            sizes.append(rnd.randint(8 << 20, 20 << 20))
+    return sizes
+
+
+def tree_files(root):
+    out = {}
+    for d, _, files in os.walk(root):
+        for name in files:
+            p = os.path.join(d, name)
+            out[os.path.relpath(p, root)] = os.path.getsize(p)
+    return out
+
+
+# --------------------------------------------------------------------------------------------
+# TLS material shared by every server (same certificate, same key type: a fair handshake).
+
+def make_cert(work):
+    cert, key = os.path.join(work, "cert.pem"), os.path.join(work, "key.pem")
+    run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
+         "-nodes", "-keyout", key, "-out", cert, "-days", "2", "-subj", "/CN=127.0.0.1",
+         "-addext", "subjectAltName=IP:127.0.0.1"], timeout=30)
+    return cert, key
+
+
+# --------------------------------------------------------------------------------------------
+# Servers.
+
+def start_rhine(name, root, cert, key, work, extra=()):
+    pf = os.path.join(work, name + ".port")
+    if os.path.exists(pf):
+        os.unlink(pf)
+    p = PROCS.start(name, [os.path.join(BUILD, "rhine-httpd"), "--root", root,
+                           "--listen", "127.0.0.1:0", "--tls-cert", cert, "--tls-key", key,
+                           "--port-file", pf] + list(extra), SERVER_CPU, work)
+    text = wait_file(pf, p)
+    m = re.search(r"^tls (\d+)$", text, re.M)
+    if not m:
+        raise RuntimeError("rhine-httpd port file: %r" % text)
+    port = int(m.group(1))
+    wait_port(port, p)
+    return p, port
+
+
+def start_nginx(root, cert, key, work):
+    prefix = os.path.join(work, "nginx")
+    os.makedirs(os.path.join(prefix, "logs"), exist_ok=True)
+    port = free_port()
+    conf = os.path.join(prefix, "nginx.conf")
+    with open(conf, "w") as f:
+        f.write("""# bench.py: Debian's nginx, one worker, HTTP/2 over TLS, sendfile
+%(user)s
+worker_processes 1;
+pid %(prefix)s/nginx.pid;
+error_log %(prefix)s/logs/error.log warn;
+events { worker_connections 4096; }
+http {
+    default_type application/octet-stream;
+    access_log off;
+    sendfile on;
+    tcp_nopush on;
+    keepalive_requests 10000000;
+    client_body_temp_path %(prefix)s/body;
+    proxy_temp_path %(prefix)s/proxy;
+    fastcgi_temp_path %(prefix)s/fastcgi;
+    uwsgi_temp_path %(prefix)s/uwsgi;
+    scgi_temp_path %(prefix)s/scgi;
+    server {
+        listen 127.0.0.1:%(port)d ssl http2;
+        ssl_certificate %(cert)s;
+        ssl_certificate_key %(key)s;
+        root %(root)s;
+        autoindex off;
+    }
+}
+""" % {"user": "user root root;" if os.geteuid() == 0 else "", "prefix": prefix, "port": port,
+       "cert": cert, "key": key, "root": root})
+    p = PROCS.start("nginx", ["nginx", "-p", prefix, "-c", conf, "-g", "daemon off;"],
+                    SERVER_CPU, work)
+    wait_port(port, p)
+    return p, port
+
+
+def start_nghttpd(root, cert, key, work):
+    port = free_port()
+    p = PROCS.start("nghttpd", ["nghttpd", "-a", "127.0.0.1", "-d", root, str(port), key, cert],
+                    SERVER_CPU, work)
+    wait_port(port, p)
+    return p, port
+
+
+def start_server(kind, root, cert, key, work):
+    if kind == "rhine":
+        return start_rhine("rhine-httpd", root, cert, key, work, ["--etag-from-name"])
+    if kind == "rhine-hashetag":
+        return start_rhine("rhine-httpd-hashetag", root, cert, key, work)
+    if kind == "nginx":
+        return start_nginx(root, cert, key, work)
+    if kind == "nghttpd":
+        return start_nghttpd(root, cert, key, work)
+    raise RuntimeError("unknown server %s" % kind)
+
+
+SERVER_LABEL = {
+    "rhine": "Rhine rhine-httpd (--etag-from-name, as a mirror serves)",
+    "rhine-hashetag": "Rhine rhine-httpd (ETag by hashing, %d-entry cache)" % 4096,
+    "nginx": "nginx 1 worker",
+    "nghttpd": "nghttpd",
+}
+
+
+# --------------------------------------------------------------------------------------------
+# 1. Serving.
+
+def h2load(urls_file, conns, streams, n, logfile=None, timeout=300):
+    argv = ["h2load", "-c", str(conns), "-m", str(streams), "-n", str(n), "-t", "1",
+            "-i", urls_file]
+    if logfile:
+        argv += ["--log-file", logfile]
+    _, out = run(argv, cpu=CLIENT_CPU, timeout=timeout)
+    m = re.search(r"finished in ([\d.]+)(m?s)", out)
+    r = re.search(r"requests: (\d+) total, \d+ started, \d+ done, (\d+) succeeded, (\d+) failed, "
+                  r"(\d+) errored, (\d+) timeout", out)
+    s = re.search(r"status codes: (\d+) 2xx", out)
+    d = re.search(r"traffic: .*?, [\d.]+\w+ \((\d+)\) data", out)
+    if not (m and r and s and d):
+        raise RuntimeError("h2load output not understood:\n" + out[-1500:])
+    secs = float(m.group(1)) / (1000.0 if m.group(2) == "ms" else 1.0)
+    ok2xx = int(s.group(1))
+    res = {"seconds": secs, "requests": int(r.group(1)), "succeeded": int(r.group(2)),
+           "failed": int(r.group(3)) + int(r.group(4)) + int(r.group(5)), "status_2xx": ok2xx,
+           "data_bytes": int(d.group(1)), "client_cpu": LAST_CHILD_CPU[0] / secs}
+    if ok2xx != n:
+        raise RuntimeError("h2load: only %d of %d requests answered 2xx:\n%s"
+                           % (ok2xx, n, out[-1500:]))
+    if logfile:
+        durs = []
+        with open(logfile) as f:
+            for line in f:
+                cols = line.split("\t")
+                if len(cols) >= 3 and cols[1].startswith("2"):
+                    durs.append(int(cols[2]))
+        durs.sort()
+        if durs:
+            res["p50_ms"] = durs[len(durs) // 2] / 1000.0
+            res["p99_ms"] = durs[min(len(durs) - 1, int(len(durs) * 0.99))] / 1000.0
+    return res
+
+
+def make_serve_tree(work):
+    """SMALL_FILES 4 KiB files and LARGE_FILES of 100 MiB, named like a mirror's targets
+    (<sha256>.<name>) so rhine-httpd can take the ETag from the name, as a mirror does."""
+    import hashlib
+    root = os.path.join(work, "serve")
+    small, large = [], []
+    for i in range(SMALL_FILES):
+        data = content("small%d" % i, 0, SMALL_SIZE)
+        rel = "targets/d%02d/%s.f%05d.bin" % (i % 100, hashlib.sha256(data).hexdigest(), i)
+        write_file(os.path.join(root, rel), data)
+        small.append(rel)
+    for i in range(LARGE_FILES):
+        data = content("large%d" % i, 0, LARGE_SIZE)
+        rel = "targets/big/%s.large%d.bin" % (hashlib.sha256(data).hexdigest(), i)
+        write_file(os.path.join(root, rel), data)
+        large.append(rel)
+    os.sync()  # no writeback of the fresh tree during the first server's runs
+    return root, small, large
+
+
+def write_urls(path, port, rels):
+    with open(path, "w") as f:
+        for r in rels:
+            f.write("https://127.0.0.1:%d/%s\n" % (port, r))
+
+
+def serve_once(kind, root, small_order, large, cert, key, work, rnd_no):
+    """One round for one server: small-file run, then large-file run. Returns a row."""
+    row = {"server": kind, "round": rnd_no}
+    p = None
+    try:
+        p, port = start_server(kind, root, cert, key, work)
+        uf = os.path.join(work, "urls-small.txt")
+        write_urls(uf, port, small_order)
+        h2load(uf, 50, 10, SMALL_WARM)                      # warm caches
+        c0 = cpu_seconds(p.pid)
+        r = h2load(uf, 50, 10, SMALL_N, os.path.join(work, "h2load-%s.log" % kind))
+        c1 = cpu_seconds(p.pid)
+        row.update({"small_req_s": r["succeeded"] / r["seconds"], "small_p50_ms": r["p50_ms"],
+                    "small_p99_ms": r["p99_ms"], "small_requests": r["succeeded"],
+                    "small_seconds": r["seconds"], "small_client_cpu": r["client_cpu"],
+                    "small_cpu_us_per_req": (c1 - c0) * 1e6 / r["succeeded"]})
+        log("  %-15s small: %9.0f req/s  p99 %6.2f ms  %5.1f us CPU/req  h2load CPU %3.0f%%"
+            % (kind, row["small_req_s"], row["small_p99_ms"], row["small_cpu_us_per_req"],
+               100 * r["client_cpu"]))
+        if PROFILE and kind.startswith("rhine") and rnd_no == 0:
+            row["profile"] = profile_server(p, uf, work, kind)
+        uf = os.path.join(work, "urls-large.txt")
+        write_urls(uf, port, large)
+        h2load(uf, 4, 1, LARGE_FILES)                      # warm: each file once
+        c0 = cpu_seconds(p.pid)
+        r = h2load(uf, 4, 1, LARGE_N)
+        c1 = cpu_seconds(p.pid)
+        if r["data_bytes"] < LARGE_N * LARGE_SIZE:
+            raise RuntimeError("large: %d data bytes, expected %d"
+                               % (r["data_bytes"], LARGE_N * LARGE_SIZE))
+        row.update({"large_MB_s": LARGE_N * LARGE_SIZE / r["seconds"] / 1e6,
+                    "large_seconds": r["seconds"], "large_requests": LARGE_N,
+                    "large_client_cpu": r["client_cpu"],
+                    "large_cpu_ms_per_req": (c1 - c0) * 1e3 / LARGE_N})
+        row["server_hwm_kib"] = sum(filter(None, (vm_hwm_kib(x) for x in
+                                                  [p.pid] + descendants(p.pid))))
+        log("  %-15s large: %9.1f MB/s  %6.1f ms CPU/req  h2load CPU %3.0f%%" % (
+            kind, row["large_MB_s"], row["large_cpu_ms_per_req"], 100 * r["client_cpu"]))
+    except RuntimeError as e:
+        row["error"] = str(e).splitlines()[0]
+        log("  %s: FAILED: %s" % (kind, e))
+    finally:
+        if p is not None:
+            PROCS.stop(p)
+    return row
+
+
+def bench_serve(work, cert, key, res):
+    log("serving: tree of %d x 4 KiB + %d x 100 MiB, %d rounds"
+        % (SMALL_FILES, LARGE_FILES, SERVE_ROUNDS))
+    root, small, large = make_serve_tree(work)
+    rnd = random.Random(7)
+    small_order = small[:]
+    rnd.shuffle(small_order)
+    runs = {k: [] for k in SERVERS}
+    for i in range(SERVE_ROUNDS):          # rounds interleave the servers: drift hits all alike
+        for kind in SERVERS:
+            runs[kind].append(serve_once(kind, root, small_order, large, cert, key, work, i))
+    rows = []
+    for kind in SERVERS:
+        ok = [r for r in runs[kind] if "error" not in r]
+        row = {"server": kind, "label": SERVER_LABEL.get(kind, kind), "runs": runs[kind]}
+        if not ok:
+            row["error"] = runs[kind][-1]["error"]
+        else:
+            bs = max(ok, key=lambda r: r["small_req_s"])   # best of the rounds, per workload
+            bl = max(ok, key=lambda r: r["large_MB_s"])
+            for k, v in bs.items():
+                if k.startswith("small_") or k == "profile":
+                    row[k] = v
+            for k, v in bl.items():
+                if k.startswith("large_"):
+                    row[k] = v
+            row["server_hwm_kib"] = max(r["server_hwm_kib"] for r in ok)
+        rows.append(row)
+    res["serving"] = rows
+    shutil.rmtree(root, ignore_errors=True)
+
+
+def profile_server(p, urls, work, kind):
+    """Sample rhine-httpd (perf record -e cpu-clock, which works without hardware counters)
+    during one more small-file run; returns the top symbols."""
+    data = os.path.join(work, "perf-%s.data" % kind)
+    rec = PROCS.start("perf-" + kind, ["perf", "record", "-e", "cpu-clock", "-F", "2000", "-g",
+                                       "-o", data, "-p", str(p.pid)], CLIENT_CPU, work)
+    time.sleep(0.5)
+    try:
+        h2load(urls, 50, 10, SMALL_N // 2)
+    finally:
+        PROCS.stop(rec, signal.SIGINT)
+    _, out = run(["perf", "report", "-i", data, "--stdio", "--no-children", "--sort",
+                  "dso,symbol", "--percent-limit", "1", "-g", "none"], timeout=120, check=False)
+    top = [line.strip() for line in out.splitlines()
+           if line.strip() and not line.startswith("#") and "%" in line][:25]
+    with open(os.path.join(work, "perf-%s.txt" % kind), "w") as f:
+        f.write(out)
+    return top
+
+
+# --------------------------------------------------------------------------------------------
+# 2/3/5. Sync: repository, rsync daemon, curl, SHA-256 floor, rhine-mirror.
+
+def time_v(argv, cpu, timeout):
+    """Run under /usr/bin/time -v: (seconds, output, peak RSS KiB)."""
+    dt, out = run(["/usr/bin/time", "-v"] + argv, cpu=cpu, timeout=timeout)
+    m = re.search(r"Maximum resident set size \(kbytes\): (\d+)", out)
+    return dt, out, int(m.group(1)) if m else None
+
+
+def publish(repo, keys, src, res_key, res):
+    dt, out, rss = time_v([os.path.join(BUILD, "rhine-origin"), "publish", "--repo", repo,
+                           "--keys", keys, "--level", str(LEVEL), src], None, 900)
+    res.setdefault("publish", []).append({"what": res_key, "seconds": dt, "peak_rss_kib": rss,
+                                          "source_bytes": sum(tree_files(src).values())})
+    return dt, rss
+
+
+def start_rsyncd(modules, work):
+    port = free_port()
+    conf = os.path.join(work, "rsyncd.conf")
+    with open(conf, "w") as f:
+        f.write("use chroot = no\nlog file = %s/rsyncd.log\n" % work)
+        if os.geteuid() == 0:
+            f.write("uid = root\ngid = root\n")
+        for name, path in modules.items():
+            f.write("[%s]\npath = %s\nread only = yes\n" % (name, path))
+    p = PROCS.start("rsyncd", ["rsync", "--daemon", "--no-detach", "--config=" + conf,
+                               "--address=127.0.0.1", "--port=%d" % port], SERVER_CPU, work)
+    wait_port(port, p)
+    return p, port
+
+
+def rsync_pull(port, module, dest, timeout=600):
+    dt, out = run(["rsync", "-a", "--stats", "rsync://127.0.0.1:%d/%s/" % (port, module),
+                   dest + "/"], cpu=CLIENT_CPU, timeout=timeout)
+    m = re.search(r"Total bytes received: ([\d,]+)", out)
+    return dt, int(m.group(1).replace(",", "")) if m else None
+
+
+def served_bytes(port, cafile):
+    """Response body bytes rhine-httpd served so far (its /metrics, --test-routes)."""
+    import ssl
+    ctx = ssl.create_default_context(cafile=cafile)
+    with urllib.request.urlopen("https://127.0.0.1:%d/metrics" % port, context=ctx,
+                                timeout=10) as r:
+        text = r.read().decode()
+    total = 0
+    for m in re.finditer(r'^\w+_http_response_bytes_total\{code="(\d+)"\} (\d+)', text, re.M):
+        total += int(m.group(2))
+    if total == 0:
+        for m in re.finditer(r'^\w*bytes\w*\{code="(\d+)"\} (\d+)', text, re.M):
+            total += int(m.group(2))
+    return total, text
+
+
+def curl_parallel(port, rels, dest, cafile, work, timeout=600):
+    cfg = os.path.join(work, "curl-parallel.cfg")
+    with open(cfg, "w") as f:
+        for r in rels:
+            f.write('url = "https://127.0.0.1:%d/%s"\noutput = "%s/%s"\n' % (port, r, dest, r))
+    dt, _ = run(["curl", "--parallel", "--parallel-max", "100", "--http2", "--cacert", cafile,
+                 "--create-dirs", "--fail", "-s", "-S", "-K", cfg], cpu=CLIENT_CPU, timeout=timeout)
+    return dt
+
+
+def curl_sequential(port, rels, dest, cafile, work, timeout=600):
+    """One curl process, one file after the other over one reused connection."""
+    cfg = os.path.join(work, "curl-seq.cfg")
+    with open(cfg, "w") as f:
+        for r in rels:
+            f.write('url = "https://127.0.0.1:%d/%s"\noutput = "%s/%s"\n' % (port, r, dest, r))
+    dt, _ = run(["curl", "--http2", "--cacert", cafile, "--create-dirs", "--fail", "-s", "-S",
+                 "-K", cfg], cpu=CLIENT_CPU, timeout=timeout)
+    return dt
+
+
+def sha_floor(repo, rels):
+    """OpenSSL SHA-256 over the same bytes on one core (openssl dgst, files in page cache)."""
+    lst = "\0".join(os.path.join(repo, r) for r in rels) + "\0"
+    t = time.monotonic()
+    p = subprocess.run(["taskset", "-c", CLIENT_CPU, "xargs", "-0", "openssl", "dgst", "-sha256"],
+                       input=lst.encode(), stdout=subprocess.DEVNULL, timeout=600, check=True)
+    del p
+    return time.monotonic() - t
+
+
+def mirror_info():
+    """What rhine-mirror offers: None when it is not built or has no 'sync --once'."""
+    exe = os.path.join(BUILD, "rhine-mirror")
+    if not os.path.exists(exe):
+        return None
+    try:
+        _, out = run([exe, "sync", "--help"], timeout=10, check=False)
+    except RuntimeError:
+        return None
+    if "--once" not in out or "--upstream" not in out:
+        return None
+    return {"exe": exe, "help": out}
+
+
+def mirror_sync(info, url, rootfile, data, cafile, timeout=900):
+    argv = [info["exe"], "sync", "--once", "--upstream", url, "--root", rootfile, "--data", data]
+    if "--ca" in info["help"]:
+        argv += ["--ca", cafile]
+    dt, out, rss = time_v(argv, CLIENT_CPU, timeout)
+    return dt, rss, out
+
+
+def drop_dirty():
+    """Write back dirty pages so one run's writes do not slow the next."""
+    os.sync()
+
+
+def median_run(fn, n):
+    vals = []
+    for _ in range(n):
+        vals.append(fn())
+        drop_dirty()
+    return statistics.median(vals), vals
+
+
+def repo_rels(repo):
+    files = tree_files(repo)
+    return sorted(r for r in files if r.startswith(("metadata/", "targets/"))), files
+
+
+def bench_sync(work, cert, key, res):
+    src = os.path.join(work, "src")
+    repo = os.path.join(work, "repo")
+    keys = os.path.join(work, "keys")
+    sizes = sync_sizes(SYNC_TARGETS)
+    log("sync: generating %d files, %.0f MiB" % (len(sizes), sum(sizes) / 2**20))
+    for i, n in enumerate(sizes):
+        write_file(os.path.join(src, "p%02d" % (i % 50), "t%05d.dat" % i), content("t%d" % i, 0, n))
+    run([os.path.join(BUILD, "rhine-origin"), "init", "--repo", repo, "--keys", keys], timeout=60)
+    dt, rss = publish(repo, keys, src, "initial, %d files" % len(sizes), res)
+    log("  rhine-origin publish: %.1f s, peak RSS %.1f MiB" % (dt, (rss or 0) / 1024))
+    rels, files = repo_rels(repo)
+    total = sum(files[r] for r in rels)
+    res["sync_repo"] = {"targets": len(sizes), "files": len(rels), "bytes": total,
+                        "source_bytes": sum(sizes), "level": LEVEL}
+    httpd, hport = start_rhine("rhine-httpd-upstream", repo, cert, key, work,
+                               ["--etag-from-name", "--test-routes"])
+    rsyncd, rport = start_rsyncd({"repo": repo}, work)
+    rows = []
+    state = {}
+    try:
+        t, vals = median_run(lambda: sha_floor(repo, rels), REPEAT)
+        rows.append({"tool": "floor: OpenSSL SHA-256 of the same bytes, one core",
+                     "key": "sha256", "seconds": t, "runs": vals, "bytes": total})
+        log("  sha256 floor: %.2f s (%.0f MB/s)" % (t, total / t / 1e6))
+
+        def one_rsync():
+            d = os.path.join(work, "dst-rsync")
+            shutil.rmtree(d, ignore_errors=True)
+            dt, _ = rsync_pull(rport, "repo", d)
+            return dt
+        t, vals = median_run(one_rsync, REPEAT)
+        rows.append({"tool": "rsync -a from an rsync daemon", "key": "rsync", "seconds": t,
+                     "runs": vals, "bytes": total})
+        log("  rsync: %.2f s" % t)
+
+        def one_curl():
+            d = os.path.join(work, "dst-curl")
+            shutil.rmtree(d, ignore_errors=True)
+            dt = curl_parallel(hport, rels, d, cert, work)
+            got = tree_files(d)
+            if sum(got.values()) != total:
+                raise RuntimeError("curl fetched %d bytes, expected %d" % (sum(got.values()), total))
+            return dt
+        t, vals = median_run(one_curl, REPEAT)
+        rows.append({"tool": "curl --parallel --http2 (verifies nothing)", "key": "curl",
+                     "seconds": t, "runs": vals, "bytes": total})
+        log("  curl --parallel: %.2f s" % t)
+        shutil.rmtree(os.path.join(work, "dst-curl"), ignore_errors=True)
+
+        info = mirror_info()
+        state["mirror"] = info
+        if info is None:
+            rows.append({"tool": "rhine-mirror sync --once (verifies everything)", "key": "mirror",
+                         "seconds": None, "note": "not available: rhine-mirror is not built yet"})
+            log("  rhine-mirror: not available")
+        else:
+            rss_all = []
+
+            def one_mirror():
+                d = os.path.join(work, "dst-mirror")
+                shutil.rmtree(d, ignore_errors=True)
+                dt, rss, _ = mirror_sync(info, "https://127.0.0.1:%d/" % hport,
+                                         os.path.join(repo, "metadata/1.root.json"), d, cert)
+                rss_all.append(rss)
+                return dt
+            try:
+                t, vals = median_run(one_mirror, REPEAT)
+                rows.append({"tool": "rhine-mirror sync --once (verifies everything)",
+                             "key": "mirror", "seconds": t, "runs": vals, "bytes": total,
+                             "peak_rss_kib": max(r for r in rss_all if r)})
+                log("  rhine-mirror: %.2f s, peak RSS %.1f MiB" % (t, max(rss_all) / 1024))
+            except RuntimeError as e:
+                rows.append({"tool": "rhine-mirror sync --once (verifies everything)",
+                             "key": "mirror", "seconds": None,
+                             "note": "failed: " + str(e).splitlines()[0][:200]})
+                log("  rhine-mirror: FAILED: %s" % e)
+        res["sync"] = rows
+
+        if "incr" in ONLY:
+            bench_incremental(work, src, repo, keys, sizes, hport, rport, cert, state, res)
+    finally:
+        PROCS.stop(httpd)
+        PROCS.stop(rsyncd)
+    for d in ("dst-rsync", "dst-mirror", "src"):
+        shutil.rmtree(os.path.join(work, d), ignore_errors=True)
+
+
+def bench_incremental(work, src, repo, keys, sizes, hport, rport, cert, state, res):
+    """A release that rewrites about 1% of the bytes; rsync and the mirror fetch the difference."""
+    total = sum(sizes)
+    rnd = random.Random(1)
+    order = list(range(len(sizes)))
+    rnd.shuffle(order)
+    changed, acc = [], 0
+    for i in order:
+        if acc >= total * 0.01:
+            break
+        if sizes[i] > total * 0.005:  # keep it a mix, not one big file
+            continue
+        changed.append(i)
+        acc += sizes[i]
+    for i in changed:
+        write_file(os.path.join(src, "p%02d" % (i % 50), "t%05d.dat" % i),
+                   content("t%d" % i, 1, sizes[i]))
+    before = tree_files(repo)
+    dt, rss = publish(repo, keys, src, "1%% release, %d files changed" % len(changed), res)
+    after = tree_files(repo)
+    new = {r: s for r, s in after.items() if r not in before and
+           r.startswith(("metadata/", "targets/"))}
+    new_targets = sum(s for r, s in new.items() if r.startswith("targets/"))
+    new_meta = sum(s for r, s in new.items() if r.startswith("metadata/"))
+    new_meta += after.get("metadata/timestamp.json", 0)
+    log("  incremental: %d files (%.1f MiB source) changed -> %.1f MiB new targets, %d B metadata"
+        % (len(changed), acc / 2**20, new_targets / 2**20, new_meta))
+    inc = {"changed_files": len(changed), "changed_source_bytes": acc,
+           "changed_compressed_bytes": new_targets, "new_metadata_bytes": new_meta,
+           "publish_seconds": dt, "rows": []}
+    d = os.path.join(work, "dst-rsync")
+    if os.path.isdir(d):
+        t, got = rsync_pull(rport, "repo", d)
+        inc["rows"].append({"tool": "rsync -a (onto the previous copy)", "key": "rsync",
+                            "seconds": t, "bytes": got})
+        log("  rsync incremental: %.2f s, %d bytes received" % (t, got or -1))
+    info = state.get("mirror")
+    dm = os.path.join(work, "dst-mirror")
+    if info is None:
+        inc["rows"].append({"tool": "rhine-mirror sync --once", "key": "mirror", "seconds": None,
+                            "note": "not available: rhine-mirror is not built yet"})
+    elif not os.path.isdir(dm):
+        inc["rows"].append({"tool": "rhine-mirror sync --once", "key": "mirror", "seconds": None,
+                            "note": "initial mirror sync failed"})
+    else:
+        try:
+            b0, _ = served_bytes(hport, cert)
+            t, rss, _ = mirror_sync(info, "https://127.0.0.1:%d/" % hport,
+                                    os.path.join(repo, "metadata/1.root.json"), dm, cert)
+            b1, _ = served_bytes(hport, cert)
+            inc["rows"].append({"tool": "rhine-mirror sync --once", "key": "mirror",
+                                "seconds": t, "bytes": b1 - b0, "peak_rss_kib": rss})
+            log("  mirror incremental: %.2f s, %d bytes" % (t, b1 - b0))
+        except RuntimeError as e:
+            inc["rows"].append({"tool": "rhine-mirror sync --once", "key": "mirror",
+                                "seconds": None, "note": "failed: " + str(e).splitlines()[0][:200]})
+    res["incremental"] = inc
+
+
+# --------------------------------------------------------------------------------------------
+# 4. Propagation.
+
+def bench_propagation(work, res):
+    info = mirror_info()
+    exe = os.path.join(BUILD, "rhine-mirror")
+    ok = False
+    if info is not None:
+        _, out = run([exe, "--help"], timeout=10, check=False)
+        ok = "daemon" in out or "serve" in out
+    res["propagation"] = {"seconds": None, "note": (
+        "not available: needs rhine-mirror daemons that accept pushes" if not ok else
+        "not yet automated: rhine-mirror has a daemon mode; bench.py does not drive it yet")}
+    log("propagation: %s" % res["propagation"]["note"])
+
+
+# --------------------------------------------------------------------------------------------
+# 6. Long distance.
+
+def start_proxy(name, target_port, work):
+    pf = os.path.join(work, name + ".port")
+    p = PROCS.start(name, ["/usr/bin/python3", os.path.join(HERE, "delayproxy.py"),
+                           "--target", "127.0.0.1:%d" % target_port, "--delay-ms",
+                           str(LD_DELAY_MS), "--port-file", pf], SERVER_CPU, work)
+    port = int(wait_file(pf, p).strip())
+    wait_port(port, p)
+    return p, port
+
+
+def bench_longdist(work, cert, key, res):
+    src = os.path.join(work, "ld-src")
+    repo = os.path.join(work, "ld-repo")
+    keys = os.path.join(work, "ld-keys")
+    rnd = random.Random(5)
+    sizes = [rnd.randint(1 << 10, 16 << 10) for _ in range(LD_TARGETS)]
+    for i, n in enumerate(sizes):
+        write_file(os.path.join(src, "p%02d" % (i % 20), "s%05d.dat" % i),
+                   content("ld%d" % i, 0, n))
+    # a 32 MiB file outside the repository measures the proxy's bulk bandwidth
+    bulk_dir = os.path.join(work, "ld-bulk")
+    write_file(os.path.join(bulk_dir, "bulk.bin"), content("bulk", 0, 32 << 20))
+    run([os.path.join(BUILD, "rhine-origin"), "init", "--repo", repo, "--keys", keys], timeout=60)
+    publish(repo, keys, src, "long distance, %d files" % len(sizes), res)
+    rels, files = repo_rels(repo)
+    total = sum(files[r] for r in rels)
+    rtt = 2 * LD_DELAY_MS / 1000.0
+    log("long distance: %d targets, %.1f MiB, RTT %.0f ms through bench/delayproxy.py"
+        % (len(sizes), total / 2**20, rtt * 1000))
+    ld = {"targets": len(sizes), "bytes": total, "rtt_ms": rtt * 1000, "rows": []}
+    httpd, hport = start_rhine("rhine-httpd-ld", repo, cert, key, work,
+                               ["--etag-from-name", "--test-routes"])
+    bulkd, bport = start_rhine("rhine-httpd-bulk", bulk_dir, cert, key, work)
+    rsyncd, rport = start_rsyncd({"ld": repo}, work)
+    procs = [httpd, bulkd, rsyncd]
+    try:
+        hp, hpport = start_proxy("proxy-https", hport, work)
+        procs.append(hp)
+        bp, bpport = start_proxy("proxy-bulk", bport, work)
+        procs.append(bp)
+        rp, rpport = start_proxy("proxy-rsync", rport, work)
+        procs.append(rp)
+
+        # Bulk bandwidth through the proxy: 32 MiB over one request, minus the handshake RTTs.
+        d = os.path.join(work, "ld-dst-bulk")
+        t = curl_sequential(bpport, ["bulk.bin"], d, cert, work)
+        bw = (32 << 20) / max(t - 2 * rtt, 0.01)  # TLS handshake + request: 2 RTT
+        shutil.rmtree(d, ignore_errors=True)
+        # Ideal: TLS 1.3 handshake (1 RTT; the proxy accepts TCP locally, so the TCP handshake
+        # costs nothing here), the TUF metadata chain fetched one after the other (root probe,
+        # timestamp, snapshot, targets: 4 RTT), all targets in one more RTT, plus the bytes at
+        # the proxy's bulk bandwidth.
+        ideal = 6 * rtt + total / bw
+        ld.update({"proxy_bulk_MB_s": bw / 1e6, "ideal_seconds": ideal})
+        log("  proxy bulk bandwidth %.0f MB/s; bandwidth-delay limit %.2f s" % (bw / 1e6, ideal))
+
+        d = os.path.join(work, "ld-dst-rsync")
+        t, got = rsync_pull(rpport, "ld", d)
+        ld["rows"].append({"tool": "rsync -a through the proxy", "key": "rsync", "seconds": t,
+                           "bytes": got})
+        log("  rsync: %.2f s" % t)
+        shutil.rmtree(d, ignore_errors=True)
+
+        d = os.path.join(work, "ld-dst-curlp")
+        t = curl_parallel(hpport, rels, d, cert, work)
+        ld["rows"].append({"tool": "curl --parallel --http2 through the proxy (verifies nothing)",
+                           "key": "curl-parallel", "seconds": t})
+        log("  curl --parallel: %.2f s" % t)
+        shutil.rmtree(d, ignore_errors=True)
+
+        # Sequential curl (one reused connection, one file after the other): two sample sizes,
+        # extrapolated linearly to all files (2,000 x 280 ms would not fit the time budget).
+        a, b = SEQ_SAMPLE
+        d = os.path.join(work, "ld-dst-curls")
+        ta = curl_sequential(hpport, rels[:a], d, cert, work)
+        shutil.rmtree(d, ignore_errors=True)
+        tb = curl_sequential(hpport, rels[:b], d, cert, work)
+        shutil.rmtree(d, ignore_errors=True)
+        per = (tb - ta) / (b - a)
+        est = ta + per * (len(rels) - a)
+        ld["rows"].append({"tool": "curl, one file after the other (extrapolated from %d and %d "
+                           "files)" % (a, b), "key": "curl-seq", "seconds": est,
+                           "per_file_s": per, "extrapolated": True})
+        log("  curl sequential: %.3f s per file -> %.0f s for %d files (extrapolated)"
+            % (per, est, len(rels)))
+
+        info = mirror_info()
+        if info is None:
+            ld["rows"].append({"tool": "rhine-mirror sync --once through the proxy",
+                               "key": "mirror", "seconds": None,
+                               "note": "not available: rhine-mirror is not built yet"})
+        else:
+            d = os.path.join(work, "ld-dst-mirror")
+            try:
+                t, rss, _ = mirror_sync(info, "https://127.0.0.1:%d/" % hpport,
+                                        os.path.join(repo, "metadata/1.root.json"), d, cert)
+                ld["rows"].append({"tool": "rhine-mirror sync --once through the proxy",
+                                   "key": "mirror", "seconds": t, "peak_rss_kib": rss})
+                log("  rhine-mirror: %.2f s" % t)
+            except RuntimeError as e:
+                ld["rows"].append({"tool": "rhine-mirror sync --once through the proxy",
+                                   "key": "mirror", "seconds": None,
+                                   "note": "failed: " + str(e).splitlines()[0][:200]})
+            shutil.rmtree(d, ignore_errors=True)
+    finally:
+        for p in procs:
+            PROCS.stop(p)
+    res["longdist"] = ld
+    for x in (src, bulk_dir):
+        shutil.rmtree(x, ignore_errors=True)
+
+
+# --------------------------------------------------------------------------------------------
+# Report.
+
+def machine():
+    out = subprocess.run(["lscpu"], capture_output=True, text=True).stdout
+    get = lambda k: (re.search(r"^%s:\s*(.*)$" % re.escape(k), out, re.M) or [None, "?"])[1]
+    vers = {}
+    for name, argv in (("nginx", ["nginx", "-v"]), ("nghttpd", ["nghttpd", "--version"]),
+                       ("h2load", ["h2load", "--version"]), ("rsync", ["rsync", "--version"]),
+                       ("curl", ["curl", "--version"]), ("openssl", ["openssl", "version"])):
+        try:
+            o = subprocess.run(argv, capture_output=True, text=True, timeout=10)
+            vers[name] = (o.stdout + o.stderr).strip().splitlines()[0]
+        except (OSError, subprocess.TimeoutExpired):
+            vers[name] = "missing"
+    mem = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    return {"cpu": get("Model name"), "cpus": get("CPU(s)"), "hypervisor": get("Hypervisor vendor"),
+            "mem_gib": round(mem / 2**30, 1), "kernel": os.uname().release, "versions": vers}
+
+
+def fmt(v, spec="%.2f", none="n/a"):
+    return none if v is None else spec % v
+
+
+def ratio_row(name, target, value, ok, note=""):
+    return {"target": name, "wanted": target, "measured": value, "ok": ok, "note": note}
+
+
+def evaluate(res):
+    """Issue 9 targets, each as measured / wanted, or 'not measured' with the reason."""
+    out = []
+    srv = {r["server"]: r for r in res.get("serving", []) if "error" not in r}
+    rh, ng, nd = srv.get("rhine"), srv.get("nginx"), srv.get("nghttpd")
+    if rh and nd:
+        q = rh["small_req_s"] / nd["small_req_s"]
+        out.append(ratio_row("small files: req/s vs nghttpd", ">= 1.00x", "%.2fx" % q, q >= 1.0))
+    if rh and ng:
+        q = rh["large_MB_s"] / ng["large_MB_s"]
+        out.append(ratio_row("large files: MB/s vs nginx", ">= 1.00x", "%.2fx" % q, q >= 1.0))
+    sync = {r["key"]: r for r in res.get("sync", [])}
+    m = sync.get("mirror", {})
+    if sync and m.get("seconds"):
+        for k, name in (("rsync", "rsync"), ("curl", "curl --parallel")):
+            q = sync[k]["seconds"] / m["seconds"]
+            out.append(ratio_row("initial sync: faster than %s" % name, "> 1.00x",
+                                 "%.2fx" % q, q > 1.0))
+        q = m["seconds"] / sync["sha256"]["seconds"]
+        out.append(ratio_row("initial sync: time vs SHA-256 floor", "<= 1.50x", "%.2fx" % q,
+                             q <= 1.5))
+    elif sync:
+        out.append(ratio_row("initial sync vs rsync, curl, SHA-256 floor", "", "not measured",
+                             None, m.get("note", "")))
+    inc = res.get("incremental")
+    if inc:
+        mr = [r for r in inc["rows"] if r["key"] == "mirror"]
+        lim = inc["changed_compressed_bytes"] + inc["new_metadata_bytes"]
+        if mr and mr[0].get("bytes"):
+            q = mr[0]["bytes"] / lim
+            out.append(ratio_row("incremental bytes vs changed compressed + metadata",
+                                 "<= 1.05x", "%.3fx" % q, q <= 1.05))
+        else:
+            out.append(ratio_row("incremental bytes", "<= 1.05x", "not measured", None,
+                                 mr[0].get("note", "") if mr else ""))
+    prop = res.get("propagation")
+    if prop:
+        s = prop.get("seconds")
+        out.append(ratio_row("propagation to six mirrors", "< 1 s",
+                             fmt(s, "%.3f s", "not measured"), None if s is None else s < 1.0,
+                             prop.get("note", "")))
+    if sync:
+        rss = m.get("peak_rss_kib")
+        out.append(ratio_row("mirror peak RSS during initial sync", "< 64 MiB",
+                             fmt(rss and rss / 1024, "%.1f MiB", "not measured"),
+                             None if rss is None else rss < 64 * 1024, m.get("note", "")))
+    ld = res.get("longdist")
+    if ld:
+        rows = {r["key"]: r for r in ld["rows"]}
+        mm = rows.get("mirror", {})
+        if mm.get("seconds"):
+            q = mm["seconds"] / ld["ideal_seconds"]
+            out.append(ratio_row("long distance: vs bandwidth-delay limit", "<= 2.00x",
+                                 "%.2fx" % q, q <= 2.0))
+            q = rows["curl-seq"]["seconds"] / mm["seconds"]
+            out.append(ratio_row("long distance: speed-up over sequential curl", ">= 20x",
+                                 "%.1fx" % q, q >= 20))
+        else:
+            out.append(ratio_row("long distance (mirror)", "", "not measured", None,
+                                 mm.get("note", "")))
+    res["targets"] = out
+
+
+def markdown(res):
+    L = []
+    mc = res["machine"]
+    L.append("# Rhine benchmarks, %s\n" % res["date"])
+    L.append("Machine: %s, %s CPUs (%s), %.0f GiB RAM, Linux %s. Servers pinned to CPU %s, "
+             "load generators and sync clients to CPU %s (taskset). Loopback only. "
+             "BENCH_SCALE=%g, BENCH_REPEAT=%d, zstd level %d. Total run time %.0f s.\n"
+             % (mc["cpu"], mc["cpus"], mc["hypervisor"], mc["mem_gib"], mc["kernel"],
+                SERVER_CPU, CLIENT_CPU, SCALE, REPEAT, LEVEL, res["runtime_s"]))
+    L.append("Tools: " + "; ".join("%s" % v for v in mc["versions"].values()) + ".\n")
+    if res.get("targets"):
+        L.append("## Targets (issue 9)\n")
+        L.append("| target | wanted | measured | met | note |\n| --- | --- | --- | --- | --- |")
+        for t in res["targets"]:
+            ok = {True: "yes", False: "**no**", None: "-"}[t["ok"]]
+            L.append("| %s | %s | %s | %s | %s |" % (t["target"], t["wanted"], t["measured"], ok,
+                                                   t["note"]))
+        L.append("")
+    if res.get("serving"):
+        L.append("## 1. Serving over HTTP/2 + TLS (h2load, ALPN h2)\n")
+        L.append("Small: %d files of 4 KiB, %d requests, `h2load -c 50 -m 10 -t 1` (after %d "
+                 "warm-up requests); p50/p99 from `--log-file`. Large: %d files of 100 MiB, %d "
+                 "requests, `-c 4 -m 1`. Server CPU from /proc/PID/stat utime+stime (10 ms "
+                 "ticks), nginx master + worker.\n" % (SMALL_FILES, SMALL_N, SMALL_WARM,
+                                                       LARGE_FILES, LARGE_N))
+        L.append("| server | small req/s | p50 ms | p99 ms | server CPU us/req | h2load CPU | "
+                 "large MB/s | server CPU ms/100 MiB | h2load CPU | server peak RSS MiB |\n"
+                 "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+        for r in res["serving"]:
+            if "error" in r:
+                L.append("| %s | failed: %s | | | | | | | | |" % (r["label"], r["error"]))
+                continue
+            L.append("| %s | %.0f | %.2f | %.2f | %.1f | %.0f%% | %.0f | %.0f | %.0f%% | %.1f |" % (
+                r["label"], r["small_req_s"], r["small_p50_ms"], r["small_p99_ms"],
+                r["small_cpu_us_per_req"], 100 * r["small_client_cpu"], r["large_MB_s"],
+                r["large_cpu_ms_per_req"], 100 * r["large_client_cpu"],
+                r.get("server_hwm_kib", 0) / 1024))
+        L.append("")
+    if res.get("sync"):
+        sr = res["sync_repo"]
+        L.append("## 2. Initial sync\n")
+        L.append("Repository: %d targets (%.0f MiB of incompressible source, zstd level %d), %d "
+                 "files, %.0f MiB served, made with `rhine-origin publish`, served by rhine-httpd "
+                 "(TLS, CPU 0); rsync daemon on CPU 0; clients on CPU 1. Median of %d runs; "
+                 "dirty pages written back between runs.\n"
+                 % (sr["targets"], sr["source_bytes"] / 2**20, sr["level"], sr["files"],
+                    sr["bytes"] / 2**20, REPEAT))
+        L.append("| tool | seconds | MB/s | runs |\n| --- | ---: | ---: | --- |")
+        for r in res["sync"]:
+            if r.get("seconds") is None:
+                L.append("| %s | %s | | |" % (r["tool"], r.get("note", "n/a")))
+            else:
+                L.append("| %s | %.2f | %.0f | %s |" % (r["tool"], r["seconds"],
+                                                       r["bytes"] / r["seconds"] / 1e6,
+                                                       " ".join("%.2f" % v for v in r["runs"])))
+        L.append("")
+    inc = res.get("incremental")
+    if inc:
+        L.append("## 3. Incremental sync (1% of the bytes changed)\n")
+        L.append("%d files rewritten (%.1f MiB of source); the new release adds %.2f MiB of "
+                 "compressed targets and %d bytes of metadata (the lower bound), published in "
+                 "%.1f s.\n" % (inc["changed_files"], inc["changed_source_bytes"] / 2**20,
+                                inc["changed_compressed_bytes"] / 2**20,
+                                inc["new_metadata_bytes"], inc["publish_seconds"]))
+        lim = inc["changed_compressed_bytes"] + inc["new_metadata_bytes"]
+        L.append("| tool | seconds | bytes transferred | vs lower bound |\n| --- | ---: | ---: | ---: |")
+        for r in inc["rows"]:
+            if r.get("seconds") is None:
+                L.append("| %s | %s | | |" % (r["tool"], r.get("note", "n/a")))
+            else:
+                L.append("| %s | %.2f | %s | %s |" % (
+                    r["tool"], r["seconds"], fmt(r.get("bytes"), "%d"),
+                    fmt(r.get("bytes") and r["bytes"] / lim, "%.3fx")))
+        L.append("")
+    if res.get("propagation"):
+        p = res["propagation"]
+        L.append("## 4. Propagation\n\n%s\n" % (fmt(p.get("seconds"), "%.3f s") if p.get("seconds")
+                                                else p["note"]))
+    L.append("## 5. Memory (peak RSS)\n")
+    L.append("| process | peak RSS MiB | seconds |\n| --- | ---: | ---: |")
+    for p in res.get("publish", []):
+        L.append("| rhine-origin publish (%s, %.0f MiB source) | %s | %.1f |" % (
+            p["what"], p["source_bytes"] / 2**20, fmt(p["peak_rss_kib"] and
+                                                      p["peak_rss_kib"] / 1024, "%.1f"),
+            p["seconds"]))
+    for r in res.get("sync", []):
+        if r["key"] == "mirror":
+            L.append("| rhine-mirror sync --once (initial) | %s | %s |" % (
+                fmt(r.get("peak_rss_kib") and r["peak_rss_kib"] / 1024, "%.1f",
+                    r.get("note", "n/a")), fmt(r.get("seconds"))))
+    L.append("")
+    ld = res.get("longdist")
+    if ld:
+        L.append("## 6. Long distance (%.0f ms RTT through bench/delayproxy.py)\n" % ld["rtt_ms"])
+        L.append("%d small targets, %.1f MiB. Proxy bulk bandwidth %.0f MB/s; bandwidth-delay "
+                 "limit %.2f s (6 RTT: TLS 1.3 handshake, root probe, timestamp, snapshot, targets, "
+                 "all targets at once; plus the bytes at the bulk bandwidth; the proxy accepts "
+                 "TCP locally, so the TCP handshake is not delayed).\n"
+                 % (ld["targets"], ld["bytes"] / 2**20, ld["proxy_bulk_MB_s"],
+                    ld["ideal_seconds"]))
+        L.append("| tool | seconds | vs limit |\n| --- | ---: | ---: |")
+        for r in ld["rows"]:
+            if r.get("seconds") is None:
+                L.append("| %s | %s | |" % (r["tool"], r.get("note", "n/a")))
+            else:
+                L.append("| %s | %.2f | %.1fx |" % (r["tool"], r["seconds"],
+                                                    r["seconds"] / ld["ideal_seconds"]))
+        L.append("")
+    if res.get("errors"):
+        L.append("## Errors\n")
+        for e in res["errors"]:
+            L.append("- " + e)
+        L.append("")
+    return "\n".join(L)
+
+
+def main():
+    for exe in ("rhine-httpd", "rhine-origin"):
+        if not os.access(os.path.join(BUILD, exe), os.X_OK):
+            sys.exit("bench: %s/%s missing: run make BUILD=%s all"
+                     % (BUILD, exe, os.path.relpath(BUILD, TOP)))
+    base = os.environ.get("BENCH_TMPDIR", "/var/tmp")
+    work = tempfile.mkdtemp(prefix="rhine-bench.", dir=base)
+    os.chmod(work, 0o755)
+    res = {"date": time.strftime("%Y-%m-%d %H:%M:%S %Z"), "machine": machine(),
+           "params": {"scale": SCALE, "repeat": REPEAT, "level": LEVEL, "build": BUILD},
+           "errors": []}
+
+    def on_signal(sig, frame):
+        raise KeyboardInterrupt
+    signal.signal(signal.SIGTERM, on_signal)
+    try:
+        cert, key = make_cert(work)
+        sections = [("serve", bench_serve), ("sync", bench_sync), ("prop", None),
+                    ("longdist", bench_longdist)]
+        for name, fn in sections:
+            if name not in ONLY:
+                continue
+            try:
+                if name == "prop":
+                    bench_propagation(work, res)
+                else:
+                    fn(work, cert, key, res)
+            except RuntimeError as e:
+                res["errors"].append("%s: %s" % (name, str(e).splitlines()[0]))
+                log("%s FAILED: %s" % (name, e))
+    except KeyboardInterrupt:
+        res["errors"].append("interrupted")
+    finally:
+        PROCS.stop_all()
+        res["runtime_s"] = time.monotonic() - T0
+        evaluate(res)
+        outdir = os.path.join(HERE, "results")
+        os.makedirs(outdir, exist_ok=True)
+        stamp = time.strftime("%Y%m%d-%H%M%S")
+        md = markdown(res)
+        for name in (stamp, "latest"):
+            with open(os.path.join(outdir, name + ".json"), "w") as f:
+                json.dump(res, f, indent=2, sort_keys=True)
+            with open(os.path.join(outdir, name + ".md"), "w") as f:
+                f.write(md)
+        print("\n" + md)
+        print("results: %s/%s.{md,json}" % (os.path.relpath(outdir, TOP), stamp))
+        if os.environ.get("BENCH_KEEP") == "1":
+            print("scratch kept: " + work)
+        else:
+            shutil.rmtree(work, ignore_errors=True)
+    return 1 if res["errors"] else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
