@@ -270,6 +270,9 @@ rh_err rh_fleet_parse_status(const uint8_t *data, size_t len, const char *src, r
                                        "sync.last_success", NULL};
     static const char *const dur[] = {"sync_duration_ms", "last_sync_duration_ms",
                                       "sync.duration_ms", NULL};
+    static const char *const dur_s[] = {"last_sync_duration_seconds", NULL};
+    static const char *const failed[] = {"syncs.failed", NULL};
+    static const char *const lasterr[] = {"last_error", NULL};
     static const char *const fails[] = {"verification_failures", "failures",
                                         "sync.failures", NULL};
     r->v_root = pick_num(o, root);
@@ -278,6 +281,11 @@ rh_err rh_fleet_parse_status(const uint8_t *data, size_t len, const char *src, r
     r->reported_lag_seconds = pick_num(o, lags);
     r->last_sync = pick_num(o, last);
     r->sync_duration_ms = pick_num(o, dur);
+    const json_t *ds = pick(o, dur_s);
+    if (r->sync_duration_ms < 0 && json_is_number(ds) && json_number_value(ds) >= 0)
+        r->sync_duration_ms = (int64_t)(json_number_value(ds) * 1000.0);
+    if (r->last_sync == 0)
+        r->last_sync = -1; /* never synced */
     const json_t *f = pick(o, fails);
     r->nfailures = 0;
     if (json_is_object(f)) {
@@ -291,6 +299,16 @@ rh_err rh_fleet_parse_status(const uint8_t *data, size_t len, const char *src, r
             r->nfailures++;
         }
     }
+    const json_t *nf = pick(o, failed);
+    if (json_is_integer(nf) && json_integer_value(nf) > 0 && r->nfailures < RH_FLEET_MAX_FAILURES) {
+        copy_str(r->failures[r->nfailures].reason, sizeof(r->failures[0].reason),
+                 "failed sync rounds");
+        r->failures[r->nfailures].count = (uint64_t)json_integer_value(nf);
+        r->nfailures++;
+    }
+    const json_t *le = pick(o, lasterr);
+    if (json_is_string(le) && json_string_length(le) > 0)
+        rh_fleet_row_problem(r, RH_FLEET_WARN, "mirror reports: %s", json_string_value(le));
     r->status_ok = true;
     json_decref(o);
     return RH_OK;
@@ -600,5 +618,62 @@ out:
     json_decref(root);
     json_decref(mirrors);
     json_decref(origin);
+    return rc;
+}
+
+/* Prometheus label value: backslash, double quote and newline escaped. */
+static rh_err prom_label(rh_buf *b, const char *s)
+{
+    rh_err rc = RH_OK;
+    for (; *s != '\0' && rc == RH_OK; s++) {
+        if (*s == '\\' || *s == '"')
+            rc = rh_buf_appendf(b, "\\%c", *s);
+        else if (*s == '\n')
+            rc = LIT(b, "\\n");
+        else
+            rc = rh_buf_appendc(b, *s);
+    }
+    return rc;
+}
+
+static rh_err prom_series(rh_buf *b, const char *metric, const rh_fleet_row *r, int64_t v)
+{
+    if (v < 0)
+        return RH_OK;
+    rh_err rc = rh_buf_appendf(b, "%s{mirror=\"", metric);
+    if (rc == RH_OK) rc = prom_label(b, r->name);
+    if (rc == RH_OK) rc = LIT(b, "\",region=\"");
+    if (rc == RH_OK) rc = prom_label(b, r->region);
+    if (rc == RH_OK) rc = rh_buf_appendf(b, "\"} %lld\n", (long long)v);
+    return rc;
+}
+
+rh_err rh_fleet_render_metrics(const rh_fleet_view *v, rh_buf *out)
+{
+    static const struct {
+        const char *name, *type, *help;
+    } m[] = {
+        {"rhine_fleet_mirror_up", "gauge", "1 when the mirror answered the fleet's poll"},
+        {"rhine_fleet_mirror_lying", "gauge",
+         "1 when the mirror serves bytes that do not verify or differ from the origin's"},
+        {"rhine_fleet_mirror_stale", "gauge", "1 when the mirror is behind for too long"},
+        {"rhine_fleet_mirror_lag_versions", "gauge", "timestamp versions behind the origin"},
+        {"rhine_fleet_mirror_lag_seconds", "gauge", "seconds behind the origin"},
+        {"rhine_fleet_mirror_cert_expiry_timestamp_seconds", "gauge",
+         "notAfter of the mirror's TLS certificate"},
+    };
+    rh_err rc = rh_buf_appendf(out, "# TYPE rhine_fleet_origin_up gauge\nrhine_fleet_origin_up %d\n",
+                               v->origin.ok ? 1 : 0);
+    for (size_t k = 0; rc == RH_OK && k < sizeof(m) / sizeof(m[0]); k++) {
+        rc = rh_buf_appendf(out, "# HELP %s %s\n# TYPE %s %s\n", m[k].name, m[k].help, m[k].name,
+                            m[k].type);
+        for (size_t i = 0; rc == RH_OK && i < v->nrows; i++) {
+            const rh_fleet_row *r = &v->rows[i];
+            int64_t val[] = {r->health != RH_FLEET_DOWN, r->health == RH_FLEET_LYING,
+                             r->health == RH_FLEET_STALE, r->lag_versions, r->lag_seconds,
+                             r->cert_expiry};
+            rc = prom_series(out, m[k].name, r, val[k]);
+        }
+    }
     return rc;
 }

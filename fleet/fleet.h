@@ -153,5 +153,11 @@ typedef struct rh_fleet_view {
 rh_err rh_fleet_render_html(const rh_fleet_view *v, unsigned refresh_s, rh_buf *out);
 /* The same as JSON: {"generated_at", "origin": {...}, "mirrors": [{...}]}. */
 rh_err rh_fleet_render_json(const rh_fleet_view *v, rh_buf *out);
+/* What the fleet observes, in Prometheus text format, one series per mirror labelled
+ * {mirror, region}: rhine_fleet_mirror_up, rhine_fleet_mirror_lying, rhine_fleet_mirror_stale,
+ * rhine_fleet_mirror_lag_versions, rhine_fleet_mirror_lag_seconds,
+ * rhine_fleet_mirror_cert_expiry_timestamp_seconds (unknown values are left out), and
+ * rhine_fleet_origin_up. Label values are escaped. RH_ENOMEM, RH_ETOOBIG. */
+rh_err rh_fleet_render_metrics(const rh_fleet_view *v, rh_buf *out);
 
 #endif

@@ -40,7 +40,7 @@ static const char usage[] =
     "  --timeout D        one request to one server (default 10s)\n"
     "  --once             poll one round, print the JSON, exit 0 when no mirror is stale,\n"
     "                     lying or down, 1 otherwise\n"
-    "Pages: / (HTML, reloads itself), /fleet.json. SIGTERM stops.\n"
+    "Pages: / (HTML, reloads itself), /fleet.json, /metrics (Prometheus). SIGTERM stops.\n"
     "Exit status: 0 success, 1 failure (\"rhine-fleet: <file>: <reason>\" on stderr), 2 usage.\n";
 
 typedef struct fleet_srv {
@@ -49,7 +49,7 @@ typedef struct fleet_srv {
     pthread_mutex_t mu;
     pthread_cond_t cv;
     bool stop;
-    rh_buf html, json; /* the last round, rendered; guarded by mu */
+    rh_buf html, json, prom; /* the last round, rendered; guarded by mu */
     bool ready;
 } fleet_srv;
 
@@ -75,9 +75,10 @@ static bool unhealthy(const rh_fleet_view *v)
 static void *poller(void *arg)
 {
     fleet_srv *s = arg;
-    rh_buf html, json;
+    rh_buf html, json, prom;
     rh_buf_init(&html, RH_FLEET_PAGE_MAX);
     rh_buf_init(&json, RH_FLEET_PAGE_MAX);
+    rh_buf_init(&prom, RH_FLEET_PAGE_MAX);
     pthread_mutex_lock(&s->mu);
     while (!s->stop) {
         pthread_mutex_unlock(&s->mu);
@@ -86,11 +87,13 @@ static void *poller(void *arg)
         rh_fleet_view *v = NULL;
         rh_buf_reset(&html);
         rh_buf_reset(&json);
+        rh_buf_reset(&prom);
         if (rh_fleet_poll(s->fleet, (int64_t)time(NULL), &v, &e) != RH_OK ||
             rh_fleet_render_html(v, s->interval, &html) != RH_OK ||
-            rh_fleet_render_json(v, &json) != RH_OK)
+            rh_fleet_render_json(v, &json) != RH_OK || rh_fleet_render_metrics(v, &prom) != RH_OK) {
+            rh_buf_reset(&json);
             logmsg("poll failed: %s", e.msg[0] ? e.msg : "out of memory");
-        else {
+        } else {
             size_t bad = 0;
             for (size_t i = 0; i < v->nrows; i++)
                 bad += v->rows[i].health >= RH_FLEET_STALE;
@@ -106,6 +109,9 @@ static void *poller(void *arg)
             t = s->json;
             s->json = json;
             json = t;
+            t = s->prom;
+            s->prom = prom;
+            prom = t;
             s->ready = true;
         }
         struct timespec until;
@@ -117,6 +123,7 @@ static void *poller(void *arg)
     pthread_mutex_unlock(&s->mu);
     rh_buf_cleanup(&html);
     rh_buf_cleanup(&json);
+    rh_buf_cleanup(&prom);
     return NULL;
 }
 
@@ -136,8 +143,8 @@ static bool handler(void *ctx, const rh_httpd_req *req, rh_httpd_resp *resp)
         return true;
     }
     bool html = strcmp(p, "/") == 0 || strcmp(p, "/index.html") == 0;
-    bool json = strcmp(p, "/fleet.json") == 0;
-    if (!html && !json) {
+    bool json = strcmp(p, "/fleet.json") == 0, prom = strcmp(p, "/metrics") == 0;
+    if (!html && !json && !prom) {
         resp->status = 404;
         resp->body = notfound;
         resp->body_len = sizeof(notfound) - 1;
@@ -149,9 +156,11 @@ static bool handler(void *ctx, const rh_httpd_req *req, rh_httpd_resp *resp)
         resp->body = wait;
         resp->body_len = sizeof(wait) - 1;
     } else {
-        const rh_buf *b = html ? &s->html : &s->json;
+        const rh_buf *b = html ? &s->html : json ? &s->json : &s->prom;
         resp->status = 200;
-        resp->content_type = html ? "text/html; charset=utf-8" : "application/json";
+        resp->content_type = html ? "text/html; charset=utf-8"
+                             : json ? "application/json"
+                                    : "text/plain; version=0.0.4";
         resp->body = b->data;
         resp->body_len = b->len;
     }
@@ -219,6 +228,7 @@ static int run_server(rh_fleet *fl, const char *listen, const char *port_file, u
     pthread_cond_init(&s.cv, NULL);
     rh_buf_init(&s.html, RH_FLEET_PAGE_MAX);
     rh_buf_init(&s.json, RH_FLEET_PAGE_MAX);
+    rh_buf_init(&s.prom, RH_FLEET_PAGE_MAX);
     struct event_base *base = event_base_new();
     rh_httpd *h = NULL;
     struct event *sigs[2] = {NULL, NULL};
@@ -275,6 +285,7 @@ out:
         event_base_free(base);
     rh_buf_cleanup(&s.html);
     rh_buf_cleanup(&s.json);
+    rh_buf_cleanup(&s.prom);
     pthread_cond_destroy(&s.cv);
     pthread_mutex_destroy(&s.mu);
     return rc;

@@ -212,6 +212,29 @@ static void test_parse_status(void **state)
         assert_non_null(strstr(e.msg, bad[i].msg));
         assert_false(r.status_ok);
     }
+    /* The shape rhine-mirror's daemon writes (mirror/daemon.c status_json). */
+    const char mirror_doc[] =
+        "{\"fetched\":{\"bytes\":10,\"objects\":2},\"lag_seconds\":0,\"lag_versions\":0,"
+        "\"last_attempt\":1700000100,\"last_error\":\"https://o/metadata/timestamp.json: HTTP 503\","
+        "\"last_success\":0,\"last_sync_duration_seconds\":1.25,\"name\":\"eu-1\","
+        "\"region\":\"eu\",\"serving\":{\"root\":1,\"snapshot\":2,\"targets\":2,"
+        "\"timestamp\":3},\"syncs\":{\"failed\":4,\"published\":1,\"unchanged\":0},"
+        "\"verification_failures\":{\"signature\":2}}";
+    rh_fleet_row_init(&r, "eu-1", "eu", "https://m");
+    assert_int_equal(rh_fleet_parse_status((const uint8_t *)mirror_doc, strlen(mirror_doc), "st",
+                                           &r, &e), RH_OK);
+    assert_int_equal(r.v_root, 1);
+    assert_int_equal(r.v_targets, 2);
+    assert_int_equal(r.last_sync, -1); /* 0 = never synced */
+    assert_int_equal(r.sync_duration_ms, 1250);
+    assert_int_equal(r.nfailures, 2);
+    assert_string_equal(r.failures[0].reason, "signature");
+    assert_string_equal(r.failures[1].reason, "failed sync rounds");
+    assert_int_equal(r.failures[1].count, 4);
+    assert_int_equal(r.health, RH_FLEET_WARN);
+    assert_string_equal(r.problems[0],
+                        "mirror reports: https://o/metadata/timestamp.json: HTTP 503");
+
     char *big = calloc(1, RH_FLEET_MAX_STATUS_BYTES + 1);
     assert_non_null(big);
     rh_error_clear(&e);
@@ -324,6 +347,30 @@ static void test_render_json(void **state)
     rh_buf_cleanup(&b);
 }
 
+static void test_render_metrics(void **state)
+{
+    (void)state;
+    rh_fleet_row rows[3];
+    rh_fleet_view *v = sample_view(rows);
+    rows[0].cert_expiry = T0 + 86400;
+    rh_buf b;
+    rh_buf_init(&b, RH_FLEET_PAGE_MAX);
+    assert_int_equal(rh_fleet_render_metrics(v, &b), RH_OK);
+    const char *s = (const char *)b.data;
+    assert_non_null(strstr(s, "rhine_fleet_origin_up 1\n"));
+    assert_non_null(strstr(s, "rhine_fleet_mirror_up{mirror=\"good-1\",region=\"eu\"} 1\n"));
+    assert_non_null(strstr(s, "rhine_fleet_mirror_up{mirror=\"dead-1\",region=\"au\"} 0\n"));
+    assert_non_null(strstr(s, "rhine_fleet_mirror_lying{mirror=\"<script>alert(1)</script>\","
+                              "region=\"na&\\\"'\"} 1\n"));
+    assert_non_null(strstr(s, "rhine_fleet_mirror_lag_seconds{mirror=\"good-1\",region=\"eu\"} 0\n"));
+    assert_non_null(strstr(s, "rhine_fleet_mirror_cert_expiry_timestamp_seconds{mirror=\"good-1\","
+                              "region=\"eu\"} 1700086400\n"));
+    /* unknown values are left out, not reported as 0 or -1 */
+    assert_null(strstr(s, "rhine_fleet_mirror_lag_seconds{mirror=\"dead-1\""));
+    assert_null(strstr(s, "} -1"));
+    rh_buf_cleanup(&b);
+}
+
 /* The docker/config/ YAML files load with the real loader and are wired as compose.yaml expects. */
 static void test_compose_configs(void **state)
 {
@@ -408,6 +455,7 @@ int main(void)
         cmocka_unit_test(test_parse_status),
         cmocka_unit_test(test_render_html),
         cmocka_unit_test(test_render_json),
+        cmocka_unit_test(test_render_metrics),
         cmocka_unit_test(test_compose_configs),
         cmocka_unit_test(test_cert_probe_args),
     };
