@@ -248,14 +248,15 @@ def test_kill9_during_sync(tmp_path, procs, origin_repo):
     args = [binary("rhine-mirror"), "sync", "--once", "--root", o["root"], "--data", data,
             "--upstream", up, "--concurrency", "4"]
     kills = 0
-    for i in range(22):
-        if i % 3 == 0:  # a new version every few rounds, with large targets
-            write_source(o["src"], files_v(12, big=3 << 20, seed=100 + i))
-            publish(o["repo"], o["keys"], o["src"])
-        t0 = time.monotonic()
+    for i in range(45):
+        if kills >= 22:
+            break
+        # a new version each round (large and small targets), so every sync has work to cut
+        write_source(o["src"], files_v(12, big=(1 << 20) * (1 + i % 3), seed=100 + i))
+        publish(o["repo"], o["keys"], o["src"])
         p = subprocess.Popen([str(a) for a in args], stdout=subprocess.DEVNULL,
                              stderr=subprocess.DEVNULL, env=env())
-        time.sleep(rng.uniform(0.0, 0.6))
+        time.sleep(rng.uniform(0.0, 0.35))
         if p.poll() is None:
             p.kill()
             kills += 1
@@ -264,7 +265,7 @@ def test_kill9_during_sync(tmp_path, procs, origin_repo):
             verify_tree(data / "public")
         sync(o, data, up)  # completes, whatever was left in staging
         assert verify_tree(data / "public") == repo_version(o["repo"])
-    assert kills >= 15, kills
+    assert kills >= 20, kills
 
 
 def test_full_disk(tmp_path, procs, origin_repo):

@@ -424,6 +424,10 @@ static void job_finish(const run *r, xfer *x, CURLcode cr, int64_t now)
             rc = RH_ETOOBIG;
             snprintf(msg, sizeof msg, "%.300s: more than the signed length of %" PRIu64 " bytes",
                      x->url, len);
+        } else if (cr == CURLE_PARTIAL_FILE) {
+            rc = RH_ENET;
+            snprintf(msg, sizeof msg, "%.300s: truncated: connection closed after %" PRIu64
+                     " of %" PRIu64 " bytes", x->url, x->got, len);
         } else if (cr != CURLE_OK) {
             rc = RH_ENET;
             snprintf(msg, sizeof msg, "%.300s: %.200s", x->url,
