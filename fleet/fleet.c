@@ -292,8 +292,9 @@ rh_err rh_fleet_parse_status(const uint8_t *data, size_t len, const char *src, r
         const char *k;
         json_t *v;
         json_object_foreach((json_t *)f, k, v) {
-            if (r->nfailures >= RH_FLEET_MAX_FAILURES || !json_is_integer(v))
-                continue;
+            if (r->nfailures >= RH_FLEET_MAX_FAILURES || !json_is_integer(v) ||
+                json_integer_value(v) <= 0)
+                continue; /* reasons never met are not shown */
             copy_str(r->failures[r->nfailures].reason, sizeof(r->failures[0].reason), k);
             r->failures[r->nfailures].count = (uint64_t)json_integer_value(v);
             r->nfailures++;

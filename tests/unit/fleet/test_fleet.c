@@ -219,7 +219,7 @@ static void test_parse_status(void **state)
         "\"last_success\":0,\"last_sync_duration_seconds\":1.25,\"name\":\"eu-1\","
         "\"region\":\"eu\",\"serving\":{\"root\":1,\"snapshot\":2,\"targets\":2,"
         "\"timestamp\":3},\"syncs\":{\"failed\":4,\"published\":1,\"unchanged\":0},"
-        "\"verification_failures\":{\"signature\":2}}";
+        "\"verification_failures\":{\"hash\":0,\"signature\":2}}";
     rh_fleet_row_init(&r, "eu-1", "eu", "https://m");
     assert_int_equal(rh_fleet_parse_status((const uint8_t *)mirror_doc, strlen(mirror_doc), "st",
                                            &r, &e), RH_OK);
