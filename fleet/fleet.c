@@ -494,7 +494,8 @@ rh_err rh_fleet_render_html(const rh_fleet_view *v, unsigned refresh_s, rh_buf *
         char exp[21];
         fmt_time(v->origin.ts_expires, exp);
         rc = rh_buf_appendf(out, ": root v%llu, targets v%llu (%zu targets), snapshot v%llu, "
-                            "timestamp v%llu (expires %s)", (unsigned long long)v->origin.root_version,
+                            "timestamp v%llu (expires %s)",
+                            (unsigned long long)v->origin.root_version,
                             (unsigned long long)v->origin.targets_version, v->origin.ntargets,
                             (unsigned long long)v->origin.snapshot_version,
                             (unsigned long long)v->origin.ts_version, exp);
@@ -663,8 +664,8 @@ rh_err rh_fleet_render_metrics(const rh_fleet_view *v, rh_buf *out)
         {"rhine_fleet_mirror_cert_expiry_timestamp_seconds", "gauge",
          "notAfter of the mirror's TLS certificate"},
     };
-    rh_err rc = rh_buf_appendf(out, "# TYPE rhine_fleet_origin_up gauge\nrhine_fleet_origin_up %d\n",
-                               v->origin.ok ? 1 : 0);
+    rh_err rc = rh_buf_appendf(out, "# TYPE rhine_fleet_origin_up gauge\n"
+                                    "rhine_fleet_origin_up %d\n", v->origin.ok ? 1 : 0);
     for (size_t k = 0; rc == RH_OK && k < sizeof(m) / sizeof(m[0]); k++) {
         rc = rh_buf_appendf(out, "# HELP %s %s\n# TYPE %s %s\n", m[k].name, m[k].help, m[k].name,
                             m[k].type);

@@ -513,7 +513,8 @@ static int connect_timeout(const char *host, const char *port, long timeout_ms)
         }
         if (ok) {
             fcntl(fd, F_SETFL, fl);
-            struct timeval tv = {.tv_sec = timeout_ms / 1000, .tv_usec = (timeout_ms % 1000) * 1000};
+            struct timeval tv = {.tv_sec = timeout_ms / 1000,
+                                 .tv_usec = (timeout_ms % 1000) * 1000};
             setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
             setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
             break;

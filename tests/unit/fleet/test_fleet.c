@@ -146,7 +146,8 @@ static void test_judge_cert(void **state)
     rh_fleet_row r;
     rh_fleet_row_init(&r, "x", "y", "https://z");
     rh_fleet_judge_cert(T0 + 10 * 86400, T0, &r);
-    assert_string_equal(r.problems[0], "TLS certificate expires at 2023-11-24T22:13:20Z (in 10 days)");
+    assert_string_equal(r.problems[0],
+                        "TLS certificate expires at 2023-11-24T22:13:20Z (in 10 days)");
 }
 
 static void test_problems_bounded(void **state)
@@ -215,7 +216,8 @@ static void test_parse_status(void **state)
     /* The shape rhine-mirror's daemon writes (mirror/daemon.c status_json). */
     const char mirror_doc[] =
         "{\"fetched\":{\"bytes\":10,\"objects\":2},\"lag_seconds\":0,\"lag_versions\":0,"
-        "\"last_attempt\":1700000100,\"last_error\":\"https://o/metadata/timestamp.json: HTTP 503\","
+        "\"last_attempt\":1700000100,"
+        "\"last_error\":\"https://o/metadata/timestamp.json: HTTP 503\","
         "\"last_success\":0,\"last_sync_duration_seconds\":1.25,\"name\":\"eu-1\","
         "\"region\":\"eu\",\"serving\":{\"root\":1,\"snapshot\":2,\"targets\":2,"
         "\"timestamp\":3},\"syncs\":{\"failed\":4,\"published\":1,\"unchanged\":0},"
@@ -286,8 +288,9 @@ static void test_render_html(void **state)
     assert_non_null(strstr(s, "na&amp;&quot;&#39;"));
     assert_non_null(strstr(s, "sha256 &lt;differs&gt;"));
     /* unhealthy first: down, lying, then ok */
-    const char *down = strstr(s, "data-health=\"down\""), *lying = strstr(s, "data-health=\"lying\""),
-               *ok = strstr(s, "data-health=\"ok\"");
+    const char *down = strstr(s, "data-health=\"down\"");
+    const char *lying = strstr(s, "data-health=\"lying\"");
+    const char *ok = strstr(s, "data-health=\"ok\"");
     assert_non_null(down);
     assert_non_null(lying);
     assert_non_null(ok);
@@ -362,7 +365,8 @@ static void test_render_metrics(void **state)
     assert_non_null(strstr(s, "rhine_fleet_mirror_up{mirror=\"dead-1\",region=\"au\"} 0\n"));
     assert_non_null(strstr(s, "rhine_fleet_mirror_lying{mirror=\"<script>alert(1)</script>\","
                               "region=\"na&\\\"'\"} 1\n"));
-    assert_non_null(strstr(s, "rhine_fleet_mirror_lag_seconds{mirror=\"good-1\",region=\"eu\"} 0\n"));
+    assert_non_null(
+        strstr(s, "rhine_fleet_mirror_lag_seconds{mirror=\"good-1\",region=\"eu\"} 0\n"));
     assert_non_null(strstr(s, "rhine_fleet_mirror_cert_expiry_timestamp_seconds{mirror=\"good-1\","
                               "region=\"eu\"} 1700086400\n"));
     /* unknown values are left out, not reported as 0 or -1 */
