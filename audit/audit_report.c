@@ -157,7 +157,8 @@ static void print_release(const rh_audit_entry *en, const rh_metadata *m, json_t
             removed++;
     }
     fprintf(out, "release %llu  logged %s  files %zu  added %zu  changed %zu  removed %zu  "
-            "source_rev %s  build_recipe_sha256 %s\n", (unsigned long long)en->version, when,
+            "source_rev %s  build_recipe_sha256 %s\n",
+            (unsigned long long)en->version, when,
             json_object_size(tg), added, changed, removed,
             en->has_source_rev ? en->source_rev : "-", rec);
     json_object_foreach((json_t *)tg, k, v) {
@@ -171,7 +172,8 @@ static void print_release(const rh_audit_entry *en, const rh_metadata *m, json_t
         if (json_object_get(tg, k) == NULL)
             fprintf(out, "  - %s\n", k);
     }
-    if (!en->has_source_rev || !en->has_recipe) {
+    /* A release that ships nothing (the empty targets of a new repository) has nothing to prove. */
+    if ((!en->has_source_rev || !en->has_recipe) && json_object_size(tg) > 0) {
         fprintf(out, "NO PROVENANCE: release %llu has no %s%s%s in the log\n",
                 (unsigned long long)en->version, en->has_source_rev ? "" : "source revision",
                 !en->has_source_rev && !en->has_recipe ? " and no " : "",

@@ -776,6 +776,10 @@ static void test_log_a_repository(void **state)
 
 int main(void)
 {
+    /* Driven by the integration test: only the logging of its repository. */
+    const struct CMUnitTest driver[] = {cmocka_unit_test(test_log_a_repository)};
+    if (getenv("RHINE_TLOG_REPO") != NULL)
+        return cmocka_run_group_tests(driver, NULL, NULL);
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_entry_known_answer),
         cmocka_unit_test(test_entry_build_rejects),
