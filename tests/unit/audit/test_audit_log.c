@@ -1,0 +1,215 @@
+/* test_audit_log.c -- the auditor's entry parser (the writer's known-answer bytes and a table of
+ * rejections) and checkpoint verification with witness cosignatures and quorums. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <cmocka.h>
+
+#include "audit/audit_log.h"
+#include "manifest/keys.h"
+#include "manifest/note.h"
+
+#define SAMPLE_SHA "000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f"
+#define FF64 "ffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff"
+/* The exact bytes tests/unit/origin/test_tlog.c expects the writer to build. */
+#define SAMPLE                                                                                 \
+    "{\"length\":1234,\"provenance\":{\"build_recipe_sha256\":\"" FF64 "\",\"source_rev\":"  \
+    "\"abc123\"},\"role\":\"targets\",\"sha256\":\"" SAMPLE_SHA "\",\"time\":"               \
+    "\"2023-11-14T22:13:20Z\",\"version\":7}"
+
+static void test_entry_known_answer(void **state)
+{
+    (void)state;
+    rh_audit_entry en;
+    rh_error e;
+    rh_error_clear(&e);
+    assert_int_equal(rh_audit_entry_parse((const uint8_t *)SAMPLE, strlen(SAMPLE), "t", &en, &e),
+                     RH_OK);
+    assert_string_equal(en.role, "targets");
+    assert_int_equal(en.version, 7);
+    assert_int_equal(en.length, 1234);
+    for (int i = 0; i < 32; i++)
+        assert_int_equal(en.sha256[i], i);
+    assert_true(en.has_source_rev);
+    assert_string_equal(en.source_rev, "abc123");
+    assert_true(en.has_recipe);
+    assert_int_equal(en.build_recipe_sha256[31], 0xff);
+    assert_true(en.has_time);
+    assert_int_equal(en.time, 1700000000);
+}
+
+static void test_entry_rejects(void **state)
+{
+    (void)state;
+    const char *H = "\"" SAMPLE_SHA "\"";
+    char bad[20][512];
+    int n = 0;
+    snprintf(bad[n++], 512, "{\"length\":1,\"role\":\"root\",\"sha256\":%s,\"version\":1}\n", H);
+    snprintf(bad[n++], 512, "{\"version\":1,\"length\":1,\"role\":\"root\",\"sha256\":%s}", H);
+    snprintf(bad[n++], 512, "{\"length\":1,\"role\":\"root\",\"sha256\":%s}", H);
+    snprintf(bad[n++], 512, "{\"a\":0,\"length\":1,\"role\":\"root\",\"sha256\":%s,"
+                            "\"version\":1}", H);
+    snprintf(bad[n++], 512, "{\"length\":1,\"role\":\"root\",\"sha256\":\"%s\",\"version\":1}",
+             "000102030405060708090A0B0C0D0E0F101112131415161718191A1B1C1D1E1F");
+    snprintf(bad[n++], 512, "{\"length\":1,\"role\":\"root\",\"sha256\":\"%.62s\","
+                            "\"version\":1}", SAMPLE_SHA);
+    snprintf(bad[n++], 512, "{\"length\":\"1\",\"role\":\"root\",\"sha256\":%s,\"version\":1}", H);
+    snprintf(bad[n++], 512, "{\"length\":1,\"role\":\"root\",\"sha256\":%s,\"version\":0}", H);
+    snprintf(bad[n++], 512, "{\"length\":1,\"role\":\"timestamp\",\"sha256\":%s,"
+                            "\"version\":1}", H);
+    snprintf(bad[n++], 512, "{\"length\":1,\"role\":\"\",\"sha256\":%s,\"version\":1}", H);
+    snprintf(bad[n++], 512, "{\"length\":1,\"provenance\":{\"source_rev\":\"a\"},\"role\":"
+                            "\"snapshot\",\"sha256\":%s,\"version\":1}", H);
+    snprintf(bad[n++], 512, "{\"length\":1,\"provenance\":{},\"role\":\"targets\","
+                            "\"sha256\":%s,\"version\":1}", H);
+    snprintf(bad[n++], 512, "{\"length\":1,\"provenance\":{\"source_rev\":\"\"},\"role\":"
+                            "\"targets\",\"sha256\":%s,\"version\":1}", H);
+    snprintf(bad[n++], 512, "{\"length\":1,\"provenance\":{\"build_recipe_sha256\":\"ab\"},"
+                            "\"role\":\"targets\",\"sha256\":%s,\"version\":1}", H);
+    snprintf(bad[n++], 512, "{\"length\":1,\"role\":\"root\",\"sha256\":%s,\"time\":"
+                            "\"2023-02-30T00:00:00Z\",\"version\":1}", H);
+    snprintf(bad[n++], 512, "{\"length\":1,\"role\":\"root\",\"sha256\":%s,\"time\":"
+                            "\"2023-11-14T22:13:20+00:00\",\"version\":1}", H);
+    snprintf(bad[n++], 512, "{\"length\":1,\"role\":\"root\",\"sha256\":%s,\"version\":1.5}", H);
+    snprintf(bad[n++], 512, "{\"length\":1,\"role\":\"ro\\u006ft\",\"sha256\":%s,"
+                            "\"version\":1}", H);
+    snprintf(bad[n++], 512, "null");
+    for (int i = 0; i < n; i++) {
+        rh_audit_entry en;
+        memset(&en, 0x5a, sizeof en);
+        rh_error e;
+        rh_error_clear(&e);
+        if (rh_audit_entry_parse((const uint8_t *)bad[i], strlen(bad[i]), "t", &en, &e) !=
+            RH_EPARSE)
+            fail_msg("case %d parsed: %s", i, bad[i]);
+        assert_non_null(strstr(e.msg, "t: log entry"));
+        assert_int_equal((unsigned char)en.role[0], 0x5a);
+    }
+    char good[512];
+    snprintf(good, sizeof good, "{\"length\":1,\"role\":\"av/team\",\"sha256\":%s,"
+                                "\"version\":1}", H);
+    rh_audit_entry en;
+    assert_int_equal(rh_audit_entry_parse((const uint8_t *)good, strlen(good), "t", &en, NULL),
+                     RH_OK);
+    assert_string_equal(en.role, "av/team");
+}
+
+/* A checkpoint of the log key with cosignatures by the first ncos of three witnesses. */
+typedef struct fixture {
+    rh_privkey *log, *w[3], *stranger;
+    rh_audit_keys keys;
+} fixture;
+
+static void fixture_init(fixture *f)
+{
+    memset(f, 0, sizeof *f);
+    assert_int_equal(rh_privkey_generate(&f->log, NULL), RH_OK);
+    assert_int_equal(rh_privkey_generate(&f->stranger, NULL), RH_OK);
+    assert_int_equal(rh_note_key_from_privkey(f->log, "rhine.test/log", RH_NOTE_TYPE_ED25519,
+                                              &f->keys.log, NULL),
+                     RH_OK);
+    for (int i = 0; i < 3; i++) {
+        char name[32];
+        snprintf(name, sizeof name, "mirror-%d.test/w", i);
+        assert_int_equal(rh_privkey_generate(&f->w[i], NULL), RH_OK);
+        assert_int_equal(rh_note_key_from_privkey(f->w[i], name, RH_NOTE_TYPE_COSIG_V1,
+                                                  &f->keys.witnesses[i], NULL),
+                         RH_OK);
+    }
+    f->keys.nwitnesses = 3;
+}
+
+static void fixture_cleanup(fixture *f)
+{
+    rh_privkey_free(f->log);
+    rh_privkey_free(f->stranger);
+    for (int i = 0; i < 3; i++)
+        rh_privkey_free(f->w[i]);
+}
+
+static void make_note(fixture *f, const rh_privkey *signer, int ncos, bool bad_cos, rh_buf *out)
+{
+    rh_checkpoint cp;
+    memset(&cp, 0, sizeof cp);
+    snprintf(cp.origin, sizeof cp.origin, "rhine.test/log");
+    cp.size = 42;
+    memset(cp.root, 7, 32);
+    rh_buf_init(out, RH_NOTE_MAX_BYTES);
+    assert_int_equal(rh_checkpoint_format(&cp, out), RH_OK);
+    size_t tl = out->len;
+    uint8_t *text = malloc(tl);
+    memcpy(text, out->data, tl);
+    assert_int_equal(rh_buf_appendc(out, '\n'), RH_OK);
+    assert_int_equal(rh_note_sign(text, tl, "rhine.test/log", signer, out, NULL), RH_OK);
+    for (int i = 0; i < ncos; i++) {
+        const rh_privkey *k = bad_cos && i == 0 ? f->stranger : f->w[i];
+        assert_int_equal(rh_note_cosign(text, tl, f->keys.witnesses[i].name, k,
+                                        1700000000 + (uint64_t)i, out, NULL),
+                         RH_OK);
+    }
+    free(text);
+}
+
+static rh_err verify(fixture *f, const rh_buf *note, size_t quorum, size_t *ncos)
+{
+    f->keys.quorum = quorum;
+    rh_checkpoint cp;
+    memset(&cp, 0, sizeof cp);
+    rh_error e;
+    rh_error_clear(&e);
+    rh_err rc = rh_audit_checkpoint(note->data, note->len, "cp", &f->keys, &cp, ncos, &e);
+    if (rc == RH_OK) {
+        assert_int_equal(cp.size, 42);
+        assert_string_equal(cp.origin, "rhine.test/log");
+    }
+    rh_checkpoint_cleanup(&cp);
+    return rc;
+}
+
+static void test_checkpoint_quorum(void **state)
+{
+    (void)state;
+    fixture f;
+    fixture_init(&f);
+    rh_buf n;
+    size_t ncos = 99;
+    /* Two of three witnesses cosigned. */
+    make_note(&f, f.log, 2, false, &n);
+    assert_int_equal(verify(&f, &n, 0, &ncos), RH_OK);
+    assert_int_equal(ncos, 2);
+    assert_int_equal(verify(&f, &n, 2, &ncos), RH_OK);
+    assert_int_equal(verify(&f, &n, 3, NULL), RH_ESIG);
+    rh_buf_cleanup(&n);
+    /* The log key did not sign: no quorum of witnesses makes up for it. */
+    make_note(&f, f.stranger, 3, false, &n);
+    assert_int_equal(verify(&f, &n, 0, NULL), RH_ESIG);
+    assert_int_equal(verify(&f, &n, 3, NULL), RH_ESIG);
+    rh_buf_cleanup(&n);
+    /* A stranger's line under a witness's name (another key ID) counts for nothing. */
+    make_note(&f, f.log, 2, true, &n);
+    assert_int_equal(verify(&f, &n, 1, &ncos), RH_OK);
+    assert_int_equal(ncos, 1);
+    assert_int_equal(verify(&f, &n, 2, NULL), RH_ESIG);
+    rh_buf_cleanup(&n);
+    /* No witnesses configured: the log signature alone. */
+    make_note(&f, f.log, 0, false, &n);
+    f.keys.nwitnesses = 0;
+    assert_int_equal(verify(&f, &n, 0, &ncos), RH_OK);
+    assert_int_equal(ncos, 0);
+    rh_buf_cleanup(&n);
+    fixture_cleanup(&f);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_entry_known_answer),
+        cmocka_unit_test(test_entry_rejects),
+        cmocka_unit_test(test_checkpoint_quorum),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
