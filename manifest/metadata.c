@@ -3,6 +3,8 @@
 #include "manifest/metadata.h"
 
 #include <fnmatch.h>
+#include <openssl/err.h>
+#include <openssl/evp.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -823,11 +825,21 @@ void rh_metadata_free(rh_metadata *m)
 
 /* ---- verification -------------------------------------------------------------------------- */
 
+/* Are a and b the same public key? Compared as decoded keys, not as JSON text: one key has
+ * many spellings, each with its own key ID (Ed25519 hex in either case, the "ecdsa" and
+ * "ecdsa-sha2-nistp256" keytype aliases, PEM with other text around the armour). */
 static bool same_key(const rh_pubkey *a, const rh_pubkey *b)
 {
-    return a == b || (a->keytype != NULL && b->keytype != NULL && a->public_value != NULL &&
-                      b->public_value != NULL && strcmp(a->keytype, b->keytype) == 0 &&
-                      strcmp(a->public_value, b->public_value) == 0);
+    if (a == b)
+        return true;
+    if (a->pkey != NULL && b->pkey != NULL) {
+        bool eq = EVP_PKEY_eq((const EVP_PKEY *)a->pkey, (const EVP_PKEY *)b->pkey) == 1;
+        ERR_clear_error(); /* keys of different types leave an error behind */
+        return eq;
+    }
+    return a->keytype != NULL && b->keytype != NULL && a->public_value != NULL &&
+           b->public_value != NULL && strcmp(a->keytype, b->keytype) == 0 &&
+           strcmp(a->public_value, b->public_value) == 0;
 }
 
 rh_err rh_metadata_verify(const rh_metadata *m, const rh_pubkey *keys, size_t nkeys,

@@ -9,6 +9,9 @@
 #include <string.h>
 #include <cmocka.h>
 
+#include <openssl/evp.h>
+#include <openssl/pem.h>
+
 #include "manifest/hash.h"
 #include "manifest/json.h"
 #include "manifest/limits.h"
@@ -768,6 +771,156 @@ static void test_threshold_same_key_two_ids(void **state)
     json_decref(s);
 }
 
+/* ---- one key under two encodings ------------------------------------------------------------ */
+
+/* Key ID of a key object: sha256 of its canonical JSON, hex. */
+static void keyid_of_obj(const json_t *k, char out[RH_KEYID_HEX_LEN + 1])
+{
+    rh_buf b;
+    rh_buf_init(&b, 1u << 20);
+    rh_error e;
+    rh_error_clear(&e);
+    assert_int_equal(rh_cjson_encode(k, &b, &e), RH_OK);
+    uint8_t d[RH_SHA256_LEN];
+    assert_int_equal(rh_hash_once(RH_SHA256, b.data, b.len, d), RH_OK);
+    rh_hex_encode(d, sizeof d, out);
+    rh_buf_cleanup(&b);
+}
+
+/* A root whose every role lists exactly ka and kb (threshold 2), each signature made by sign()
+ * over the canonical "signed" bytes and filed once under each key ID. Returns the parsed root. */
+typedef size_t (*sign_fn)(void *ctx, const uint8_t *msg, size_t n, uint8_t *sig, size_t cap);
+
+static rh_metadata *two_id_root(json_t *ka, json_t *kb, sign_fn sign, void *ctx)
+{
+    char ida[RH_KEYID_HEX_LEN + 1], idb[RH_KEYID_HEX_LEN + 1];
+    keyid_of_obj(ka, ida);
+    keyid_of_obj(kb, idb);
+    assert_string_not_equal(ida, idb);
+    json_t *s = fx_signed_base("root", 1);
+    json_object_set_new(s, "keys", json_pack("{s:o,s:o}", ida, ka, idb, kb));
+    json_t *both = json_pack("{s:[s,s],s:i}", "keyids", ida, idb, "threshold", 2);
+    json_object_set_new(s, "roles", json_pack("{s:O,s:O,s:O,s:O}", "root", both, "timestamp",
+                                              both, "snapshot", both, "targets", both));
+    json_decref(both);
+    rh_buf cb;
+    rh_buf_init(&cb, 1u << 20);
+    rh_error e;
+    rh_error_clear(&e);
+    assert_int_equal(rh_cjson_encode(s, &cb, &e), RH_OK);
+    json_t *sigs = json_array();
+    const char *ids[2] = {ida, idb};
+    for (int i = 0; i < 2; i++) {
+        uint8_t sig[512];
+        size_t n = sign(ctx, cb.data, cb.len, sig, sizeof sig);
+        assert_true(n > 0);
+        char hex[2 * sizeof sig + 1];
+        rh_hex_encode(sig, n, hex);
+        json_array_append_new(sigs, json_pack("{s:s,s:s}", "keyid", ids[i], "sig", hex));
+    }
+    rh_buf_cleanup(&cb);
+    json_t *env = json_pack("{s:o,s:o}", "signatures", sigs, "signed", s);
+    char *text = json_dumps(env, JSON_COMPACT);
+    json_decref(env);
+    rh_metadata *m = NULL;
+    assert_int_equal(parse_str(text, RH_ROLE_ROOT, &m, &e), RH_OK);
+    free(text);
+    assert_int_equal(m->u.root.nkeys, 2);
+    return m;
+}
+
+static size_t sign_ed(void *ctx, const uint8_t *msg, size_t n, uint8_t *sig, size_t cap)
+{
+    rh_error e;
+    rh_error_clear(&e);
+    assert_true(cap >= 64);
+    assert_int_equal(rh_privkey_sign(ctx, msg, n, sig, &e), RH_OK);
+    return 64;
+}
+
+static size_t sign_ec(void *ctx, const uint8_t *msg, size_t n, uint8_t *sig, size_t cap)
+{
+    EVP_MD_CTX *c = EVP_MD_CTX_new();
+    assert_non_null(c);
+    assert_int_equal(EVP_DigestSignInit(c, NULL, EVP_sha256(), NULL, ctx), 1);
+    size_t len = cap;
+    assert_int_equal(EVP_DigestSign(c, sig, &len, msg, n), 1);
+    EVP_MD_CTX_free(c);
+    return len;
+}
+
+static char *ec_pem(EVP_PKEY *pk)
+{
+    BIO *b = BIO_new(BIO_s_mem());
+    assert_non_null(b);
+    assert_int_equal(PEM_write_bio_PUBKEY(b, pk), 1);
+    char *p = NULL;
+    long n = BIO_get_mem_data(b, &p);
+    assert_true(n > 0);
+    char *s = strndup(p, (size_t)n);
+    assert_non_null(s);
+    BIO_free(b);
+    return s;
+}
+
+/* TUF 5.4.2 (thresholds count keys): the same public key written two ways gets two key IDs, so
+ * the threshold must compare the keys themselves, not their JSON text (go-tuf
+ * GHSA-4f8r-qqr9-fq8j): upper-case Ed25519 hex, the "ecdsa" / "ecdsa-sha2-nistp256" keytype
+ * aliases, and PEM with text before the armour all decode to one key. */
+static void test_threshold_same_key_other_encoding(void **state)
+{
+    world *w = *state;
+    json_t *ka = rh_privkey_public_json(w->f.k[0]);
+    char up[2 * 32 + 1];
+    snprintf(up, sizeof up, "%s", json_string_value(json_object_get(json_object_get(ka, "keyval"),
+                                                                    "public")));
+    for (char *p = up; *p; p++)
+        if (*p >= 'a' && *p <= 'f')
+            *p = (char)(*p - 'a' + 'A');
+    json_t *kb = json_pack("{s:s,s:s,s:{s:s}}", "keytype", "ed25519", "scheme", "ed25519",
+                           "keyval", "public", up);
+    rh_metadata *m = two_id_root(ka, kb, sign_ed, w->f.k[0]);
+    rh_error e;
+    rh_error_clear(&e);
+    assert_int_equal(rh_root_verify_role(m, RH_ROLE_ROOT, m, &e), RH_ESIG);
+    assert_string_equal(e.msg, "root: 1 of 2 required signatures valid");
+    rh_metadata_free(m);
+
+    EVP_PKEY *ec = EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-256");
+    assert_non_null(ec);
+    char *pem = ec_pem(ec);
+    size_t plen = strlen(pem) + 32;
+    char *pem2 = malloc(plen);
+    assert_non_null(pem2);
+    snprintf(pem2, plen, "comment\n%s", pem);
+    static const struct {
+        const char *type_a, *type_b;
+        bool prefixed;
+    } ec_cases[] = {
+        {"ecdsa", "ecdsa-sha2-nistp256", false}, /* keytype alias */
+        {"ecdsa", "ecdsa", true},                 /* other PEM text, same key */
+    };
+    for (size_t i = 0; i < sizeof ec_cases / sizeof ec_cases[0]; i++) {
+        json_t *a = json_pack("{s:s,s:s,s:{s:s}}", "keytype", ec_cases[i].type_a, "scheme",
+                              "ecdsa-sha2-nistp256", "keyval", "public", pem);
+        json_t *b = json_pack("{s:s,s:s,s:{s:s}}", "keytype", ec_cases[i].type_b, "scheme",
+                              "ecdsa-sha2-nistp256", "keyval", "public",
+                              ec_cases[i].prefixed ? pem2 : pem);
+        m = two_id_root(a, b, sign_ec, ec);
+        assert_non_null(m->u.root.keys[0].pkey);
+        assert_non_null(m->u.root.keys[1].pkey);
+        rh_error_clear(&e);
+        rh_err rc = rh_root_verify_role(m, RH_ROLE_ROOT, m, &e);
+        if (rc != RH_ESIG)
+            fail_msg("ecdsa case %zu: got %s, want RH_ESIG", i, rh_err_name(rc));
+        assert_string_equal(e.msg, "root: 1 of 2 required signatures valid");
+        rh_metadata_free(m);
+    }
+    free(pem2);
+    free(pem);
+    EVP_PKEY_free(ec);
+}
+
 /* ---- round-trip with unknown fields everywhere --------------------------------------------- */
 
 static void test_roundtrip_unknown_fields(void **state)
@@ -1117,6 +1270,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_threshold, setup, teardown),
         cmocka_unit_test_setup_teardown(test_threshold_mislabelled, setup, teardown),
         cmocka_unit_test_setup_teardown(test_threshold_same_key_two_ids, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_threshold_same_key_other_encoding, setup, teardown),
         cmocka_unit_test(test_roundtrip_unknown_fields),
         cmocka_unit_test_setup_teardown(test_edit_and_resign, setup, teardown),
         cmocka_unit_test(test_delegation_paths),
