@@ -986,6 +986,13 @@ rh_err rh_tuf_find_target(rh_tuf *t, const char *path, int64_t now, const rh_tar
         else
             rc = load_targets_role(t, it.name, it.delegator->u.targets.keys,
                                    it.delegator->u.targets.nkeys, &it.role->keys, now, &s, e);
+        /* TUF 5.6.3: a role is trusted for this delegation only if this delegator's keys and
+         * threshold sign it. A role already trusted through another delegator (a role name two
+         * delegators share, with different keys) is checked again, so a lookup's verdict never
+         * depends on which lookups ran before it. */
+        if (rc == RH_OK && it.delegator != NULL)
+            rc = verify(s->md, it.delegator->u.targets.keys, it.delegator->u.targets.nkeys,
+                        &it.role->keys, s->role, s->filename, "delegated", e);
         if (rc != RH_OK)
             goto out;
         visited[nvisited++] = s->role;

@@ -1059,6 +1059,56 @@ static void test_delegation_cycle(void **state)
     tf_free(r);
 }
 
+/* TUF 5.6.3 + 5.6.7: a delegated role is trusted for a delegation only when that delegation's
+ * keys sign it. Role S is delegated by X (key 6, paths under x/) and by Y (key 7, paths under
+ * y/), and S.json is signed by key 6 only. Through Y, S must fail verification whether or not an earlier
+ * lookup through X already trusted it: the verdict may not depend on the order of lookups. */
+static void test_delegated_role_keys_per_delegator(void **state)
+{
+    (void)state;
+    static const char *const xs[] = {"x/*", NULL}, *const ys[] = {"y/*", NULL};
+    tf_repo *r = tf_new();
+    tf_publish_root(r, 1, TF_EXP, K(0));
+    json_t *top = tf_targets_obj(1, TF_EXP);
+    tf_deleg_add(r, top, "X", K(4), 1, false, xs, NULL);
+    tf_deleg_add(r, top, "Y", K(5), 1, false, ys, NULL);
+    r->delegations = json_incref(json_object_get(top, "delegations"));
+    json_decref(top);
+    json_t *x = tf_targets_obj(1, TF_EXP);
+    tf_deleg_add(r, x, "S", K(6), 1, false, xs, NULL);
+    tf_publish_role(r, "X", 1, x, K(4));
+    json_t *y = tf_targets_obj(1, TF_EXP);
+    tf_deleg_add(r, y, "S", K(7), 1, false, ys, NULL);
+    tf_publish_role(r, "Y", 1, y, K(5));
+    json_t *sr = tf_targets_obj(1, TF_EXP);
+    tf_target_add(sr, "x/ok", 11);
+    tf_target_add(sr, "y/evil", 66);
+    tf_publish_role(r, "S", 1, sr, K(6));
+    tf_publish(r, 1, 1, 1);
+
+    for (int warm = 0; warm < 2; warm++) {
+        rh_tuf *t = tf_engine(r);
+        expect_refresh(t, TF_NOW, RH_OK, NULL);
+        rh_error e;
+        const rh_target *tg = NULL;
+        if (warm) {
+            rh_error_clear(&e);
+            check_rc(rh_tuf_find_target(t, "x/ok", TF_NOW, &tg, &e), &e, RH_OK, NULL);
+            assert_int_equal(tg->length, 11);
+        }
+        tg = NULL;
+        rh_error_clear(&e);
+        check_rc(rh_tuf_find_target(t, "y/evil", TF_NOW, &tg, &e), &e, RH_ESIG, "1.S.json");
+        assert_null(tg);
+        /* Through X it still resolves. */
+        rh_error_clear(&e);
+        check_rc(rh_tuf_find_target(t, "x/ok", TF_NOW, &tg, &e), &e, RH_OK, NULL);
+        assert_int_equal(tg->length, 11);
+        rh_tuf_free(t);
+    }
+    tf_free(r);
+}
+
 /* A chain targets -> R1 -> R2 -> ... -> R40, target "tN" only in RN. */
 static void test_delegation_limit(void **state)
 {
@@ -1245,6 +1295,7 @@ int main(void)
         cmocka_unit_test(test_foreach_target),
         cmocka_unit_test(test_path_hash_prefixes),
         cmocka_unit_test(test_delegation_cycle),
+        cmocka_unit_test(test_delegated_role_keys_per_delegator),
         cmocka_unit_test(test_delegation_limit),
         cmocka_unit_test(test_delegated_rejections),
         cmocka_unit_test(test_cached_delegated),
