@@ -636,6 +636,17 @@ def sha_floor(repo, rels):
     return time.monotonic() - t
 
 
+def evp_sha256_rate():
+    """Bytes per second of OpenSSL's EVP SHA-256 on CPU 1, 1 MiB blocks."""
+    try:
+        _, out = run(["openssl", "speed", "-evp", "sha256", "-bytes", "1048576", "-seconds", "2"],
+                     cpu=CLIENT_CPU, timeout=60)
+    except RuntimeError:
+        return None
+    m = re.search(r"^sha256\s+([\d.]+)k", out, re.M)
+    return float(m.group(1)) * 1000 if m else None
+
+
 def mirror_info():
     """What rhine-mirror offers: None when it is not built or has no 'sync --once'."""
     exe = os.path.join(BUILD, "rhine-mirror")
@@ -651,11 +662,18 @@ def mirror_info():
 
 
 def mirror_sync(info, url, rootfile, data, cafile, timeout=900):
+    """rhine-mirror sync --once on CPU 1: (seconds, peak RSS KiB, output). The output's summary
+    line ("... N objects (B bytes) fetched ...") is parsed by mirror_fetched()."""
     argv = [info["exe"], "sync", "--once", "--upstream", url, "--root", rootfile, "--data", data]
     if "--ca" in info["help"]:
         argv += ["--ca", cafile]
     dt, out, rss = time_v(argv, CLIENT_CPU, timeout)
     return dt, rss, out
+
+
+def mirror_fetched(out):
+    m = re.search(r"(\d+) objects \((\d+) bytes\) fetched", out)
+    return (int(m.group(1)), int(m.group(2))) if m else (None, None)
 
 
 def drop_dirty():
@@ -689,6 +707,7 @@ def bench_sync(work, cert, key, res):
     log("  rhine-origin publish: %.1f s, peak RSS %.1f MiB" % (dt, (rss or 0) / 1024))
     rels, files = repo_rels(repo)
     total = sum(files[r] for r in rels)
+    targets_bytes = sum(files[r] for r in rels if r.startswith("targets/"))
     res["sync_repo"] = {"targets": len(sizes), "files": len(rels), "bytes": total,
                         "source_bytes": sum(sizes), "level": LEVEL}
     httpd, hport = start_rhine("rhine-httpd-upstream", repo, cert, key, work,
@@ -698,9 +717,15 @@ def bench_sync(work, cert, key, res):
     state = {}
     try:
         t, vals = median_run(lambda: sha_floor(repo, rels), REPEAT)
-        rows.append({"tool": "floor: OpenSSL SHA-256 of the same bytes, one core",
-                     "key": "sha256", "seconds": t, "runs": vals, "bytes": total})
+        rows.append({"tool": "floor: OpenSSL SHA-256 of the same bytes, one core "
+                     "(`openssl dgst` over the files)", "key": "sha256", "seconds": t,
+                     "runs": vals, "bytes": total})
         log("  sha256 floor: %.2f s (%.0f MB/s)" % (t, total / t / 1e6))
+        evp = evp_sha256_rate()
+        if evp:
+            rows.append({"tool": "reference: SHA-256 compute alone (`openssl speed -evp sha256`, "
+                         "1 MiB blocks, no file I/O)", "key": "sha256-compute",
+                         "seconds": total / evp, "runs": [total / evp], "bytes": total})
 
         def one_rsync():
             d = os.path.join(work, "dst-rsync")
@@ -741,6 +766,11 @@ def bench_sync(work, cert, key, res):
                 dt, rss, _ = mirror_sync(info, "https://127.0.0.1:%d/" % hport,
                                          os.path.join(repo, "metadata/1.root.json"), d, cert)
                 rss_all.append(rss)
+                got = sum(v for r, v in tree_files(os.path.join(d, "public")).items()
+                          if r.startswith("targets/"))
+                if got != targets_bytes:
+                    raise RuntimeError("mirror published %d target bytes, expected %d"
+                                       % (got, targets_bytes))
                 return dt
             try:
                 t, vals = median_run(one_mirror, REPEAT)
@@ -811,12 +841,15 @@ def bench_incremental(work, src, repo, keys, sizes, hport, rport, cert, state, r
     else:
         try:
             b0, _ = served_bytes(hport, cert)
-            t, rss, _ = mirror_sync(info, "https://127.0.0.1:%d/" % hport,
-                                    os.path.join(repo, "metadata/1.root.json"), dm, cert)
+            t, rss, out = mirror_sync(info, "https://127.0.0.1:%d/" % hport,
+                                      os.path.join(repo, "metadata/1.root.json"), dm, cert)
             b1, _ = served_bytes(hport, cert)
+            objs, own = mirror_fetched(out)
             inc["rows"].append({"tool": "rhine-mirror sync --once", "key": "mirror",
-                                "seconds": t, "bytes": b1 - b0, "peak_rss_kib": rss})
-            log("  mirror incremental: %.2f s, %d bytes" % (t, b1 - b0))
+                                "seconds": t, "bytes": b1 - b0, "peak_rss_kib": rss,
+                                "mirror_reported_objects": objs, "mirror_reported_bytes": own})
+            log("  mirror incremental: %.2f s, %d bytes served (mirror says %s objects, %s bytes)"
+                % (t, b1 - b0, objs, own))
         except RuntimeError as e:
             inc["rows"].append({"tool": "rhine-mirror sync --once", "key": "mirror",
                                 "seconds": None, "note": "failed: " + str(e).splitlines()[0][:200]})
@@ -826,17 +859,126 @@ def bench_incremental(work, src, repo, keys, sizes, hport, rport, cert, state, r
 # --------------------------------------------------------------------------------------------
 # 4. Propagation.
 
-def bench_propagation(work, res):
-    info = mirror_info()
-    exe = os.path.join(BUILD, "rhine-mirror")
-    ok = False
-    if info is not None:
-        _, out = run([exe, "--help"], timeout=10, check=False)
-        ok = "daemon" in out or "serve" in out
-    res["propagation"] = {"seconds": None, "note": (
-        "not available: needs rhine-mirror daemons that accept pushes" if not ok else
-        "not yet automated: rhine-mirror has a daemon mode; bench.py does not drive it yet")}
-    log("propagation: %s" % res["propagation"]["note"])
+PROP_MIRRORS = ("na", "eu", "au", "jp", "kr", "sg")
+PROP_RELEASES = 3
+
+
+class Poller:
+    """Keep-alive HTTPS (HTTP/1.1) connections to each mirror; fetch timestamp.json."""
+
+    def __init__(self, ports, cafile):
+        import http.client
+        import ssl
+        self.ctx = ssl.create_default_context(cafile=cafile)
+        self.ports = ports
+        self.conns = {}
+        self.http = http.client
+
+    def get(self, port):
+        for _ in range(2):
+            c = self.conns.get(port)
+            if c is None:
+                c = self.http.HTTPSConnection("127.0.0.1", port, context=self.ctx, timeout=5)
+                self.conns[port] = c
+            try:
+                c.request("GET", "/metadata/timestamp.json")
+                r = c.getresponse()
+                return r.status, r.read()
+            except (OSError, self.http.HTTPException):
+                c.close()
+                self.conns.pop(port, None)
+        return None, b""
+
+    def close(self):
+        for c in self.conns.values():
+            c.close()
+
+
+def bench_propagation(work, cert, key, res):
+    """rhine-origin serve pushes each new timestamp.json to six rhine-mirror daemons; measured
+    from `rhine-origin publish` returning until every mirror serves the new timestamp.json."""
+    if mirror_info() is None:
+        res["propagation"] = {"seconds": None,
+                              "note": "not available: rhine-mirror is not built yet"}
+        log("propagation: not available")
+        return
+    src = os.path.join(work, "pr-src")
+    repo = os.path.join(work, "pr-repo")
+    keys = os.path.join(work, "pr-keys")
+    n = scaled(200, 50)
+    for i in range(n):
+        write_file(os.path.join(src, "f%04d.dat" % i), content("pr%d" % i, 0, 16 << 10))
+    run([os.path.join(BUILD, "rhine-origin"), "init", "--repo", repo, "--keys", keys], timeout=60)
+    publish(repo, keys, src, "propagation base, %d files" % n, res)
+    oport = free_port()
+    mports = {m: free_port() for m in PROP_MIRRORS}
+    conf = os.path.join(work, "origin.yaml")
+    with open(conf, "w") as f:
+        f.write("repo: %s\nkeys: %s/online\nlisten: 127.0.0.1:%d\ntls_cert: %s\ntls_key: %s\n"
+                "ca: %s\nrefresh_interval: 1h\nmirrors:\n" % (repo, keys, oport, cert, key, cert))
+        for m, port in mports.items():
+            f.write('  - {name: %s-1, region: %s, url: "https://127.0.0.1:%d"}\n' % (m, m, port))
+    procs = []
+    poller = Poller(list(mports.values()), cert)
+    out = {"mirrors": len(mports), "targets": n, "releases": []}
+    try:
+        op = PROCS.start("origin-serve", [os.path.join(BUILD, "rhine-origin"), "serve", "--config",
+                                          conf], SERVER_CPU, work)
+        procs.append(op)
+        wait_port(oport, op)
+        for m, port in mports.items():
+            d = os.path.join(work, "pr-mirror-" + m)
+            p = PROCS.start("mirror-" + m, [
+                os.path.join(BUILD, "rhine-mirror"), "--upstream", "https://127.0.0.1:%d" % oport,
+                "--root", os.path.join(repo, "metadata/1.root.json"), "--data", d,
+                "--listen", "127.0.0.1:%d" % port, "--tls-cert", cert, "--tls-key", key,
+                "--ca", cert, "--name", m + "-1", "--region", m, "--poll-interval", "1h"],
+                CLIENT_CPU, work)
+            procs.append(p)
+            wait_port(port, p)
+
+        def wait_all(want, t0, limit):
+            done = {}
+            while len(done) < len(mports) and time.monotonic() - t0 < limit:
+                for m, port in mports.items():
+                    if m not in done:
+                        st, body = poller.get(port)
+                        if st == 200 and body == want:
+                            done[m] = time.monotonic() - t0
+                time.sleep(0.002)
+            return done
+
+        def current_ts():
+            with open(os.path.join(repo, "metadata/timestamp.json"), "rb") as f:
+                return f.read()
+        got = wait_all(current_ts(), time.monotonic(), 60)
+        if len(got) < len(mports):
+            raise RuntimeError("propagation: only %d of %d mirrors reached the first version"
+                               % (len(got), len(mports)))
+        for r in range(PROP_RELEASES):
+            for i in range(r * 3, r * 3 + 3):  # a release changing three files
+                write_file(os.path.join(src, "f%04d.dat" % (i % n)),
+                           content("pr%d" % i, r + 1, 16 << 10))
+            _, _ = run([os.path.join(BUILD, "rhine-origin"), "publish", "--repo", repo, "--keys",
+                        keys, "--level", str(LEVEL), src], timeout=120)
+            t0 = time.monotonic()      # publish has returned
+            got = wait_all(current_ts(), t0, 30)
+            rel = {"per_mirror_s": got, "all_s": max(got.values()) if len(got) == len(mports)
+                   else None}
+            out["releases"].append(rel)
+            log("  release %d: all six mirrors serve it after %s" % (
+                r + 1, fmt(rel["all_s"], "%.3f s", "more than 30 s (not all)")))
+        alls = [x["all_s"] for x in out["releases"]]
+        out["seconds"] = None if None in alls else statistics.median(alls)
+        out["max_seconds"] = None if None in alls else max(alls)
+        if out["seconds"] is None:
+            out["note"] = "some mirror did not serve a release within 30 s"
+    finally:
+        poller.close()
+        for p in reversed(procs):
+            PROCS.stop(p)
+    res["propagation"] = out
+    shutil.rmtree(src, ignore_errors=True)
 
 
 # --------------------------------------------------------------------------------------------
@@ -895,7 +1037,11 @@ def bench_longdist(work, cert, key, res):
         # timestamp, snapshot, targets: 4 RTT), all targets in one more RTT, plus the bytes at
         # the proxy's bulk bandwidth.
         ideal = 6 * rtt + total / bw
-        ld.update({"proxy_bulk_MB_s": bw / 1e6, "ideal_seconds": ideal})
+        # With one connection and the upstream's SETTINGS_MAX_CONCURRENT_STREAMS (rhine-httpd:
+        # 100), N requests need ceil(N / 100) round trips on top of the metadata chain.
+        streams_floor = (5 + -(-len(rels) // 100)) * rtt + total / bw
+        ld.update({"proxy_bulk_MB_s": bw / 1e6, "ideal_seconds": ideal,
+                   "one_conn_100_streams_seconds": streams_floor})
         log("  proxy bulk bandwidth %.0f MB/s; bandwidth-delay limit %.2f s" % (bw / 1e6, ideal))
 
         d = os.path.join(work, "ld-dst-rsync")
@@ -937,7 +1083,8 @@ def bench_longdist(work, cert, key, res):
             d = os.path.join(work, "ld-dst-mirror")
             try:
                 t, rss, _ = mirror_sync(info, "https://127.0.0.1:%d/" % hpport,
-                                        os.path.join(repo, "metadata/1.root.json"), d, cert)
+                                        os.path.join(repo, "metadata/1.root.json"), d, cert,
+                                        timeout=300)
                 ld["rows"].append({"tool": "rhine-mirror sync --once through the proxy",
                                    "key": "mirror", "seconds": t, "peak_rss_kib": rss})
                 log("  rhine-mirror: %.2f s" % t)
@@ -1121,8 +1268,23 @@ def markdown(res):
         L.append("")
     if res.get("propagation"):
         p = res["propagation"]
-        L.append("## 4. Propagation\n\n%s\n" % (fmt(p.get("seconds"), "%.3f s") if p.get("seconds")
-                                                else p["note"]))
+        L.append("## 4. Propagation\n")
+        if not p.get("releases"):
+            L.append(p.get("note", "n/a") + "\n")
+        else:
+            L.append("`rhine-origin serve` (CPU 0) pushes each new timestamp.json to %d "
+                     "`rhine-mirror` daemons (CPU 1, poll interval 1 h, so only the push "
+                     "triggers a sync); a %d-target repository; each release changes 3 files. "
+                     "Measured from `rhine-origin publish` returning until every mirror answers "
+                     "GET /metadata/timestamp.json with the new bytes (polled every ~2 ms over "
+                     "keep-alive HTTPS).\n" % (p["mirrors"], p["targets"]))
+            L.append("| release | all mirrors serve it (s) | slowest mirror |\n| ---: | ---: | --- |")
+            for i, r in enumerate(p["releases"]):
+                slow = max(r["per_mirror_s"], key=r["per_mirror_s"].get) if r["per_mirror_s"] \
+                    else "-"
+                L.append("| %d | %s | %s |" % (i + 1, fmt(r["all_s"], "%.3f", "not all in 30 s"),
+                                               slow))
+            L.append("")
     L.append("## 5. Memory (peak RSS)\n")
     L.append("| process | peak RSS MiB | seconds |\n| --- | ---: | ---: |")
     for p in res.get("publish", []):
@@ -1142,9 +1304,11 @@ def markdown(res):
         L.append("%d small targets, %.1f MiB. Proxy bulk bandwidth %.0f MB/s; bandwidth-delay "
                  "limit %.2f s (6 RTT: TLS 1.3 handshake, root probe, timestamp, snapshot, targets, "
                  "all targets at once; plus the bytes at the bulk bandwidth; the proxy accepts "
-                 "TCP locally, so the TCP handshake is not delayed).\n"
+                 "TCP locally, so the TCP handshake is not delayed). Over one connection limited "
+                 "to 100 concurrent streams (rhine-httpd's default), the floor is %.2f s "
+                 "(5 RTT + ceil(files / 100) RTT + bytes).\n"
                  % (ld["targets"], ld["bytes"] / 2**20, ld["proxy_bulk_MB_s"],
-                    ld["ideal_seconds"]))
+                    ld["ideal_seconds"], ld["one_conn_100_streams_seconds"]))
         L.append("| tool | seconds | vs limit |\n| --- | ---: | ---: |")
         for r in ld["rows"]:
             if r.get("seconds") is None:
@@ -1178,16 +1342,14 @@ def main():
     signal.signal(signal.SIGTERM, on_signal)
     try:
         cert, key = make_cert(work)
-        sections = [("serve", bench_serve), ("sync", bench_sync), ("prop", None),
+        sections = [("serve", bench_serve), ("sync", bench_sync), ("prop", bench_propagation),
                     ("longdist", bench_longdist)]
         for name, fn in sections:
             if name not in ONLY:
                 continue
             try:
-                if name == "prop":
-                    bench_propagation(work, res)
-                else:
-                    fn(work, cert, key, res)
+                res.setdefault("loadavg", {})[name] = os.getloadavg()
+                fn(work, cert, key, res)
             except RuntimeError as e:
                 res["errors"].append("%s: %s" % (name, str(e).splitlines()[0]))
                 log("%s FAILED: %s" % (name, e))
