@@ -55,6 +55,7 @@ struct rhine_client {
 typedef struct io_ctx {
     rhine_client *c;
     size_t mi;
+    bool missing; /* a metadata file was missing (404) on this mirror */
 } io_ctx;
 
 static const char *const code_names[RHINE_ERR_COUNT] = {
@@ -326,6 +327,8 @@ static rh_err io_fetch(void *ctx, const char *name, size_t max, rh_buf *out, rh_
     rh_err rc = rh_http_get(c->http, &req, &res, e);
     if (rc == RH_OK)
         rh_failover_ok(&c->health[x->mi], res.total_s);
+    else if (rc == RH_ENOTFOUND)
+        x->missing = true;
     return rc;
 }
 
@@ -468,6 +471,7 @@ rhine_code rhine_client_update(rhine_client *c)
         }
         x->c = c;
         x->mi = mi;
+        x->missing = false;
         rh_tuf *t = NULL;
         rh_error e;
         rh_error_clear(&e);
@@ -559,6 +563,58 @@ static rhine_code ensure_updated(rhine_client *c)
     return c->updated ? RHINE_OK : rhine_client_update(c);
 }
 
+/* TUF 5.6.7 lookup of target (or "target.zst") in the trusted metadata of c->tuf. */
+static rh_err find_once(rhine_client *c, const char *target, bool raw, int64_t now,
+                        const rh_target **tg, rh_error *e)
+{
+    rh_err rc = rh_tuf_find_target(c->tuf, target, now, tg, e);
+    if (rc == RH_ENOTFOUND && !raw && !has_suffix(target, ".zst") && !c->tuf_ctx->missing) {
+        char alt[RH_MAX_TARGET_PATH + 8];
+        if ((size_t)snprintf(alt, sizeof(alt), "%s.zst", target) < sizeof(alt)) {
+            rh_error_clear(e);
+            rc = rh_tuf_find_target(c->tuf, alt, now, tg, e);
+        }
+    }
+    return rc;
+}
+
+/* Find target; delegated roles are fetched from the mirror of the last update on the way. When
+ * that mirror fails them (lies, lacks a file, times out), it is marked as for a failed update
+ * and the update runs again on the next mirrors in failover order (DESIGN 7), at most once per
+ * mirror. Returns RHINE_OK with *tg set, or the code to report (message in c->err). */
+static rhine_code find_with_failover(rhine_client *c, const char *target, bool raw,
+                                     const rh_target **tg)
+{
+    for (size_t attempt = 0;; attempt++) {
+        int64_t now = (int64_t)time(NULL);
+        rh_error e;
+        rh_error_clear(&e);
+        c->tuf_ctx->missing = false;
+        rh_err rc = find_once(c, target, raw, now, tg, &e);
+        if (rc == RH_OK)
+            return RHINE_OK;
+        bool missing = rc == RH_ENOTFOUND && c->tuf_ctx->missing;
+        if (rc == RH_ENOTFOUND && !missing) {
+            set_err(c, "%s: not in the trusted targets metadata", target);
+            return RHINE_ERR_NOT_FOUND;
+        }
+        size_t mi = c->tuf_mirror;
+        set_mirror_err(c, mi, e.msg);
+        if (missing)
+            rc = RH_ENET; /* the mirror lacks a file its snapshot lists */
+        if (is_local(rc) || attempt + 1 >= c->nm)
+            return map_err(rc);
+        if (is_lie(rc))
+            rh_failover_lied(&c->health[mi]);
+        else
+            rh_failover_failed(&c->health[mi]);
+        c->updated = false;
+        rhine_code code = rhine_client_update(c);
+        if (code != RHINE_OK)
+            return code;
+    }
+}
+
 rhine_code rhine_client_fetch(rhine_client *c, const char *target, const char *dest_path,
                               rhine_progress_fn progress, void *ctx)
 {
@@ -572,28 +628,12 @@ rhine_code rhine_client_fetch(rhine_client *c, const char *target, const char *d
         return code;
     c->err[0] = '\0';
     bool raw = (c->flags & RHINE_FLAG_RAW_TARGETS) != 0;
-    int64_t now = (int64_t)time(NULL);
     const rh_target *tg = NULL;
+    if ((code = find_with_failover(c, target, raw, &tg)) != RHINE_OK)
+        return code;
     rh_error e;
     rh_error_clear(&e);
-    rh_err rc = rh_tuf_find_target(c->tuf, target, now, &tg, &e);
-    if (rc == RH_ENOTFOUND && !raw && !has_suffix(target, ".zst")) {
-        char alt[RH_MAX_TARGET_PATH + 8];
-        if ((size_t)snprintf(alt, sizeof(alt), "%s.zst", target) < sizeof(alt)) {
-            rh_error_clear(&e);
-            rc = rh_tuf_find_target(c->tuf, alt, now, &tg, &e);
-        }
-    }
-    if (rc == RH_ENOTFOUND) {
-        set_err(c, "%s: not in the trusted targets metadata", target);
-        return RHINE_ERR_NOT_FOUND;
-    }
-    if (rc != RH_OK) {
-        if (is_lie(rc))
-            rh_failover_lied(&c->health[c->tuf_mirror]);
-        set_mirror_err(c, c->tuf_mirror, e.msg);
-        return map_err(rc);
-    }
+    rh_err rc;
     /* Invariant 5: the path names a file under the targets base, nothing else. */
     if (!raw && (rc = rh_tpath_check(tg->path, strlen(tg->path), &e)) != RH_OK) {
         set_mirror_err(c, c->tuf_mirror, e.msg);

@@ -1,0 +1,174 @@
+/* test_client.c -- librhine-client end to end over file:// mirrors built from in-memory signed
+ * repositories: failover of delegated metadata, the state directory's file names. */
+#define _XOPEN_SOURCE 700
+#include <errno.h>
+#include <ftw.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "client/state.h"
+#include "rhine/client.h"
+#include "tests/unit/manifest/tuf_fixture.h"
+
+static char g_dir[64];
+
+static int rm_entry(const char *p, const struct stat *st, int flag, struct FTW *f)
+{
+    (void)st;
+    (void)flag;
+    (void)f;
+    return remove(p);
+}
+
+static int setup(void **state)
+{
+    (void)state;
+    snprintf(g_dir, sizeof g_dir, "/tmp/rhine-client-XXXXXX");
+    return mkdtemp(g_dir) ? 0 : -1;
+}
+
+static int teardown(void **state)
+{
+    (void)state;
+    return nftw(g_dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+/* mkdir -p of every directory above path. */
+static void mkparents(const char *path)
+{
+    char tmp[1024];
+    snprintf(tmp, sizeof tmp, "%s", path);
+    for (char *p = tmp + 1; *p; p++) {
+        if (*p != '/')
+            continue;
+        *p = '\0';
+        if (mkdir(tmp, 0755) != 0 && errno != EEXIST)
+            fail_msg("mkdir %s: %s", tmp, strerror(errno));
+        *p = '/';
+    }
+}
+
+static void write_file(const char *path, const void *p, size_t n)
+{
+    mkparents(path);
+    FILE *f = fopen(path, "wb");
+    assert_non_null(f);
+    assert_int_equal(fwrite(p, 1, n, f), n);
+    assert_int_equal(fclose(f), 0);
+}
+
+/* Publish r's metadata under dir/metadata/ and the target `path` (its bytes are the path
+ * itself, as tf_target_add signs them) as dir/targets/<dir>/<sha256>.<name>. */
+static void put_mirror(tf_repo *r, const char *dir, const char *path)
+{
+    char p[1024];
+    for (size_t i = 0; i < r->nfiles; i++) {
+        snprintf(p, sizeof p, "%s/metadata/%s", dir, r->files[i].name);
+        write_file(p, r->files[i].data, r->files[i].len);
+    }
+    char hex[2 * RH_SHA256_LEN + 1];
+    tf_sha256_hex((const uint8_t *)path, strlen(path), hex);
+    const char *slash = strrchr(path, '/');
+    snprintf(p, sizeof p, "%s/targets/%.*s%s.%s", dir, slash ? (int)(slash - path + 1) : 0, path,
+             hex, slash ? slash + 1 : path);
+    write_file(p, path, strlen(path));
+}
+
+/* Top-level targets delegates "D" (key 4, paths under d/); D lists d/file. */
+static tf_repo *deleg_repo(void)
+{
+    static const char *const ds[] = {"d/*", NULL};
+    tf_repo *r = tf_new();
+    assert_non_null(r);
+    tf_publish_root(r, 1, TF_EXP, K(0));
+    json_t *top = tf_targets_obj(1, TF_EXP);
+    tf_deleg_add(r, top, "D", K(4), 1, false, ds, NULL);
+    r->delegations = json_incref(json_object_get(top, "delegations"));
+    json_decref(top);
+    json_t *d = tf_targets_obj(1, TF_EXP);
+    tf_target_add(d, "d/file", 6);
+    tf_publish_role(r, "D", 1, d, K(4));
+    tf_publish(r, 1, 1, 1);
+    return r;
+}
+
+static void read_all(const char *path, char *out, size_t cap)
+{
+    FILE *f = fopen(path, "rb");
+    assert_non_null(f);
+    size_t n = fread(out, 1, cap - 1, f);
+    out[n] = '\0';
+    fclose(f);
+}
+
+/* DESIGN 7: a mirror that lies about (or lacks) delegated metadata is failed over like one that
+ * lies about top-level metadata: the lookup moves to the next mirror instead of failing the
+ * fetch (or calling the target "not found") for the life of the handle. */
+static void test_delegated_metadata_failover(void **state)
+{
+    (void)state;
+    static const char *const names[] = {"bad-signature", "missing"};
+    for (int mode = 0; mode < 2; mode++) {
+        tf_repo *r = deleg_repo();
+        char a[128], b[128], st[128], rootf[128], dest[128];
+        snprintf(a, sizeof a, "%s/%d/a", g_dir, mode);
+        snprintf(b, sizeof b, "%s/%d/b", g_dir, mode);
+        snprintf(st, sizeof st, "%s/%d/state", g_dir, mode);
+        snprintf(rootf, sizeof rootf, "%s/%d/root.json", g_dir, mode);
+        snprintf(dest, sizeof dest, "%s/%d/out", g_dir, mode);
+        put_mirror(r, b, "d/file");
+        /* Mirror a: the same repository, but 1.D.json signed by the wrong key, or absent. */
+        if (mode == 0) {
+            json_t *d = tf_targets_obj(1, TF_EXP);
+            tf_target_add(d, "d/file", 6);
+            tf_sign_put(r, "1.D.json", d, K(5));
+        } else {
+            tf_del(r, "1.D.json");
+        }
+        put_mirror(r, a, "d/file");
+        const tf_file *root = tf_get(r, "1.root.json");
+        write_file(rootf, root->data, root->len);
+
+        char err[512] = "";
+        assert_int_equal(rhine_state_init(st, rootf, err, sizeof err), RHINE_OK);
+        char ua[160], ub[160];
+        snprintf(ua, sizeof ua, "file://%s", a);
+        snprintf(ub, sizeof ub, "file://%s", b);
+        rhine_mirror ms[2] = {{.url = ua}, {.url = ub}};
+        rhine_client_opts o = {.state_dir = st, .mirrors = ms, .nmirrors = 2};
+        rhine_client *c = NULL;
+        assert_int_equal(rhine_client_new(&o, &c, err, sizeof err), RHINE_OK);
+        assert_int_equal(rhine_client_update(c), RHINE_OK);
+        rhine_status s;
+        assert_int_equal(rhine_client_status(c, &s), RHINE_OK);
+        assert_string_equal(s.last_mirror, ua); /* a's top-level metadata is fine */
+        rhine_code code = rhine_client_fetch(c, "d/file", dest, NULL, NULL);
+        if (code != RHINE_OK)
+            fail_msg("%s: got %s: %s", names[mode], rhine_code_name(code),
+                     rhine_client_errmsg(c));
+        char got[32];
+        read_all(dest, got, sizeof got);
+        assert_string_equal(got, "d/file");
+        assert_int_equal(rhine_client_status(c, &s), RHINE_OK);
+        assert_string_equal(s.last_mirror, ub);
+        rhine_client_free(c);
+        tf_free(r);
+    }
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_delegated_metadata_failover, setup, teardown),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
