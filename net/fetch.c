@@ -220,7 +220,12 @@ static rh_err setup(rh_http *h, const rh_fetch_req *req, xfer *x, struct curl_sl
     } while (0)
     SET(CURLOPT_URL, req->url);
     SET(CURLOPT_PROTOCOLS_STR, "http,https,file");
-    SET(CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
+    /* Redirects stay on http(s), never file://; and a request that started on https:// stays
+     * there, so a mirror (or anyone who can inject a redirect into it) cannot move the rest
+     * of the transfer to cleartext. CURLOPT_ACCEPT_ENCODING stays unset on purpose: bodies are
+     * handed over and counted exactly as sent (no gzip bomb behind max_bytes). */
+    SET(CURLOPT_REDIR_PROTOCOLS_STR,
+        strncasecmp(req->url, "https://", 8) == 0 ? "https" : "http,https");
     SET(CURLOPT_FOLLOWLOCATION, 1L);
     SET(CURLOPT_MAXREDIRS, RH_NET_MAX_REDIRS);
     SET(CURLOPT_NOSIGNAL, 1L);

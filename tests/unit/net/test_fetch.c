@@ -15,6 +15,11 @@
 
 #include <cmocka.h>
 
+#include <openssl/evp.h>
+#include <openssl/pem.h>
+#include <openssl/ssl.h>
+#include <openssl/x509v3.h>
+
 #include "net/fetch.h"
 
 static int g_lfd = -1;
@@ -44,6 +49,13 @@ static void reply(int fd, const char *status, const char *extra, const char *bod
 }
 
 static const char BODY[] = "0123456789";
+
+/* gzip of 100000 zero bytes (132 bytes): served with Content-Encoding: gzip, it must reach the
+ * sink as these 132 bytes, never inflated (CURLOPT_ACCEPT_ENCODING stays unset). */
+static const unsigned char GZ_BOMB[132] = {
+    0x1f, 0x8b, 0x08, 0x00, 0x00, 0x00, 0x00, 0x00, 0x02, 0xff, 0xed, 0xc1, 0x31, 0x01,
+    0x00, 0x00, 0x00, 0xc2, 0xa0, 0xf5, 0x4f, 0x6d, 0x0d, 0x0f, 0xa0, [121] = 0x80, 0x57,
+    0x03, 0x7d, 0x95, 0x11, 0xd4, 0xa0, 0x86, 0x01, 0x00};
 
 /* Serve one request per connection until "/quit". */
 static void *server(void *arg)
@@ -104,6 +116,15 @@ static void *server(void *arg)
             char ex[128];
             snprintf(ex, sizeof(ex), "Location: http://127.0.0.1:%d/ok\r\n", g_port);
             reply(fd, "302 Found", ex, "");
+        } else if (strcmp(path, "/gzip") == 0) {
+            char h[256];
+            int hn = snprintf(h, sizeof(h),
+                              "HTTP/1.1 200 OK\r\nContent-Length: %zu\r\nContent-Encoding: "
+                              "gzip\r\nConnection: close\r\n\r\n", sizeof(GZ_BOMB));
+            send_all(fd, h, (size_t)hn);
+            send_all(fd, GZ_BOMB, sizeof(GZ_BOMB));
+        } else if (strcmp(path, "/to-file") == 0) {
+            reply(fd, "302 Found", "Location: file:///etc/passwd\r\n", "");
         } else if (strcmp(path, "/stall") == 0) {
             const char *h = "HTTP/1.1 200 OK\r\nContent-Length: 100000\r\n\r\nabcde";
             send_all(fd, h, strlen(h));
@@ -114,6 +135,134 @@ static void *server(void *arg)
         }
         close(fd);
     }
+}
+
+/* ---- a one-connection-at-a-time TLS server (self-signed for IP 127.0.0.1) ------------------ */
+
+static int g_tls_lfd = -1;
+static int g_tls_port;
+static pthread_t g_tls_thr;
+static SSL_CTX *g_tls_ctx;
+static char g_ca_path[64];
+
+static void tls_reply(SSL *ssl, const char *status, const char *extra, const char *body)
+{
+    char h[512];
+    int n = snprintf(h, sizeof(h),
+                     "HTTP/1.1 %s\r\nContent-Length: %zu\r\nConnection: close\r\n%s\r\n",
+                     status, strlen(body), extra);
+    SSL_write(ssl, h, n);
+    if (body[0])
+        SSL_write(ssl, body, (int)strlen(body));
+}
+
+static void *tls_server(void *arg)
+{
+    (void)arg;
+    for (;;) {
+        int fd = accept(g_tls_lfd, NULL, NULL);
+        if (fd < 0)
+            return NULL;
+        SSL *ssl = SSL_new(g_tls_ctx);
+        SSL_set_fd(ssl, fd);
+        char req[4096] = "", path[256] = "";
+        int quit = 0;
+        if (SSL_accept(ssl) == 1) {
+            int n = 0;
+            while (n < (int)sizeof(req) - 1 && !strstr(req, "\r\n\r\n")) {
+                int k = SSL_read(ssl, req + n, (int)sizeof(req) - 1 - n);
+                if (k <= 0)
+                    break;
+                n += k;
+                req[n] = '\0';
+            }
+            if (sscanf(req, "GET %255s", path) == 1) {
+                char ex[160];
+                if (strcmp(path, "/to-http") == 0) {
+                    snprintf(ex, sizeof(ex), "Location: http://127.0.0.1:%d/ok\r\n", g_port);
+                    tls_reply(ssl, "302 Found", ex, "");
+                } else if (strcmp(path, "/to-https") == 0) {
+                    snprintf(ex, sizeof(ex), "Location: https://127.0.0.1:%d/body\r\n",
+                             g_tls_port);
+                    tls_reply(ssl, "302 Found", ex, "");
+                } else if (strcmp(path, "/body") == 0) {
+                    tls_reply(ssl, "200 OK", "", BODY);
+                } else {
+                    quit = strcmp(path, "/quit") == 0;
+                    tls_reply(ssl, quit ? "200 OK" : "404 Not Found", "", "");
+                }
+            }
+            SSL_shutdown(ssl);
+        }
+        SSL_free(ssl);
+        close(fd);
+        if (quit)
+            return NULL;
+    }
+}
+
+/* Self-signed P-256 certificate for IP 127.0.0.1, written to g_ca_path as the CA bundle. */
+static int tls_setup(void)
+{
+    EVP_PKEY *pk = EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-256");
+    X509 *x = X509_new();
+    if (pk == NULL || x == NULL)
+        return -1;
+    X509_set_version(x, 2);
+    ASN1_INTEGER_set(X509_get_serialNumber(x), 1);
+    X509_gmtime_adj(X509_getm_notBefore(x), -3600);
+    X509_gmtime_adj(X509_getm_notAfter(x), 3600);
+    X509_set_pubkey(x, pk);
+    X509_NAME *nm = X509_get_subject_name(x);
+    X509_NAME_add_entry_by_txt(nm, "CN", MBSTRING_ASC, (const unsigned char *)"127.0.0.1", -1, -1,
+                               0);
+    X509_set_issuer_name(x, nm);
+    X509V3_CTX v3;
+    X509V3_set_ctx_nodb(&v3);
+    X509V3_set_ctx(&v3, x, x, NULL, NULL, 0);
+    X509_EXTENSION *ext = X509V3_EXT_conf_nid(NULL, &v3, NID_subject_alt_name, "IP:127.0.0.1");
+    if (ext == NULL || X509_add_ext(x, ext, -1) != 1 || X509_sign(x, pk, EVP_sha256()) == 0)
+        return -1;
+    X509_EXTENSION_free(ext);
+    snprintf(g_ca_path, sizeof(g_ca_path), "/tmp/rhine-fetch-ca-XXXXXX");
+    int cfd = mkstemp(g_ca_path);
+    FILE *f = cfd >= 0 ? fdopen(cfd, "w") : NULL;
+    if (f == NULL || PEM_write_X509(f, x) != 1 || fclose(f) != 0)
+        return -1;
+    g_tls_ctx = SSL_CTX_new(TLS_server_method());
+    if (g_tls_ctx == NULL || SSL_CTX_use_certificate(g_tls_ctx, x) != 1 ||
+        SSL_CTX_use_PrivateKey(g_tls_ctx, pk) != 1)
+        return -1;
+    X509_free(x);
+    EVP_PKEY_free(pk);
+    g_tls_lfd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = 0};
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    if (g_tls_lfd < 0 || bind(g_tls_lfd, (struct sockaddr *)&a, sizeof(a)) != 0 ||
+        listen(g_tls_lfd, 16) != 0)
+        return -1;
+    socklen_t al = sizeof(a);
+    getsockname(g_tls_lfd, (struct sockaddr *)&a, &al);
+    g_tls_port = ntohs(a.sin_port);
+    return pthread_create(&g_tls_thr, NULL, tls_server, NULL) == 0 ? 0 : -1;
+}
+
+static void tls_teardown(void)
+{
+    rh_fetch_opts o = {.ca_file = g_ca_path};
+    rh_http *h = NULL;
+    rh_buf b;
+    rh_buf_init(&b, 100);
+    char url[128];
+    snprintf(url, sizeof(url), "https://127.0.0.1:%d/quit", g_tls_port);
+    if (rh_http_new(&o, &h, NULL) != RH_OK || rh_http_get_buf(h, url, 100, &b, NULL, NULL))
+        fprintf(stderr, "TLS quit request failed\n");
+    rh_http_free(h);
+    rh_buf_cleanup(&b);
+    pthread_join(g_tls_thr, NULL);
+    close(g_tls_lfd);
+    SSL_CTX_free(g_tls_ctx);
+    unlink(g_ca_path);
 }
 
 static int setup_server(void **state)
@@ -127,7 +276,9 @@ static int setup_server(void **state)
     socklen_t al = sizeof(a);
     getsockname(g_lfd, (struct sockaddr *)&a, &al);
     g_port = ntohs(a.sin_port);
-    return pthread_create(&g_thr, NULL, server, NULL) == 0 ? 0 : -1;
+    if (pthread_create(&g_thr, NULL, server, NULL) != 0)
+        return -1;
+    return tls_setup();
 }
 
 static int teardown_server(void **state)
@@ -144,6 +295,7 @@ static int teardown_server(void **state)
     rh_buf_cleanup(&b);
     pthread_join(g_thr, NULL);
     close(g_lfd);
+    tls_teardown();
     return 0;
 }
 
@@ -332,6 +484,66 @@ static void test_slow_and_refused(void **state)
     rh_http_free(h);
 }
 
+/* Redirects never change the scheme to one the request did not start with: not to file://
+ * (local files), and not from https:// down to cleartext http:// (a redirect must not undo
+ * the transport security the configuration asked for). https -> https still works. */
+static void test_redirect_schemes(void **state)
+{
+    (void)state;
+    rh_fetch_opts o = {.ca_file = g_ca_path};
+    rh_http *h = NULL;
+    assert_int_equal(rh_http_new(&o, &h, NULL), RH_OK);
+    char u[128];
+    static const struct {
+        bool tls;
+        const char *path;
+        rh_err code;
+    } cases[] = {
+        {false, "/to-file", RH_ENET},
+        {true, "/to-http", RH_ENET},
+        {true, "/to-https", RH_OK},
+        {true, "/body", RH_OK},
+        {false, "/redirect", RH_OK}, /* http -> http */
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        if (cases[i].tls)
+            snprintf(u, sizeof(u), "https://127.0.0.1:%d%s", g_tls_port, cases[i].path);
+        else
+            snprintf(u, sizeof(u), "http://127.0.0.1:%d%s", g_port, cases[i].path);
+        rh_buf b;
+        rh_buf_init(&b, 100);
+        rh_error e;
+        rh_error_clear(&e);
+        rh_err rc = rh_http_get_buf(h, u, 100, &b, NULL, &e);
+        if (rc != cases[i].code)
+            fail_msg("case %zu (%s): got %s (%s)", i, u, rh_err_name(rc), e.msg);
+        if (rc == RH_OK)
+            assert_memory_equal(b.data, BODY, 10);
+        else
+            assert_non_null(strstr(e.msg, u));
+        rh_buf_cleanup(&b);
+    }
+    rh_http_free(h);
+}
+
+/* A body sent with Content-Encoding: gzip is handed over as sent and counted as sent: libcurl
+ * must not inflate it (a 132-byte gzip bomb would otherwise become 100000 bytes). */
+static void test_no_content_decoding(void **state)
+{
+    (void)state;
+    rh_http *h = NULL;
+    assert_int_equal(rh_http_new(NULL, &h, NULL), RH_OK);
+    rh_buf b;
+    rh_buf_init(&b, 1 << 20);
+    rh_error e;
+    rh_error_clear(&e);
+    assert_int_equal(rh_http_get_buf(h, url_of("/gzip"), sizeof(GZ_BOMB), &b, NULL, &e), RH_OK);
+    assert_int_equal(b.len, sizeof(GZ_BOMB));
+    assert_memory_equal(b.data, GZ_BOMB, sizeof(GZ_BOMB));
+    rh_buf_cleanup(&b);
+    rh_http_free(h);
+}
+
 static void test_url_join(void **state)
 {
     (void)state;
@@ -351,6 +563,8 @@ int main(void)
         cmocka_unit_test(test_buffer_ceiling),
         cmocka_unit_test(test_range_and_etag),
         cmocka_unit_test(test_slow_and_refused),
+        cmocka_unit_test(test_redirect_schemes),
+        cmocka_unit_test(test_no_content_decoding),
         cmocka_unit_test(test_url_join),
     };
     return cmocka_run_group_tests(tests, setup_server, teardown_server);
