@@ -12,11 +12,32 @@
 
 rh_err rh_state_filename(const char *role, char *out, size_t outsz)
 {
+    static const char hex[] = "0123456789ABCDEF";
     char enc[RH_ROLE_FILENAME_MAX];
     rh_err rc = rh_role_filename(role, enc, sizeof(enc));
     if (rc != RH_OK)
         return rc;
-    if ((size_t)snprintf(out, outsz, "%s.json", enc) >= outsz)
+    /* Upper-case letters are %XX-encoded too: on a case-insensitive file system (macOS,
+     * Windows) a delegated role "Root" or "Timestamp" would otherwise overwrite root.json or
+     * timestamp.json. Top-level names are lower-case, so their files keep their names. A
+     * maximal name is at most 3 bytes per byte of the role either way. */
+    char name[RH_ROLE_FILENAME_MAX];
+    size_t o = 0;
+    for (size_t i = 0; enc[i] != '\0'; i++) {
+        if (enc[i] == '%') { /* an escape from rh_role_filename: copy it as it is */
+            memcpy(name + o, enc + i, 3);
+            o += 3;
+            i += 2;
+        } else if (enc[i] >= 'A' && enc[i] <= 'Z') {
+            name[o++] = '%';
+            name[o++] = hex[(unsigned char)enc[i] >> 4];
+            name[o++] = hex[(unsigned char)enc[i] & 15];
+        } else {
+            name[o++] = enc[i];
+        }
+    }
+    name[o] = '\0';
+    if ((size_t)snprintf(out, outsz, "%s.json", name) >= outsz)
         return RH_EINVAL;
     return RH_OK;
 }

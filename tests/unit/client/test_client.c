@@ -10,12 +10,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <cmocka.h>
 
 #include "client/state.h"
+#include "manifest/tpath.h"
 #include "rhine/client.h"
 #include "tests/unit/manifest/tuf_fixture.h"
 
@@ -165,10 +167,52 @@ static void test_delegated_metadata_failover(void **state)
     }
 }
 
+/* State file names must stay distinct on case-insensitive file systems (macOS, Windows): a
+ * delegated role "Root" or "TIMESTAMP" must not land on root.json or timestamp.json (the trusted
+ * root overwritten by a targets file bricks the client; a lost timestamp loses its rollback
+ * protection). Names decode back to the role, as the state loader reads them. */
+static void test_state_names(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *role, *file;
+    } cases[] = {
+        {"root", "root.json"},
+        {"timestamp", "timestamp.json"},
+        {"targets", "targets.json"},
+        {"Root", "%52oot.json"},
+        {"TIMESTAMP", "%54%49%4D%45%53%54%41%4D%50.json"},
+        {"a/B", "a%2F%42.json"},
+        {"x-y_z.~0", "x-y_z.~0.json"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        char name[RH_STATE_NAME_MAX];
+        assert_int_equal(rh_state_filename(cases[i].role, name, sizeof name), RH_OK);
+        assert_string_equal(name, cases[i].file);
+        char back[RH_STATE_NAME_MAX];
+        assert_int_equal(rh_url_decode(name, strlen(name) - 5, back, sizeof back, NULL), RH_OK);
+        assert_string_equal(back, cases[i].role);
+        for (size_t j = 0; j < i; j++) {
+            char other[RH_STATE_NAME_MAX];
+            assert_int_equal(rh_state_filename(cases[j].role, other, sizeof other), RH_OK);
+            assert_true(strcasecmp(name, other) != 0);
+        }
+    }
+    /* The longest role name still fits, every byte encoded. */
+    char longname[RH_MAX_ROLE_NAME + 1], name[RH_STATE_NAME_MAX];
+    memset(longname, 'Q', RH_MAX_ROLE_NAME);
+    longname[RH_MAX_ROLE_NAME] = '\0';
+    assert_int_equal(rh_state_filename(longname, name, sizeof name), RH_OK);
+    assert_int_equal(strlen(name), 3 * RH_MAX_ROLE_NAME + 5);
+    assert_int_equal(rh_state_filename("..", name, sizeof name), RH_EPATH);
+    assert_int_equal(rh_state_filename("a", name, 6), RH_EINVAL);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_delegated_metadata_failover, setup, teardown),
+        cmocka_unit_test(test_state_names),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
