@@ -604,7 +604,9 @@ static rhine_code find_with_failover(rhine_client *c, const char *target, bool r
             rc = RH_ENET; /* the mirror lacks a file its snapshot lists */
         if (is_local(rc) || attempt + 1 >= c->nm)
             return map_err(rc);
-        if (is_lie(rc))
+        /* RH_ETOOBIG may be the repository's own delegation depth (RH_MAX_DELEGATIONS), the
+         * same on every mirror: count it as a failure, never ban the mirror for it. */
+        if (is_lie(rc) && rc != RH_ETOOBIG)
             rh_failover_lied(&c->health[mi]);
         else
             rh_failover_failed(&c->health[mi]);

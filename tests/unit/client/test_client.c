@@ -208,11 +208,68 @@ static void test_state_names(void **state)
     assert_int_equal(rh_state_filename("a", name, 6), RH_EINVAL);
 }
 
+/* A target deeper than RH_MAX_DELEGATIONS roles is the repository's property, the same on every
+ * mirror: the fetch reports "too big", and no mirror is banned for it (the handle can still
+ * update afterwards). */
+static void test_delegation_depth_bans_no_mirror(void **state)
+{
+    (void)state;
+    static const char *const all[] = {"*", NULL};
+    tf_repo *r = tf_new();
+    assert_non_null(r);
+    tf_publish_root(r, 1, TF_EXP, K(0));
+    json_t *top = tf_targets_obj(1, TF_EXP);
+    tf_deleg_add(r, top, "R1", K(4), 1, false, all, NULL);
+    r->delegations = json_incref(json_object_get(top, "delegations"));
+    json_decref(top);
+    for (int i = 1; i <= 34; i++) {
+        char name[16], next[16];
+        snprintf(name, sizeof name, "R%d", i);
+        snprintf(next, sizeof next, "R%d", i + 1);
+        json_t *o = tf_targets_obj(1, TF_EXP);
+        if (i == 34)
+            tf_target_add(o, "deep", 4);
+        else
+            tf_deleg_add(r, o, next, K(4), 1, false, all, NULL);
+        tf_publish_role(r, name, 1, o, K(4));
+    }
+    tf_publish(r, 1, 1, 1);
+    char a[128], b[128], st[128], rootf[128], dest[128], ua[160], ub[160], err[512] = "";
+    snprintf(a, sizeof a, "%s/a", g_dir);
+    snprintf(b, sizeof b, "%s/b", g_dir);
+    snprintf(st, sizeof st, "%s/state", g_dir);
+    snprintf(rootf, sizeof rootf, "%s/root.json", g_dir);
+    snprintf(dest, sizeof dest, "%s/out", g_dir);
+    put_mirror(r, a, "deep");
+    put_mirror(r, b, "deep");
+    const tf_file *root = tf_get(r, "1.root.json");
+    write_file(rootf, root->data, root->len);
+    assert_int_equal(rhine_state_init(st, rootf, err, sizeof err), RHINE_OK);
+    snprintf(ua, sizeof ua, "file://%s", a);
+    snprintf(ub, sizeof ub, "file://%s", b);
+    rhine_mirror ms[2] = {{.url = ua}, {.url = ub}};
+    rhine_client_opts o = {.state_dir = st, .mirrors = ms, .nmirrors = 2};
+    rhine_client *c = NULL;
+    assert_int_equal(rhine_client_new(&o, &c, err, sizeof err), RHINE_OK);
+    assert_int_equal(rhine_client_fetch(c, "deep", dest, NULL, NULL), RHINE_ERR_TOO_BIG);
+    assert_non_null(strstr(rhine_client_errmsg(c), "search stopped"));
+    assert_int_equal(access(dest, F_OK), -1);
+    /* With b gone, the update must still find a (not banned). */
+    char ts[192];
+    snprintf(ts, sizeof ts, "%s/metadata/timestamp.json", b);
+    assert_int_equal(unlink(ts), 0);
+    if (rhine_client_update(c) != RHINE_OK)
+        fail_msg("update after the depth limit: %s", rhine_client_errmsg(c));
+    rhine_client_free(c);
+    tf_free(r);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_delegated_metadata_failover, setup, teardown),
         cmocka_unit_test(test_state_names),
+        cmocka_unit_test_setup_teardown(test_delegation_depth_bans_no_mirror, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
