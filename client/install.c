@@ -322,15 +322,23 @@ rh_err rh_install_check_existing(const rh_install_spec *spec, rh_error *e)
     bool want512 = !spec->decompress && spec->hashes->has_sha512;
     if (!want256 && !want512)
         return rh_fail(e, RH_EHASH, "%s: no hash to compare", p);
-    int fd = open(p, O_RDONLY | O_CLOEXEC);
+    /* O_NONBLOCK: opening a FIFO for reading would wait for a writer (DESIGN 10.6: nothing
+     * hangs); only a regular file can already hold the target, anything else is replaced. */
+    int fd = open(p, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
     if (fd < 0)
         return errno == ENOENT ? rh_fail(e, RH_ENOTFOUND, "%s: no such file", p)
                                : rh_fail(e, RH_EIO, "%s: %s", p, strerror(errno));
     rh_err rc = RH_OK;
-    rh_hash *h256 = want256 ? rh_hash_new(RH_SHA256) : NULL;
-    rh_hash *h512 = want512 ? rh_hash_new(RH_SHA512) : NULL;
+    rh_hash *h256 = NULL, *h512 = NULL;
     uint8_t buf[65536];
     uint64_t total = 0;
+    struct stat st;
+    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+        rc = rh_fail(e, RH_EHASH, "%s: not a regular file", p);
+        goto out;
+    }
+    h256 = want256 ? rh_hash_new(RH_SHA256) : NULL;
+    h512 = want512 ? rh_hash_new(RH_SHA512) : NULL;
     if ((want256 && !h256) || (want512 && !h512)) {
         rc = rh_fail(e, RH_ENOMEM, "install: out of memory");
         goto out;

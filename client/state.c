@@ -94,13 +94,20 @@ out:
 
 rh_err rh_state_read(const char *path, size_t max, rh_buf *out, rh_error *e)
 {
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    /* O_NONBLOCK: a FIFO would block the open until a writer came (DESIGN 10.6: nothing
+     * hangs); only regular files are read. */
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
     if (fd < 0)
         return errno == ENOENT ? rh_fail(e, RH_ENOTFOUND, "%s: no such file", path)
                                : rh_fail(e, RH_EIO, "%s: %s", path, strerror(errno));
     rh_err rc = RH_OK;
     size_t total = 0;
     uint8_t buf[16384];
+    struct stat st;
+    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+        rc = rh_fail(e, RH_EIO, "%s: not a regular file", path);
+        goto out;
+    }
     for (;;) {
         ssize_t k = read(fd, buf, sizeof(buf));
         if (k < 0 && errno == EINTR)

@@ -264,11 +264,30 @@ static void test_delegation_depth_bans_no_mirror(void **state)
     tf_free(r);
 }
 
+/* A state file (or pinned root) that is not a regular file is an I/O error, not a hang. */
+static void test_state_read_fifo(void **state)
+{
+    (void)state;
+    char p[128];
+    snprintf(p, sizeof p, "%s/timestamp.json", g_dir);
+    assert_int_equal(mkfifo(p, 0600), 0);
+    rh_buf b;
+    rh_buf_init(&b, 1024);
+    rh_error e;
+    rh_error_clear(&e);
+    alarm(10); /* a blocking open() kills the test instead of hanging it */
+    assert_int_equal(rh_state_read(p, 1024, &b, &e), RH_EIO);
+    alarm(0);
+    assert_non_null(strstr(e.msg, "not a regular file"));
+    rh_buf_cleanup(&b);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_delegated_metadata_failover, setup, teardown),
         cmocka_unit_test(test_state_names),
+        cmocka_unit_test_setup_teardown(test_state_read_fifo, setup, teardown),
         cmocka_unit_test_setup_teardown(test_delegation_depth_bans_no_mirror, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -250,12 +251,38 @@ static void test_check_existing(void **state)
     assert_null(in);
 }
 
+/* DESIGN 10.6 (nothing hangs): a destination that is a FIFO (or any non-regular file) is not
+ * "already installed" and does not block the check; the install then replaces it. */
+static void test_existing_fifo(void **state)
+{
+    (void)state;
+    char dest[128];
+    snprintf(dest, sizeof(dest), "%s/fifo", g_dir);
+    assert_int_equal(mkfifo(dest, 0600), 0);
+    rh_hashes h;
+    hashes_of(g_plain, sizeof(g_plain), &h);
+    rh_install_spec s = {.dest = dest, .length = sizeof(g_plain), .hashes = &h};
+    alarm(10); /* a blocking open() kills the test instead of hanging it */
+    rh_error e;
+    rh_error_clear(&e);
+    assert_int_equal(rh_install_check_existing(&s, &e), RH_EHASH);
+    assert_non_null(strstr(e.msg, "not a regular file"));
+    alarm(0);
+    run_case(&(install_case){"over a fifo", PLAIN, GOOD, RH_OK, RH_OK}, dest);
+    struct stat st;
+    assert_int_equal(stat(dest, &st), 0);
+    assert_true(S_ISREG(st.st_mode));
+    assert_int_equal(rh_install_check_existing(&s, NULL), RH_OK);
+    unlink(dest);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_install_table),
         cmocka_unit_test(test_old_file_kept),
         cmocka_unit_test(test_check_existing),
+        cmocka_unit_test(test_existing_fifo),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
