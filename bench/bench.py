@@ -1202,6 +1202,10 @@ def markdown(res):
              % (mc["cpu"], mc["cpus"], mc["hypervisor"], mc["mem_gib"], mc["kernel"],
                 SERVER_CPU, CLIENT_CPU, SCALE, REPEAT, LEVEL, res["runtime_s"]))
     L.append("Tools: " + "; ".join("%s" % v for v in mc["versions"].values()) + ".\n")
+    if res.get("loadavg"):
+        L.append("Load average (1 min) when each section started: " + ", ".join(
+            "%s %.2f" % (k, v[0]) for k, v in res["loadavg"].items()) + ". Other work on the "
+            "machine disturbs the figures: compare rows of one run, and prefer CPU per request.\n")
     if res.get("targets"):
         L.append("## Targets (issue 9)\n")
         L.append("| target | wanted | measured | met | note |\n| --- | --- | --- | --- | --- |")
