@@ -7,7 +7,7 @@ sync clients on CPU 1 (taskset). Every process started here is tracked and kille
 step has a timeout. Results: bench/results/<stamp>.{md,json} and latest.{md,json}.
 
 Environment knobs:
-  BENCH_BUILD       build directory holding rhine-* (default build/h11 if present, else build)
+  BENCH_BUILD       build directory holding rhine-* (default build, what `make bench` builds)
   BENCH_SCALE       0.01..1, scales file counts and request counts (default 1 = full size)
   BENCH_ONLY        comma list of sections: serve,sync,incr,prop,longdist (default all)
   BENCH_SERVERS     comma list: rhine,rhine-hashetag,nginx,nghttpd (default all)
@@ -78,8 +78,7 @@ LD_TARGETS = scaled(2000, 100)        # long distance: small targets
 LD_DELAY_MS = 140
 SEQ_SAMPLE = (10, 40)                 # sequential curl: two sample sizes, extrapolated
 
-BUILD = os.environ.get("BENCH_BUILD") or (
-    "build/h11" if os.path.exists(os.path.join(TOP, "build/h11/rhine-httpd")) else "build")
+BUILD = os.environ.get("BENCH_BUILD") or "build"
 BUILD = os.path.join(TOP, BUILD)
 
 

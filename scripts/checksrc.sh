@@ -22,6 +22,7 @@ check server 'origin|mirror|client|audit' 'server is shared by origin and mirror
 check mirror 'origin|client' 'the mirror holds no signing code'
 check origin 'mirror|client|audit' 'origin stands alone'
 check audit 'server|origin|mirror|client' 'the auditor trusts only manifest and net'
+check fleet 'origin|mirror|client|audit' 'the fleet page reads, never signs'
 check client 'server|origin|mirror' 'client embeds only manifest and net'
 check net 'server|origin|mirror|client|audit' 'net is the shared HTTP client transport'
 if [ -f client/rhine_get_main.c ] || [ -f client/get_main.c ]; then

@@ -5,7 +5,8 @@ set -eu
 
 PKGS="build-essential pkg-config clang libssl-dev libcurl4-openssl-dev libnghttp2-dev \
 libevent-dev libyaml-dev libzstd-dev libjansson-dev libcmocka-dev libhttp-parser-dev python3 python3-pytest python3-cryptography \
-faketime curl nghttp2-client zstd openssl ca-certificates"
+faketime curl nghttp2-client zstd openssl ca-certificates docker-compose python3-yaml prometheus \
+chromium systemd"
 
 missing=""
 for p in $PKGS; do
