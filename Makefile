@@ -114,7 +114,9 @@ deps:
 test: deps
 	$(MAKE) --no-print-directory all
 	$(MAKE) --no-print-directory check-src
-	$(MAKE) --no-print-directory MODE=asan test-unit test-fuzz-regress test-integration
+	$(MAKE) --no-print-directory MODE=asan test-unit
+	$(MAKE) --no-print-directory MODE=asan test-fuzz-regress
+	$(MAKE) --no-print-directory MODE=asan test-integration
 
 check-src:
 	./scripts/checksrc.sh
@@ -126,7 +128,7 @@ test-fuzz-regress: $(FUZZ_REGR)
 	@set -e; for f in $(FUZZ_REGR); do n=$$(basename $$f -regress | sed 's/^fuzz_//'); \
 	    $$f tests/fuzz/corpus/$$n; done
 
-test-integration: $(PROGS) $(LIBCLIENT)
+test-integration: $(PROGS) $(LIBCLIENT) $(UNIT_BINS)
 	@if ls integration/test_*.py >/dev/null 2>&1; then \
 	    RHINE_BUILD=$(abspath $(BUILD)) /usr/bin/python3 -m pytest -q -p no:cacheprovider integration; \
 	else echo "integration: no tests yet"; fi

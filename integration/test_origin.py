@@ -36,7 +36,8 @@ def test_init_keys_modes_and_metadata_verify(tmp_path):
         assert mode(keys / sub) == 0o700
     files = sorted(str(p.relative_to(keys)) for p in keys.rglob("*.pem"))
     assert files == ["offline/root-1.pem", "offline/root-2.pem", "offline/root-3.pem",
-                     "offline/targets.pem", "online/snapshot.pem", "online/timestamp.pem"]
+                     "offline/targets.pem", "online/log.pem", "online/snapshot.pem",
+                     "online/timestamp.pem"]
     for f in files:
         assert mode(keys / f) == 0o600, f
     md = repo / "metadata"

@@ -35,6 +35,7 @@ static const char usage_init[] =
     "usage: rhine-origin init --repo DIR --keys DIR [--root-keys N] [--root-threshold K]\n"
     "                         [--expires-root D] [--expires-targets D]\n"
     "                         [--expires-snapshot D] [--expires-timestamp D]\n"
+    "                         [--log-origin NAME]\n"
     "\n"
     "Creates Ed25519 keys and a valid repository with version 1 of every role.\n"
     "  --repo DIR             repository to create (absent or empty): DIR/metadata/1.root.json,\n"
@@ -46,6 +47,10 @@ static const char usage_init[] =
     "                         PKCS#8 PEM, mode 0600\n"
     "  --root-keys N          number of root keys, 1..16 (default 1)\n"
     "  --root-threshold K     root signatures required, 1..N (default 1)\n"
+    "  --log-origin NAME      transparency log name, the checkpoint's first line (default\n"
+    "                         " RH_ORIGIN_DEFAULT_LOG "); its key: online/log.pem, the public\n"
+    "                         verifier key: KEYS/log.pub. Every signed root, targets and\n"
+    "                         snapshot is logged under DIR/log/ before timestamp.json names it\n"
     "  --expires-ROLE D       lifetime of ROLE's metadata, D = N followed by s, m, h or d\n"
     "                         (defaults: root 365d, targets 90d, snapshot 7d, timestamp 1d)\n";
 
@@ -89,7 +94,7 @@ static const char usage_rotate[] =
 
 typedef struct args {
     const char *repo, *keys, *role, *source_rev, *build_recipe, *source;
-    const char *level, *root_keys, *root_threshold;
+    const char *level, *root_keys, *root_threshold, *log_origin;
     const char *expires[RH_ROLE_COUNT];
     bool force, help;
 } args;
@@ -122,6 +127,7 @@ static int parse_args(const char *cmd, int argc, char **argv, args *a)
         {"level", offsetof(args, level)},
         {"root-keys", offsetof(args, root_keys)},
         {"root-threshold", offsetof(args, root_threshold)},
+        {"log-origin", offsetof(args, log_origin)},
         {"expires-root", offsetof(args, expires) + RH_ROLE_ROOT * sizeof(char *)},
         {"expires-timestamp", offsetof(args, expires) + RH_ROLE_TIMESTAMP * sizeof(char *)},
         {"expires-snapshot", offsetof(args, expires) + RH_ROLE_SNAPSHOT * sizeof(char *)},
@@ -199,9 +205,10 @@ static int reject_others(const char *cmd, const args *a, bool source, bool role,
         return usage_err(cmd, "%s", "--force is for refresh");
     if (!publish_opts && (a->level || a->source_rev || a->build_recipe))
         return usage_err(cmd, "%s", "--level/--source-rev/--build-recipe are for publish");
-    if (!init_opts && (a->root_keys || a->root_threshold || a->expires[0] || a->expires[1] ||
-                       a->expires[2] || a->expires[3]))
-        return usage_err(cmd, "%s", "--root-keys/--root-threshold/--expires-* are for init");
+    if (!init_opts && (a->root_keys || a->root_threshold || a->log_origin || a->expires[0] ||
+                       a->expires[1] || a->expires[2] || a->expires[3]))
+        return usage_err(cmd, "%s",
+                         "--root-keys/--root-threshold/--log-origin/--expires-* are for init");
     if (a->repo == NULL)
         return usage_err(cmd, "%s", "--repo DIR is required");
     if (a->keys == NULL)
@@ -226,6 +233,7 @@ static int cmd_init(const args *a)
                          a->root_threshold);
     o.root_keys = (unsigned)n;
     o.root_threshold = (unsigned)k;
+    o.log_origin = a->log_origin;
     rh_origin_lifetimes_default(&o.lifetimes);
     for (int r = 0; r < RH_ROLE_COUNT; r++)
         if (a->expires[r] && rh_duration_parse(a->expires[r], &o.lifetimes.life[r]) != RH_OK)

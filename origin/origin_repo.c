@@ -15,6 +15,9 @@
 #include "manifest/limits.h"
 #include "origin/origin_plan.h"
 #include "origin/repo_fs.h"
+#include "origin/tlog.h"
+
+static bool file_exists(const char *p);
 
 #define DAY (24 * 3600)
 
@@ -99,6 +102,7 @@ typedef struct repo_state {
     uint8_t snapshot_sha[RH_SHA256_LEN], targets_sha[RH_SHA256_LEN];
     uint64_t disk_root, disk_snapshot, disk_targets;
     int lockfd;
+    char log_key[RH_ORIGIN_MAX_PATH]; /* online/log.pem beside the timestamp key, "" = none */
 } repo_state;
 
 static void state_cleanup(repo_state *st)
@@ -350,11 +354,52 @@ out:
     return rc;
 }
 
+/* The log key sits beside the timestamp key (both online): "<dir>/log.pem", and the log's
+ * name (the checkpoint's origin line) in "<dir>/log.origin". */
+static void log_key_beside(repo_state *st, const char *timestamp_key)
+{
+    const char *slash = strrchr(timestamp_key, '/');
+    int dl = slash ? (int)(slash - timestamp_key) : 1;
+    snprintf(st->log_key, sizeof st->log_key, "%.*s/log.pem", dl, slash ? timestamp_key : ".");
+}
+
+/* DESIGN 8: append every signed N.<role>.json not yet in the transparency log and commit a new
+ * checkpoint, before timestamp.json can point at any of it. A repository without a log key
+ * (made before logging existed, or its operator declined) is left alone. */
+static rh_err log_metadata(repo_state *st, int64_t now, rh_error *e)
+{
+    if (st->log_key[0] == '\0' || !file_exists(st->log_key))
+        return RH_OK;
+    char opath[RH_ORIGIN_MAX_PATH], origin[256] = "";
+    size_t kl = strlen(st->log_key) - strlen("log.pem");
+    snprintf(opath, sizeof opath, "%.*slog.origin", (int)kl, st->log_key);
+    FILE *f = fopen(opath, "r");
+    if (f == NULL || fgets(origin, sizeof origin, f) == NULL) {
+        if (f != NULL)
+            fclose(f);
+        return rh_fail(e, RH_EIO, "%s: cannot read the log's name", opath);
+    }
+    fclose(f);
+    origin[strcspn(origin, "\r\n")] = '\0';
+    rh_tlog *log = NULL;
+    size_t added = 0;
+    rh_err rc = rh_tlog_open(st->repo, origin, st->log_key, &log, e);
+    if (rc == RH_OK)
+        rc = rh_tlog_sync_metadata(log, st->metadir, now, &added, e);
+    if (rc == RH_OK && added > 0)
+        rc = rh_tlog_commit(log, e);
+    rh_tlog_close(log);
+    return rc;
+}
+
 /* A new timestamp.json naming snapshot (version, length, sha). */
 static rh_err write_timestamp(repo_state *st, int64_t now, uint64_t sv, uint64_t slen,
                               const uint8_t ssha[RH_SHA256_LEN], rh_privkey *const *keys,
                               size_t nkeys, uint64_t *tv_out, rh_error *e)
 {
+    rh_err lrc = log_metadata(st, now, e);
+    if (lrc != RH_OK)
+        return lrc;
     uint64_t tv = st->timestamp->version + 1;
     json_t *s = rh_signed_timestamp_new(tv, now + st->lt.life[RH_ROLE_TIMESTAMP], sv, slen, ssha);
     uint64_t len;
@@ -546,6 +591,28 @@ rh_err rh_origin_init(const rh_origin_init_opts *o, rh_error *e)
     json_decref(meta);
     if ((rc = sign_write(metadir, RH_ROLE_SNAPSHOT, 1, s, &keys[nr + 1], 1, &slen, ssha, e)))
         goto out;
+    /* The transparency log: its key beside the other online keys, version 1 of every role
+     * logged before timestamp.json names it. */
+    {
+        const char *lname = o->log_origin ? o->log_origin : RH_ORIGIN_DEFAULT_LOG;
+        repo_state lst;
+        memset(&lst, 0, sizeof lst);
+        lst.lockfd = -1;
+        char opath[RH_ORIGIN_MAX_PATH];
+        if ((rc = rh_tlog_keygen(o->keys, lname, NULL, e)) != RH_OK ||
+            (rc = fmt_path(lst.repo, e, "%s%s", o->repo, "")) != RH_OK ||
+            (rc = fmt_path(lst.metadir, e, "%s", metadir)) != RH_OK ||
+            (rc = fmt_path(opath, e, "%s/%s/log.origin", o->keys, RH_ORIGIN_KEYS_ONLINE)))
+            goto out;
+        FILE *of = fopen(opath, "w");
+        if (of == NULL || fprintf(of, "%s\n", lname) < 0 || fclose(of) != 0) {
+            rc = rh_fail(e, RH_EIO, "%s: cannot write the log's name", opath);
+            goto out;
+        }
+        log_key_beside(&lst, kp->timestamp);
+        if ((rc = log_metadata(&lst, now, e)) != RH_OK)
+            goto out;
+    }
     json_decref(s);
     s = rh_signed_timestamp_new(1, now + o->lifetimes.life[RH_ROLE_TIMESTAMP], 1, slen, ssha);
     if ((rc = sign_write(metadir, RH_ROLE_TIMESTAMP, 1, s, &keys[nr + 2], 1, &len, sha, e)))
@@ -620,6 +687,7 @@ rh_err rh_origin_publish(const rh_origin_publish_opts *o, rh_origin_publish_resu
     json_t *newt = NULL, *prov = NULL, *tsigned = NULL;
     char *srcpath = NULL, *stored = NULL;
     rh_err rc = state_load(o->repo, &st, true, e);
+    log_key_beside(&st, o->timestamp_key);
     if (rc != RH_OK)
         return rc;
     if ((rc = load_key(o->targets_key, st.root, RH_ROLE_TARGETS, &tk, e)) != RH_OK ||
@@ -721,6 +789,7 @@ rh_err rh_origin_refresh(const char *repo, const char *snapshot_key, const char 
     memset(&r, 0, sizeof r);
     rh_privkey *sk = NULL, *tsk = NULL;
     rh_err rc = state_load(repo, &st, true, e);
+    log_key_beside(&st, timestamp_key);
     if (rc != RH_OK)
         return rc;
     const rh_origin_lifetimes *lt = &st.lt;
@@ -792,6 +861,7 @@ rh_err rh_origin_rotate(const char *repo, const char *keys_dir, rh_role role, in
         free(kp);
         return rc;
     }
+    log_key_beside(&st, kp->timestamp);
     locked = true;
     const rh_rolekeys *rr = &st.root->u.root.roles[RH_ROLE_ROOT];
     for (int i = 0; i < RH_ORIGIN_MAX_ROOT_KEYS && file_exists(kp->root[i]); i++) {
@@ -890,6 +960,9 @@ rh_err rh_origin_rotate(const char *repo, const char *keys_dir, rh_role role, in
             goto out;
     }
     if ((rc = sign_write(st.metadir, RH_ROLE_ROOT, rv, nroot_obj, rootk, nsign, &len, sha, e)))
+        goto out;
+    /* The new root is written after the last timestamp of this rotation: log it now. */
+    if ((rc = log_metadata(&st, now, e)) != RH_OK)
         goto out;
     /* Key files: the old one kept as <name>.old-<rv>.pem, the new one takes its name. */
     for (size_t i = 0; i < npaths; i++) {

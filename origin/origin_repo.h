@@ -19,6 +19,7 @@
 /* Key files under the keys directory (DESIGN 2: root and targets offline, the rest online). */
 #define RH_ORIGIN_KEYS_OFFLINE   "offline"
 #define RH_ORIGIN_KEYS_ONLINE    "online"
+#define RH_ORIGIN_DEFAULT_LOG    "rhine.example/log" /* default transparency log name */
 
 /* Seconds each role's metadata is valid for when signed now. */
 typedef struct rh_origin_lifetimes {
@@ -46,6 +47,7 @@ typedef struct rh_origin_init_opts {
     unsigned root_keys, root_threshold; /* 1..RH_ORIGIN_MAX_ROOT_KEYS, 1..root_keys */
     rh_origin_lifetimes lifetimes;
     int64_t now;
+    const char *log_origin; /* transparency log name (checkpoint origin line); NULL = default */
 } rh_origin_init_opts;
 rh_err rh_origin_init(const rh_origin_init_opts *o, rh_error *e)
     __attribute__((warn_unused_result));
