@@ -201,6 +201,14 @@ rhine_code rhine_client_new(const rhine_client_opts *o, rhine_client **out, char
     if (!c->m || !c->health || !c->order || !c->state_dir ||
         (o->root_file && !(c->root_file = strdup(o->root_file))))
         goto oom;
+    /* The state directory is the client's own: made on first use (its parent must exist). */
+    if (mkdir(c->state_dir, 0700) != 0 && errno != EEXIST) {
+        char msg[512];
+        snprintf(msg, sizeof msg, "%s: mkdir: %s", c->state_dir, strerror(errno));
+        errbuf_put(errbuf, errlen, msg);
+        rhine_client_free(c);
+        return RHINE_ERR_IO;
+    }
     c->nm = o->nmirrors;
     for (size_t i = 0; i < o->nmirrors; i++) {
         const rhine_mirror *s = &o->mirrors[i];
