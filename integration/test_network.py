@@ -2,6 +2,7 @@
 and then a root key while the mirror and the client are offline; both catch up through the root
 chain from the versions they trusted before (issue 6, item 4)."""
 import json
+import subprocess
 
 from client_helpers import run_get
 from conftest import binary, read_ports
@@ -59,3 +60,31 @@ def test_root_rotation_end_to_end_with_offline_mirror_and_client(tmp_path, procs
     ts = json.loads((data / "public" / "metadata" / "timestamp.json").read_text())
     old_ids = set(json.loads(pinned.read_text())["signed"]["roles"]["timestamp"]["keyids"])
     assert not old_ids & {s["keyid"] for s in ts["signatures"]}
+
+
+def test_kill_9_during_publish_leaves_a_verified_repository(tmp_path):
+    """DESIGN 10.3 at the origin: kill -9 at varied moments of a publish; every time the served
+    tree still verifies (the previous or the new version) and the next publish completes."""
+    import os
+    import random
+    import signal
+    import time
+    from conftest import env
+    repo, keys = init(tmp_path)
+    src = tmp_path / "src"
+    src.mkdir()
+    rnd = random.Random(7)
+    for n in range(8):
+        (src / f"f{n}.bin").write_bytes(os.urandom(512 * 1024))
+    publish(repo, keys, src)
+    for round_ in range(10):
+        (src / f"f{round_ % 8}.bin").write_bytes(os.urandom(512 * 1024))
+        p = subprocess.Popen([str(binary("rhine-origin")), "publish", "--repo", str(repo),
+                              "--keys", str(keys), str(src)], env=env(),
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        time.sleep(rnd.uniform(0.0, 0.4))
+        p.send_signal(signal.SIGKILL)
+        p.wait(10)
+        verify_tree(repo)  # the chain's signatures and hashes, and every target re-hashed
+    publish(repo, keys, src)
+    verify_tree(repo)
