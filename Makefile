@@ -180,3 +180,5 @@ install: all
 
 check-ops: all
 	BUILD=$(BUILD) ./scripts/check-ops.sh
+
+# Keep intermediate objects (fuzz targets
