@@ -181,4 +181,5 @@ install: all
 check-ops: all
 	BUILD=$(BUILD) ./scripts/check-ops.sh
 
-# Keep intermediate objects (fuzz targets
+# Keep intermediate objects (the fuzz targets' .o files) so a second run rebuilds nothing.
+.SECONDARY:
