@@ -52,20 +52,23 @@ static void slot_free(tuf_slot *s)
 }
 
 /* Take ownership of data (heap) and md; copy role and filename. On failure nothing is taken. */
-static rh_err slot_new(const char *role, const char *filename, uint8_t *data, size_t len,
-                       rh_metadata *md, bool fetched, tuf_slot **out)
+/* A new slot taking ownership of *data and *md (both set to NULL) on success; on failure they
+ * stay the caller's and the message names filename. */
+static rh_err slot_take(const char *role, const char *filename, uint8_t **datap, size_t len,
+                        rh_metadata **mdp, bool fetched, tuf_slot **out, rh_error *e)
 {
     tuf_slot *s = calloc(1, sizeof *s);
-    if (s == NULL)
-        return RH_ENOMEM;
-    s->role = strdup(role);
-    s->filename = strdup(filename);
-    if (s->role == NULL || s->filename == NULL) {
-        free(s->role);
-        free(s->filename);
+    if (s == NULL || (s->role = strdup(role)) == NULL ||
+        (s->filename = strdup(filename)) == NULL) {
+        if (s != NULL)
+            free(s->role);
         free(s);
-        return RH_ENOMEM;
+        return rh_fail(e, RH_ENOMEM, "%s: out of memory", filename);
     }
+    uint8_t *data = *datap;
+    rh_metadata *md = *mdp;
+    *datap = NULL;
+    *mdp = NULL;
     s->data = data;
     s->md = md;
     s->f.role = s->role;
@@ -383,13 +386,9 @@ rh_err rh_tuf_load_root(rh_tuf *t, const uint8_t *p, size_t n, const char *src, 
         rc = rh_fail(e, RH_ENOMEM, "%s: out of memory", src);
         goto out;
     }
-    rc = slot_new("root", fname, copy, n, md, false, &s);
-    if (rc != RH_OK) {
-        rh_fail(e, rc, "%s: out of memory", src);
+    rc = slot_take("root", fname, &copy, n, &md, false, &s, e);
+    if (rc != RH_OK)
         goto out;
-    }
-    copy = NULL;
-    md = NULL;
     rc = list_push(&t->roots, s);
     if (rc != RH_OK) {
         rh_fail(e, rc, "%s: out of memory", src);
@@ -439,13 +438,10 @@ rh_err rh_tuf_load_cached(rh_tuf *t, const char *rolename, const uint8_t *p, siz
         goto out;
     }
     copy = dup_bytes(p, n);
-    rc = copy ? slot_new(rolename, fname, copy, n, md, false, &s) : RH_ENOMEM;
-    if (rc != RH_OK) {
-        rh_fail(e, rc, "%s: out of memory", src);
+    rc = copy ? slot_take(rolename, fname, &copy, n, &md, false, &s, e)
+              : rh_fail(e, RH_ENOMEM, "%s: out of memory", src);
+    if (rc != RH_OK)
         goto out;
-    }
-    copy = NULL;
-    md = NULL;
     if (type == RH_ROLE_TIMESTAMP) {
         slot_free(t->c_timestamp);
         t->c_timestamp = s;
@@ -513,14 +509,9 @@ static rh_err update_root(rh_tuf *t, rh_error *e)
             rc = rh_fail(e, RH_EVERSION,
                          "%s: contains version %" PRIu64 ", expected %" PRIu64 "%s", fname,
                          md->version, next, md->version < next ? " (rollback)" : "");
+        if (rc == RH_OK)
+            rc = slot_take("root", fname, &data, len, &md, true, &s, e);
         if (rc == RH_OK) {
-            rc = slot_new("root", fname, data, len, md, true, &s);
-            if (rc != RH_OK)
-                rh_fail(e, rc, "%s: out of memory", fname);
-        }
-        if (rc == RH_OK) {
-            data = NULL;
-            md = NULL;
             rc = list_push(&t->roots, s);
             if (rc != RH_OK) {
                 rh_fail(e, rc, "%s: out of memory", fname);
@@ -648,13 +639,9 @@ static rh_err update_timestamp(rh_tuf *t, int64_t now, rh_error *e)
     rc = check_expiry(md, fname, now, e);
     if (rc != RH_OK)
         goto out;
-    rc = slot_new("timestamp", fname, data, len, md, true, &s);
-    if (rc != RH_OK) {
-        rh_fail(e, rc, "%s: out of memory", fname);
+    rc = slot_take("timestamp", fname, &data, len, &md, true, &s, e);
+    if (rc != RH_OK)
         goto out;
-    }
-    data = NULL;
-    md = NULL;
     slot_free(t->timestamp);
     t->timestamp = s;
     /* TUF 5.4.5 */
@@ -739,13 +726,9 @@ static rh_err update_snapshot(rh_tuf *t, int64_t now, rh_error *e)
     rc = check_expiry(md, fname, now, e);
     if (rc != RH_OK)
         goto out;
-    rc = slot_new("snapshot", fname, data, len, md, true, &s);
-    if (rc != RH_OK) {
-        rh_fail(e, rc, "%s: out of memory", fname);
+    rc = slot_take("snapshot", fname, &data, len, &md, true, &s, e);
+    if (rc != RH_OK)
         goto out;
-    }
-    data = NULL;
-    md = NULL;
     slot_free(t->snapshot);
     t->snapshot = s;
     /* Targets roles must now match this snapshot: re-establish them. */
@@ -854,13 +837,9 @@ static rh_err load_targets_role(rh_tuf *t, const char *name, const rh_pubkey *ke
         rc = rh_fail(e, RH_ETOOBIG, "%s: more than %d targets roles", fname, RH_TUF_MAX_ROLES);
         goto out;
     }
-    rc = slot_new(name, fname, data, len, md, true, &s);
-    if (rc != RH_OK) {
-        rh_fail(e, rc, "%s: out of memory", fname);
+    rc = slot_take(name, fname, &data, len, &md, true, &s, e);
+    if (rc != RH_OK)
         goto out;
-    }
-    data = NULL;
-    md = NULL;
     rc = list_insert(&t->targets, top ? 0 : t->targets.n, s);
     if (rc != RH_OK) {
         slot_free(s);
