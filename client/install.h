@@ -29,7 +29,7 @@ typedef struct rh_install_spec {
 
 typedef struct rh_install rh_install;
 
-/* Create the temp file ("<dest dir>/.<dest name>.rhine-XXXXXX", mode 0644 minus umask).
+/* Create the temp file ("<dest dir>/.<dest name>.rhine-XXXXXX", mode 0644).
  * spec is copied (pointers inside must outlive the install). Returns RH_OK, RH_EINVAL, RH_EIO,
  * RH_ENOMEM, RH_EHASH (hashes list no sha256/sha512). */
 rh_err rh_install_new(const rh_install_spec *spec, rh_install **out, rh_error *e)
