@@ -106,7 +106,9 @@ rh_err rh_tuf_refresh_all(rh_tuf *t, int64_t now, rh_error *e)
  * tried in listed order, a role visited once (cycles), at most RH_MAX_DELEGATIONS roles visited
  * (top-level targets included), a matching terminating delegation ends the search after its
  * subtree (no backtracking). Delegated roles not yet trusted are fetched, verified and persisted
- * on the way; every role visited must not be expired at now. *out points into the engine (valid
+ * on the way; a role already trusted through another delegator is verified again with the
+ * current delegator's keys and threshold (TUF 5.6.3); every role visited must not be expired at
+ * now. *out points into the engine (valid
  * as for rh_tuf_file). Where the spec says a role that cannot be loaded ends the search with
  * "not found", this returns the role's own error so the caller can tell a lying mirror.
  * Returns RH_OK, RH_EINVAL (the last refresh did not succeed), RH_EPATH (empty or longer than
