@@ -83,7 +83,7 @@ static int report_err(rh_err rc, const rh_error *e)
 
 int main(int argc, char **argv)
 {
-    static rh_audit_keys keys;
+    static rh_log_keys keys;
     bool have_log = false, have_quorum = false;
     int i = 1;
     rh_error e;
@@ -104,7 +104,7 @@ int main(int argc, char **argv)
                 return fail_usage("--log-key: not an Ed25519 signed-note key");
             have_log = true;
         } else if (strcmp(o, "--witness") == 0) {
-            if (keys.nwitnesses == RH_AUDIT_MAX_WITNESSES)
+            if (keys.nwitnesses == RH_LOGV_MAX_WITNESSES)
                 return fail_usage("too many --witness");
             rh_note_key *w = &keys.witnesses[keys.nwitnesses];
             if (load_vkey(v, w, &e) != RH_OK)
@@ -157,7 +157,7 @@ int main(int argc, char **argv)
     }
 
     rh_audit_http http;
-    rh_audit_src src;
+    rh_log_src src;
     if (rh_audit_http_init(&http, url, &src, &e) != RH_OK) {
         fprintf(stderr, "rhine-audit: %s\n", e.msg);
         return RH_AUDIT_EXIT_USAGE;
@@ -182,7 +182,7 @@ int main(int argc, char **argv)
         if (rc != RH_OK)
             rc = rh_fail(&e, rc, "%s: larger than a checkpoint may be", old);
         else
-            rc = rh_audit_consistency(&src, &keys, ob.data, ob.len, &cur, &e);
+            rc = rh_log_consistency(&src, &keys, ob.data, ob.len, &cur, &e);
         if (rc == RH_OK) {
             printf("consistent: the current log extends %s\n", old);
             code = RH_AUDIT_EXIT_OK;
@@ -196,8 +196,8 @@ int main(int argc, char **argv)
         rh_buf_cleanup(&ob);
         rh_buf_cleanup(&cur);
     } else {
-        rh_audit_log *log = NULL;
-        rh_err rc = rh_audit_log_read(&src, &keys, &log, &e);
+        rh_log_view *log = NULL;
+        rh_err rc = rh_log_read(&src, &keys, &log, &e);
         if (rc != RH_OK) {
             code = report_err(rc, &e);
         } else {
@@ -211,7 +211,7 @@ int main(int argc, char **argv)
             if (dir != NULL && code == RH_AUDIT_EXIT_PROVENANCE)
                 code = RH_AUDIT_EXIT_OK;
         }
-        rh_audit_log_free(log);
+        rh_log_view_free(log);
     }
     rh_audit_http_cleanup(&http);
     return code;

@@ -33,14 +33,14 @@ int rh_audit_exit_code(const rh_audit_findings *f);
  * versions are 1, 2, ... and the next root is not served. Prints a table of releases (targets
  * versions: logged time, files, added/changed/removed paths, provenance cross-checked with the
  * file's signed x-rhine-provenance) to out and each finding as a line. */
-void rh_audit_list(const rh_audit_src *src, const rh_audit_log *log, FILE *out,
+void rh_audit_list(const rh_log_src *src, const rh_log_view *log, FILE *out,
                    rh_audit_findings *f);
 
 /* Compares the payloads under dir (rebuilt from source) with targets version release of the
  * log: for each target "<p>.zst", dir/<p> must have the custom.rhine length and sha256 of the
  * uncompressed payload; files under dir that the release lacks are findings too. Prints one line
  * per file. */
-void rh_audit_verify_build(const rh_audit_src *src, const rh_audit_log *log, uint64_t release,
+void rh_audit_verify_build(const rh_log_src *src, const rh_log_view *log, uint64_t release,
                            const char *dir, FILE *out, rh_audit_findings *f);
 
 #endif

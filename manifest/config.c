@@ -1,6 +1,7 @@
 /* config.c -- schema-driven YAML config loader: libyaml events -> small node tree -> typed
  * structs, each error pointing at FILE:LINE:COL and the key path. */
 #include "manifest/config.h"
+#include "manifest/note.h"
 
 #include <errno.h>
 #include <stdarg.h>
@@ -796,9 +797,11 @@ static const schema mirror_sync_s = SCHEMA(rh_mirror_sync, mirror_sync_f);
 
 typedef struct mirror_witness {
     char *key;
+    char *name;
 } mirror_witness;
 static const field mirror_witness_f[] = {
     KEY(mirror_witness, key, F_PATH, true),
+    KEY(mirror_witness, name, F_STR, false),
 };
 static const schema mirror_witness_s = SCHEMA(mirror_witness, mirror_witness_f);
 
@@ -814,6 +817,7 @@ static const field mirror_f[] = {
     KEY(rh_mirror_config, tls_key, F_PATH, false),
     KEY(rh_mirror_config, ca, F_PATH, false),
     KEY(rh_mirror_config, port_file, F_PATH, false),
+    KEY(rh_mirror_config, log_key, F_STR, false),
     SUBMAP(rh_mirror_config, sync, mirror_sync_s, NO_OFF),
     SUBMAP(rh_mirror_config, witness, mirror_witness_s, offsetof(rh_mirror_config, has_witness)),
 };
@@ -834,11 +838,13 @@ static const field client_witness_f[] = {
 static const schema client_witness_s = SCHEMA(rh_client_witness, client_witness_f);
 
 typedef struct client_witnesses {
+    char *log_key;
     int64_t quorum;
     rh_client_witness *keys;
     size_t nkeys;
 } client_witnesses;
 static const field client_witnesses_f[] = {
+    KEY(client_witnesses, log_key, F_STR, true),
     {.name = "quorum", .type = F_INT, .off = offsetof(client_witnesses, quorum), .required = true,
      .min = 1, .max = RH_CONFIG_MAX_LIST, .dflt = 1},
     MAPLIST(client_witnesses, keys, client_witness_s, nkeys, true, 1),
@@ -927,6 +933,18 @@ static rh_err check_origin(cfgctx *c, const node *root, void *p)
     return RH_OK;
 }
 
+/* A C2SP verifier key ("name+id+base64"): parsed now so a typo is a config error, not a
+ * refused checkpoint later. */
+static rh_err check_vkey(cfgctx *c, const node *n, const char *key, const char *vkey)
+{
+    rh_note_key k;
+    rh_error ve;
+    rh_error_clear(&ve);
+    if (rh_note_vkey_parse(vkey, &k, &ve) != RH_OK)
+        return at_node(c, n, key, "not a verifier key \"name+id+base64\": %s", ve.msg);
+    return RH_OK;
+}
+
 static rh_err check_mirror(cfgctx *c, const node *root, void *p)
 {
     const rh_mirror_config *m = p;
@@ -935,12 +953,39 @@ static rh_err check_mirror(cfgctx *c, const node *root, void *p)
         return rc;
     if (m->listen == NULL && m->listen_h2c == NULL)
         return at(c, root->line, root->col, "a mirror needs listen or listen_h2c");
+    if (m->log_key != NULL && (rc = check_vkey(c, map_get(root, "log_key"), "log_key",
+                                               m->log_key)) != RH_OK)
+        return rc;
+    if (m->has_witness && m->log_key == NULL)
+        return at_node(c, map_get(root, "witness"), "witness",
+                       "a witness needs log_key: it cosigns only checkpoints it verified");
     return RH_OK;
 }
 
 static rh_err check_client(cfgctx *c, const node *root, void *p)
 {
     const rh_client_config *cl = p;
+    if (cl->has_witnesses) {
+        const node *w = map_get(root, "witnesses");
+        size_t old = path_push_key(c, "witnesses", 9);
+        rh_err rc = check_vkey(c, map_get(w, "log_key"), "log_key", cl->witnesses.log_key);
+        const node *kl = map_get(w, "keys");
+        for (size_t i = 0; rc == RH_OK && i < cl->witnesses.nkeys; i++) {
+            size_t o2 = path_push_key(c, "keys", 4);
+            path_push_idx(c, i);
+            const rh_client_witness *wk = &cl->witnesses.keys[i];
+            rh_note_key k;
+            rc = check_vkey(c, map_get(kl->kids[i], "key"), "key", wk->key);
+            if (rc == RH_OK && rh_note_vkey_parse(wk->key, &k, NULL) == RH_OK &&
+                strcmp(k.name, wk->name) != 0)
+                rc = at_node(c, map_get(kl->kids[i], "name"), "name",
+                             "\"%s\" is not the key's name \"%s\"", wk->name, k.name);
+            path_pop(c, o2);
+        }
+        path_pop(c, old);
+        if (rc != RH_OK)
+            return rc;
+    }
     if (cl->has_witnesses && (size_t)cl->witnesses.quorum > cl->witnesses.nkeys) {
         size_t old = path_push_key(c, "witnesses", 9);
         rh_err rc = at_node(c, map_get(map_get(root, "witnesses"), "quorum"), "quorum",

@@ -86,10 +86,13 @@ typedef struct rh_mirror_config {
     char *tls_key;     /* path */
     char *ca;          /* path: CA bundle for upstream TLS; NULL = system default */
     char *port_file;   /* path */
+    char *log_key;     /* the transparency log's verifier key (C2SP vkey "name+id+base64");
+                        * NULL: the log is neither mirrored nor checked */
     rh_mirror_sync sync; /* all defaults when the section is absent */
-    bool has_witness;  /* the "witness" section was given */
+    bool has_witness;  /* the "witness" section was given (needs log_key) */
     struct {
-        char *key;     /* required in witness: path of the cosigning private key */
+        char *key;     /* required in witness: path of the cosigning Ed25519 key (PKCS#8) */
+        char *name;    /* witness name in cosignatures; NULL = the mirror's name */
     } witness;
 } rh_mirror_config;
 
@@ -115,6 +118,7 @@ typedef struct rh_client_config {
     int64_t low_speed_time;   /* seconds: 1s..1h, default 30s */
     bool has_witnesses;       /* the "witnesses" section was given */
     struct {
+        char *log_key;              /* required: the log's verifier key (C2SP vkey) */
         int64_t quorum;             /* required: cosignatures needed, 1..nkeys */
         rh_client_witness *keys;    /* required: 1..RH_CONFIG_MAX_LIST */
         size_t nkeys;

@@ -81,6 +81,9 @@ static void test_mirror_example(void **state)
     assert_int_equal(c.sync.max_target_size, 2ull << 30);
     assert_true(c.has_witness);
     assert_string_equal(c.witness.key, DATA "keys/witness.key");
+    assert_string_equal(c.witness.name, "witness.example/eu-1");
+    assert_string_equal(c.log_key,
+                        "rhine.example/log+2ae54946+AZsfhHkc/HZjBFhU04netcqVRJ2HXydqg4QLBgqznPxx");
     rh_mirror_config_cleanup(&c);
     rh_mirror_config_cleanup(NULL);
 }
@@ -112,7 +115,9 @@ static void test_client_example(void **state)
     assert_int_equal(c.witnesses.nkeys, 3);
     assert_string_equal(c.witnesses.keys[0].name, "mirror-eu");
     assert_string_equal(c.witnesses.keys[2].key,
-                        "mirror-jp+9c0d1e2f+CcDdEeFfGgHhIiJjKkLlMmNnOoPpQqRrSsTtUuVvWwXx");
+                        "mirror-jp+818d6de1+BL9vVCLO/0Qn6cO5nJUN4su534tG1Gx0UOPtP8hQtVH6");
+    assert_string_equal(c.witnesses.log_key,
+                        "rhine.example/log+2ae54946+AZsfhHkc/HZjBFhU04netcqVRJ2HXydqg4QLBgqznPxx");
     rh_client_config_cleanup(&c);
     rh_client_config_cleanup(NULL);
 }
@@ -236,6 +241,8 @@ static rh_err parse_kind(enum kind k, const char *yaml, size_t len, rh_error *e)
 #define MH "name: n\nregion: r\nupstreams: [http://a]\nroot: x\ndata: d\nlisten_h2c: 'a:1'\n"
 /* A valid client head. */
 #define CH "root: r\nstate: s\nmirrors: [{url: 'http://a'}]\n"
+#define LK "rhine.example/log+2ae54946+AZsfhHkc/HZjBFhU04netcqVRJ2HXydqg4QLBgqznPxx"
+#define WK "mirror-eu+48b6a779+BM5f2qO/1a0BiUfEQbvz0/g8qu0fSQlRl2p4TwbtcTwx"
 
 static const struct {
     enum kind k;
@@ -381,14 +388,28 @@ static const struct {
      "eu.yaml:4:10: timeout: expected 1..86400 seconds, got \"true\""},
     {C, CH "timeout: 99999999999999999999d\n", RH_ECONFIG,
      "eu.yaml:4:10: timeout: expected 1..86400 seconds, got \"99999999999999999999d\""},
-    {C, CH "witnesses: {keys: [{name: a, key: b}]}\n", RH_ECONFIG,
+    {C, CH "witnesses: {log_key: " LK ", keys: [{name: a, key: b}]}\n", RH_ECONFIG,
      "eu.yaml:4:12: witnesses.quorum: required key missing"},
-    {C, CH "witnesses:\n  quorum: 3\n  keys:\n    - {name: a, key: k}\n", RH_ECONFIG,
-     "eu.yaml:5:11: witnesses.quorum: quorum 3 exceeds the number of keys (1)"},
-    {C, CH "witnesses:\n  quorum: 1\n  keys:\n    - {name: a}\n", RH_ECONFIG,
-     "eu.yaml:7:7: witnesses.keys[0].key: required key missing"},
-    {C, CH "witnesses:\n  quorum: 1\n  keys: []\n", RH_ECONFIG,
-     "eu.yaml:6:9: witnesses.keys: expected 1..1024 entries, got 0"},
+    {C, CH "witnesses: {quorum: 1, keys: [{name: mirror-eu, key: " WK "}]}\n", RH_ECONFIG,
+     "eu.yaml:4:12: witnesses.log_key: required key missing"},
+    {C, CH "witnesses:\n  log_key: " LK "\n  quorum: 3\n  keys:\n    - {name: mirror-eu, key: " WK "}\n",
+     RH_ECONFIG, "eu.yaml:6:11: witnesses.quorum: quorum 3 exceeds the number of keys (1)"},
+    {C, CH "witnesses:\n  log_key: " LK "\n  quorum: 1\n  keys:\n    - {name: a}\n", RH_ECONFIG,
+     "eu.yaml:8:7: witnesses.keys[0].key: required key missing"},
+    {C, CH "witnesses:\n  log_key: " LK "\n  quorum: 1\n  keys: []\n", RH_ECONFIG,
+     "eu.yaml:7:9: witnesses.keys: expected 1..1024 entries, got 0"},
+    {C, CH "witnesses:\n  log_key: nope\n  quorum: 1\n  keys:\n    - {name: mirror-eu, key: " WK
+           "}\n", RH_ECONFIG, "eu.yaml:5:12: witnesses.log_key: not a verifier key \"name+id+base64\": vkey \"nope\": expected <name>+<key id>+<key>"},
+    {C, CH "witnesses:\n  log_key: " LK "\n  quorum: 1\n  keys:\n    - {name: mirror-eu, key: "
+           "mirror-eu+48b6a779+BM5f2qO/1a0BiUfEQbvz0/g8qu0fSQlRl2p4Twbtc}\n", RH_ECONFIG,
+     "eu.yaml:8:30: witnesses.keys[0].key: not a verifier key \"name+id+base64\": vkey mirror-eu: key is not base64 of a type byte and 32 bytes"},
+    {C, CH "witnesses:\n  log_key: " LK "\n  quorum: 1\n  keys:\n    - {name: mirror-na, key: " WK
+           "}\n", RH_ECONFIG,
+     "eu.yaml:8:14: witnesses.keys[0].name: \"mirror-na\" is not the key's name \"mirror-eu\""},
+    {M, MH "witness: {key: w.pem}\n", RH_ECONFIG,
+     "eu.yaml:7:10: witness: a witness needs log_key: it cosigns only checkpoints it verified"},
+    {M, MH "log_key: rhine.example/log+2ae54947+AZsfhHkc/HZjBFhU04netcqVRJ2HXydqg4QLBgqznPxx\n",
+     RH_ECONFIG, "eu.yaml:7:10: log_key: not a verifier key \"name+id+base64\": vkey rhine.example/log: key ID 2ae54947 does not match the key (2ae54946)"},
 };
 
 static void test_bad_configs(void **state)

@@ -1,5 +1,7 @@
-/* audit_log.c -- fetch and verify a transparency log: checkpoint, cosignatures, bundles, tiles. */
-#include "audit/audit_log.h"
+/* tlog_verify.c -- verify a transparency log read through a caller's source: checkpoint,
+ * cosignatures, entry bundles, hash tiles, consistency. Shared by rhine-audit, the mirror (a
+ * witness) and the client (witness quorum). */
+#include "manifest/tlog_verify.h"
 
 #include <jansson.h>
 #include <stdio.h>
@@ -9,46 +11,6 @@
 #include "manifest/hash.h"
 #include "manifest/json.h"
 #include "manifest/metadata.h"
-
-/* ---- HTTP source ----------------------------------------------------------------------------*/
-
-static rh_err http_get(void *ctx, const char *path, size_t max, rh_buf *out, rh_error *e)
-{
-    rh_audit_http *s = ctx;
-    char url[RH_NET_MAX_URL];
-    if (rh_url_join(s->base, path, url, sizeof url) != RH_OK)
-        return rh_fail(e, RH_EINVAL, "%s/%s: URL too long", s->base, path);
-    long status = 0;
-    rh_buf_reset(out);
-    return rh_http_get_buf(s->h, url, max, out, &status, e);
-}
-
-rh_err rh_audit_http_init(rh_audit_http *s, const char *base, rh_audit_src *src, rh_error *e)
-{
-    memset(s, 0, sizeof *s);
-    size_t n = strlen(base);
-    while (n > 0 && base[n - 1] == '/')
-        n--;
-    if (n == 0 || n >= sizeof s->base)
-        return rh_fail(e, RH_EINVAL, "%s: not a usable base URL", base);
-    memcpy(s->base, base, n);
-    rh_fetch_opts o;
-    memset(&o, 0, sizeof o);
-    o.http2 = true;
-    o.user_agent = "rhine-audit/1";
-    rh_err rc = rh_http_new(&o, &s->h, e);
-    if (rc != RH_OK)
-        return rc;
-    src->get = http_get;
-    src->ctx = s;
-    return RH_OK;
-}
-
-void rh_audit_http_cleanup(rh_audit_http *s)
-{
-    rh_http_free(s->h);
-    s->h = NULL;
-}
 
 /* ---- entries --------------------------------------------------------------------------------*/
 
@@ -80,23 +42,23 @@ static bool text_ok(const char *s, size_t n)
     return true;
 }
 
-rh_err rh_audit_entry_parse(const uint8_t *p, size_t n, const char *src, rh_audit_entry *out,
+rh_err rh_log_entry_parse(const uint8_t *p, size_t n, const char *src, rh_log_entry *out,
                             rh_error *e)
 {
     json_t *o = NULL;
     rh_buf canon;
-    rh_buf_init(&canon, RH_AUDIT_MAX_ENTRY + 1);
-    rh_audit_entry en;
+    rh_buf_init(&canon, RH_LOGV_MAX_ENTRY + 1);
+    rh_log_entry en;
     memset(&en, 0, sizeof en);
     rh_err rc = RH_EPARSE;
     const char *why = "want role, version, length, sha256 [, provenance, time], nothing else";
-    if (n == 0 || n > RH_AUDIT_MAX_ENTRY) {
+    if (n == 0 || n > RH_LOGV_MAX_ENTRY) {
         why = "empty or longer than the entry limit";
         goto bad;
     }
     rh_error je;
     rh_error_clear(&je);
-    if (rh_json_parse(p, n, RH_AUDIT_MAX_ENTRY, src, &o, &je) != RH_OK) {
+    if (rh_json_parse(p, n, RH_LOGV_MAX_ENTRY, src, &o, &je) != RH_OK) {
         why = je.msg;
         goto bad;
     }
@@ -121,7 +83,7 @@ rh_err rh_audit_entry_parse(const uint8_t *p, size_t n, const char *src, rh_audi
         bool tgt = strcmp(rs, "root") != 0 && strcmp(rs, "snapshot") != 0;
         if (!tgt || !json_is_object(prov) || k == 0 || json_object_size(prov) != k ||
             (rev != NULL && (!json_is_string(rev) || json_string_length(rev) == 0 ||
-                             json_string_length(rev) > RH_AUDIT_MAX_SOURCE_REV ||
+                             json_string_length(rev) > RH_LOGV_MAX_SOURCE_REV ||
                              !text_ok(json_string_value(rev), json_string_length(rev)))) ||
             (rec != NULL && !hex32(rec, en.build_recipe_sha256))) {
             why = "bad provenance";
@@ -166,13 +128,13 @@ out:
 
 /* ---- checkpoints ----------------------------------------------------------------------------*/
 
-rh_err rh_audit_checkpoint(const uint8_t *note, size_t len, const char *src,
-                           const rh_audit_keys *keys, rh_checkpoint *cp, size_t *ncosig,
+rh_err rh_log_checkpoint_verify(const uint8_t *note, size_t len, const char *src,
+                           const rh_log_keys *keys, rh_checkpoint *cp, size_t *ncosig,
                            rh_error *e)
 {
     rh_note *n = NULL;
-    rh_note_key all[1 + RH_AUDIT_MAX_WITNESSES];
-    rh_note_result res[1 + RH_AUDIT_MAX_WITNESSES];
+    rh_note_key all[1 + RH_LOGV_MAX_WITNESSES];
+    rh_note_result res[1 + RH_LOGV_MAX_WITNESSES];
     size_t nk = 1 + keys->nwitnesses, got = 0;
     rh_checkpoint c;
     memset(&c, 0, sizeof c);
@@ -205,15 +167,6 @@ out:
     return rc;
 }
 
-static rh_err fetch_checkpoint(const rh_audit_src *src, const rh_audit_keys *keys, rh_buf *note,
-                               rh_checkpoint *cp, size_t *ncosig, rh_error *e)
-{
-    rh_err rc = src->get(src->ctx, "log/checkpoint", RH_NOTE_MAX_BYTES, note, e);
-    if (rc != RH_OK)
-        return rc;
-    return rh_audit_checkpoint(note->data, note->len, "log/checkpoint", keys, cp, ncosig, e);
-}
-
 /* ---- reading the whole log ------------------------------------------------------------------*/
 
 typedef struct level_hashes {
@@ -222,13 +175,13 @@ typedef struct level_hashes {
 } level_hashes;
 
 typedef struct rebuild {
-    level_hashes lv[RH_AUDIT_TILE_LEVELS];
+    level_hashes lv[RH_LOGV_TILE_LEVELS];
 } rebuild;
 
 static rh_err on_node(void *arg, unsigned level, uint64_t index, const uint8_t hash[32])
 {
     rebuild *r = arg;
-    if (level % RH_TILE_HEIGHT != 0 || level / RH_TILE_HEIGHT >= RH_AUDIT_TILE_LEVELS)
+    if (level % RH_TILE_HEIGHT != 0 || level / RH_TILE_HEIGHT >= RH_LOGV_TILE_LEVELS)
         return RH_OK;
     level_hashes *l = &r->lv[level / RH_TILE_HEIGHT];
     if (index != l->n)
@@ -237,7 +190,7 @@ static rh_err on_node(void *arg, unsigned level, uint64_t index, const uint8_t h
     return RH_OK;
 }
 
-void rh_audit_log_free(rh_audit_log *log)
+void rh_log_view_free(rh_log_view *log)
 {
     if (log == NULL)
         return;
@@ -252,7 +205,7 @@ void rh_audit_log_free(rh_audit_log *log)
 static void hex_of(const uint8_t *h, char out[65]) { rh_hex_encode(h, 32, out); }
 
 /* Splits one bundle of want entries into log->data; leaf-hashes them into the tree. */
-static rh_err take_bundle(rh_audit_log *log, rh_buf *b, const char *path, uint64_t first,
+static rh_err take_bundle(rh_log_view *log, rh_buf *b, const char *path, uint64_t first,
                           unsigned want, size_t *dlen, size_t *dcap, rh_merkle_tree *t,
                           rebuild *rb, rh_error *e)
 {
@@ -292,15 +245,27 @@ static rh_err take_bundle(rh_audit_log *log, rh_buf *b, const char *path, uint64
     return RH_OK;
 }
 
-rh_err rh_audit_log_read(const rh_audit_src *src, const rh_audit_keys *keys, rh_audit_log **out,
+rh_err rh_log_read(const rh_log_src *src, const rh_log_keys *keys, rh_log_view **out,
                          rh_error *e)
 {
-    rh_audit_log *log = calloc(1, sizeof *log);
+    rh_buf note;
+    rh_buf_init(&note, RH_NOTE_MAX_BYTES);
+    rh_err rc = src->get(src->ctx, "log/checkpoint", RH_NOTE_MAX_BYTES, &note, e);
+    if (rc == RH_OK)
+        rc = rh_log_read_note(src, keys, note.data, note.len, "log/checkpoint", out, e);
+    rh_buf_cleanup(&note);
+    return rc;
+}
+
+rh_err rh_log_read_note(const rh_log_src *src, const rh_log_keys *keys, const uint8_t *cpnote,
+                        size_t cplen, const char *cpsrc, rh_log_view **out, rh_error *e)
+{
+    rh_log_view *log = calloc(1, sizeof *log);
     rebuild rb;
     memset(&rb, 0, sizeof rb);
     rh_buf note, b;
     rh_buf_init(&note, RH_NOTE_MAX_BYTES);
-    rh_buf_init(&b, RH_AUDIT_MAX_BUNDLE);
+    rh_buf_init(&b, RH_LOGV_MAX_BUNDLE);
     rh_merkle_tree t;
     rh_merkle_tree_init(&t);
     char path[RH_TILE_PATH_MAX + 8];
@@ -310,20 +275,22 @@ rh_err rh_audit_log_read(const rh_audit_src *src, const rh_audit_keys *keys, rh_
         rc = rh_fail(e, RH_ENOMEM, "log: out of memory");
         goto out;
     }
-    if ((rc = fetch_checkpoint(src, keys, &note, &log->cp, &log->ncosig, e)) != RH_OK)
+    if ((rc = rh_log_checkpoint_verify(cpnote, cplen, cpsrc, keys, &log->cp, &log->ncosig, e)) !=
+            RH_OK ||
+        (rc = rh_buf_append(&note, cpnote, cplen)) != RH_OK)
         goto out;
     log->notelen = note.len;
     log->note = rh_buf_take(&note, &log->notelen);
     log->size = log->cp.size;
-    if (log->size > RH_AUDIT_MAX_ENTRIES) {
-        rc = rh_fail(e, RH_ETOOBIG, "log/checkpoint: %llu entries, this auditor replays at most "
-                     "%llu", (unsigned long long)log->size,
-                     (unsigned long long)RH_AUDIT_MAX_ENTRIES);
+    if (log->size > RH_LOGV_MAX_ENTRIES) {
+        rc = rh_fail(e, RH_ETOOBIG, "%s: %llu entries, a verifier replays at most %llu", cpsrc,
+                     (unsigned long long)log->size,
+                     (unsigned long long)RH_LOGV_MAX_ENTRIES);
         goto out;
     }
     log->off = calloc((size_t)log->size + 1, sizeof *log->off);
     log->ent = calloc((size_t)log->size + 1, sizeof *log->ent);
-    for (unsigned l = 0; l < RH_AUDIT_TILE_LEVELS; l++) {
+    for (unsigned l = 0; l < RH_LOGV_TILE_LEVELS; l++) {
         uint64_t full;
         unsigned part;
         rh_tile_count(log->size, l, &full, &part);
@@ -352,7 +319,7 @@ rh_err rh_audit_log_read(const rh_audit_src *src, const rh_audit_keys *keys, rh_
             goto out;
         }
         snprintf(path, sizeof path, "log/%s", rel);
-        if ((rc = src->get(src->ctx, path, RH_AUDIT_MAX_BUNDLE, &b, e)) != RH_OK ||
+        if ((rc = src->get(src->ctx, path, RH_LOGV_MAX_BUNDLE, &b, e)) != RH_OK ||
             (rc = take_bundle(log, &b, path, i * RH_TILE_WIDTH, w, &dlen, &dcap, &t, &rb, e)) !=
                 RH_OK)
             goto out;
@@ -367,12 +334,12 @@ rh_err rh_audit_log_read(const rh_audit_src *src, const rh_audit_keys *keys, rh_
         char a[65], c[65];
         hex_of(root, a);
         hex_of(log->cp.root, c);
-        rc = rh_fail(e, RH_ELOG, "log/checkpoint: the %llu entries served hash to root %s, the "
-                     "signed checkpoint says %s", (unsigned long long)log->size, a, c);
+        rc = rh_fail(e, RH_ELOG, "%s: the %llu entries served hash to root %s, the signed "
+                     "checkpoint says %s", cpsrc, (unsigned long long)log->size, a, c);
         goto out;
     }
     /* Every hash tile, byte for byte. */
-    for (unsigned l = 0; l < RH_AUDIT_TILE_LEVELS; l++) {
+    for (unsigned l = 0; l < RH_LOGV_TILE_LEVELS; l++) {
         rh_tile_count(log->size, l, &full, &part);
         for (uint64_t i = 0; i <= full; i++) {
             unsigned w = i < full ? RH_TILE_WIDTH : part;
@@ -409,25 +376,25 @@ rh_err rh_audit_log_read(const rh_audit_src *src, const rh_audit_keys *keys, rh_
     for (uint64_t i = 0; i < log->size; i++) {
         char s[64];
         snprintf(s, sizeof s, "log entry %llu", (unsigned long long)i);
-        if ((rc = rh_audit_entry_parse(log->data + log->off[i], log->off[i + 1] - log->off[i], s,
+        if ((rc = rh_log_entry_parse(log->data + log->off[i], log->off[i + 1] - log->off[i], s,
                                        &log->ent[i], e)) != RH_OK)
             goto out;
     }
     *out = log;
     log = NULL;
 out:
-    for (unsigned l = 0; l < RH_AUDIT_TILE_LEVELS; l++)
+    for (unsigned l = 0; l < RH_LOGV_TILE_LEVELS; l++)
         free(rb.lv[l].h);
     rh_buf_cleanup(&note);
     rh_buf_cleanup(&b);
-    rh_audit_log_free(log);
+    rh_log_view_free(log);
     return rc;
 }
 
 /* ---- consistency from tiles -----------------------------------------------------------------*/
 
 typedef struct tile_cache {
-    const rh_audit_src *src;
+    const rh_log_src *src;
     uint64_t size;
     rh_error *e;
     struct {
@@ -490,7 +457,7 @@ static rh_err tiles_get(void *arg, unsigned level, uint64_t index, uint8_t out[3
 {
     tile_cache *c = arg;
     unsigned tl = level / RH_TILE_HEIGHT, r = level % RH_TILE_HEIGHT;
-    if (tl >= RH_AUDIT_TILE_LEVELS)
+    if (tl >= RH_LOGV_TILE_LEVELS)
         return rh_fail(c->e, RH_EINVAL, "node %u/%llu: too high", level,
                        (unsigned long long)index);
     uint64_t first = index << r, n = (uint64_t)1 << r;
@@ -508,29 +475,39 @@ static rh_err tiles_get(void *arg, unsigned level, uint64_t index, uint8_t out[3
     return RH_OK;
 }
 
-rh_err rh_audit_consistency(const rh_audit_src *src, const rh_audit_keys *keys,
+rh_err rh_log_consistency(const rh_log_src *src, const rh_log_keys *keys,
                             const uint8_t *old_note, size_t old_len, rh_buf *cur_note,
                             rh_error *e)
+{
+    rh_buf note;
+    rh_buf_init(&note, RH_NOTE_MAX_BYTES);
+    rh_err rc = src->get(src->ctx, "log/checkpoint", RH_NOTE_MAX_BYTES, &note, e);
+    if (rc == RH_OK)
+        rc = rh_log_consistency_notes(src, keys, old_note, old_len, note.data, note.len, e);
+    if (rc == RH_OK && cur_note != NULL && rh_buf_append(cur_note, note.data, note.len) != RH_OK)
+        rc = rh_fail(e, RH_ENOMEM, "log/checkpoint: out of memory");
+    rh_buf_cleanup(&note);
+    return rc;
+}
+
+rh_err rh_log_consistency_notes(const rh_log_src *src, const rh_log_keys *keys,
+                                const uint8_t *old_note, size_t old_len, const uint8_t *cur_note,
+                                size_t cur_len, rh_error *e)
 {
     rh_checkpoint oldc, cur;
     memset(&oldc, 0, sizeof oldc);
     memset(&cur, 0, sizeof cur);
-    rh_buf note;
-    rh_buf_init(&note, RH_NOTE_MAX_BYTES);
     tile_cache c;
     memset(&c, 0, sizeof c);
-    rh_audit_keys logonly = *keys;
+    rh_log_keys logonly = *keys;
     logonly.quorum = 0; /* an old checkpoint need not carry today's witnesses */
     char a[65], b[65];
-    rh_err rc = rh_audit_checkpoint(old_note, old_len, "old checkpoint", &logonly, &oldc, NULL, e);
+    rh_err rc = rh_log_checkpoint_verify(old_note, old_len, "old checkpoint", &logonly, &oldc, NULL, e);
     if (rc != RH_OK)
         goto out;
-    if ((rc = fetch_checkpoint(src, keys, &note, &cur, NULL, e)) != RH_OK)
+    if ((rc = rh_log_checkpoint_verify(cur_note, cur_len, "log/checkpoint", keys, &cur, NULL,
+                                       e)) != RH_OK)
         goto out;
-    if (cur_note != NULL && (rc = rh_buf_append(cur_note, note.data, note.len)) != RH_OK) {
-        rc = rh_fail(e, rc, "log/checkpoint: out of memory");
-        goto out;
-    }
     if (strcmp(oldc.origin, cur.origin) != 0) {
         rc = rh_fail(e, RH_ELOG, "old checkpoint is of log \"%s\", the current one of \"%s\"",
                      oldc.origin, cur.origin);
@@ -572,6 +549,17 @@ out:
         free(c.t[i].h);
     rh_checkpoint_cleanup(&oldc);
     rh_checkpoint_cleanup(&cur);
-    rh_buf_cleanup(&note);
     return rc;
+}
+
+const rh_log_entry *rh_log_view_find(const rh_log_view *log, const char *role, uint64_t version,
+                                     uint64_t *index)
+{
+    for (uint64_t i = 0; i < log->size; i++)
+        if (log->ent[i].version == version && strcmp(log->ent[i].role, role) == 0) {
+            if (index != NULL)
+                *index = i;
+            return &log->ent[i];
+        }
+    return NULL;
 }

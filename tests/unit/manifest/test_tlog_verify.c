@@ -9,7 +9,7 @@
 #include <string.h>
 #include <cmocka.h>
 
-#include "audit/audit_log.h"
+#include "manifest/tlog_verify.h"
 #include "manifest/keys.h"
 #include "manifest/note.h"
 
@@ -24,10 +24,10 @@
 static void test_entry_known_answer(void **state)
 {
     (void)state;
-    rh_audit_entry en;
+    rh_log_entry en;
     rh_error e;
     rh_error_clear(&e);
-    assert_int_equal(rh_audit_entry_parse((const uint8_t *)SAMPLE, strlen(SAMPLE), "t", &en, &e),
+    assert_int_equal(rh_log_entry_parse((const uint8_t *)SAMPLE, strlen(SAMPLE), "t", &en, &e),
                      RH_OK);
     assert_string_equal(en.role, "targets");
     assert_int_equal(en.version, 7);
@@ -79,11 +79,11 @@ static void test_entry_rejects(void **state)
                             "\"version\":1}", H);
     snprintf(bad[n++], 512, "null");
     for (int i = 0; i < n; i++) {
-        rh_audit_entry en;
+        rh_log_entry en;
         memset(&en, 0x5a, sizeof en);
         rh_error e;
         rh_error_clear(&e);
-        if (rh_audit_entry_parse((const uint8_t *)bad[i], strlen(bad[i]), "t", &en, &e) !=
+        if (rh_log_entry_parse((const uint8_t *)bad[i], strlen(bad[i]), "t", &en, &e) !=
             RH_EPARSE)
             fail_msg("case %d parsed: %s", i, bad[i]);
         assert_non_null(strstr(e.msg, "t: log entry"));
@@ -92,8 +92,8 @@ static void test_entry_rejects(void **state)
     char good[512];
     snprintf(good, sizeof good, "{\"length\":1,\"role\":\"av/team\",\"sha256\":%s,"
                                 "\"version\":1}", H);
-    rh_audit_entry en;
-    assert_int_equal(rh_audit_entry_parse((const uint8_t *)good, strlen(good), "t", &en, NULL),
+    rh_log_entry en;
+    assert_int_equal(rh_log_entry_parse((const uint8_t *)good, strlen(good), "t", &en, NULL),
                      RH_OK);
     assert_string_equal(en.role, "av/team");
 }
@@ -101,7 +101,7 @@ static void test_entry_rejects(void **state)
 /* A checkpoint of the log key with cosignatures by the first ncos of three witnesses. */
 typedef struct fixture {
     rh_privkey *log, *w[3], *stranger;
-    rh_audit_keys keys;
+    rh_log_keys keys;
 } fixture;
 
 static void fixture_init(fixture *f)
@@ -161,7 +161,7 @@ static rh_err verify(fixture *f, const rh_buf *note, size_t quorum, size_t *ncos
     memset(&cp, 0, sizeof cp);
     rh_error e;
     rh_error_clear(&e);
-    rh_err rc = rh_audit_checkpoint(note->data, note->len, "cp", &f->keys, &cp, ncos, &e);
+    rh_err rc = rh_log_checkpoint_verify(note->data, note->len, "cp", &f->keys, &cp, ncos, &e);
     if (rc == RH_OK) {
         assert_int_equal(cp.size, 42);
         assert_string_equal(cp.origin, "rhine.test/log");

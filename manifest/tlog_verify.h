@@ -1,0 +1,118 @@
+/* tlog_verify.h -- a verifier's view of a Rhine transparency log (DESIGN 8): read the checkpoint,
+ * entry bundles and hash tiles (C2SP tlog-tiles) through a caller's source, verify the signed
+ * checkpoint and witness cosignatures, rebuild the tree (RFC 9162) and compare every byte; prove
+ * an old checkpoint consistent with a newer one from the tiles alone. Pure: all I/O goes through
+ * the source's callback. Used by rhine-audit, the mirror (witness) and the client (quorum). */
+#ifndef RH_TLOG_VERIFY_H
+#define RH_TLOG_VERIFY_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "manifest/buf.h"
+#include "manifest/limits.h"
+#include "manifest/merkle.h"
+#include "manifest/note.h"
+#include "manifest/rh_error.h"
+
+#define RH_LOGV_MAX_ENTRY      4096              /* bytes of one log entry (origin/tlog.h) */
+#define RH_LOGV_MAX_SOURCE_REV 1024              /* bytes of a source revision */
+#define RH_LOGV_MAX_ENTRIES    ((uint64_t)1 << 22) /* entries the auditor replays in memory */
+#define RH_LOGV_TILE_LEVELS    8                 /* tile levels of a 64-bit tree */
+#define RH_LOGV_MAX_BUNDLE     ((size_t)RH_TILE_WIDTH * (2 + RH_LOGV_MAX_ENTRY))
+#define RH_LOGV_MAX_WITNESSES  64
+
+/* Where the log is: get(path relative to the base, e.g. "log/checkpoint") into out, at most max
+ * bytes. Returns RH_OK, RH_ENOTFOUND, RH_ETOOBIG, RH_ENET or another error with a message. */
+typedef rh_err (*rh_log_get_fn)(void *ctx, const char *path, size_t max, rh_buf *out,
+                                  rh_error *e);
+typedef struct rh_log_src {
+    rh_log_get_fn get;
+    void *ctx;
+} rh_log_src;
+
+/* One log entry (the origin's format, parsed independently of the writer). */
+typedef struct rh_log_entry {
+    char role[RH_MAX_ROLE_NAME + 1];
+    uint64_t version, length;
+    uint8_t sha256[32];
+    bool has_source_rev;
+    char source_rev[RH_LOGV_MAX_SOURCE_REV + 1];
+    bool has_recipe;
+    uint8_t build_recipe_sha256[32];
+    bool has_time;
+    int64_t time;
+} rh_log_entry;
+
+/* Strict: canonical JSON {"length","provenance"?:{"build_recipe_sha256"?,"source_rev"?},
+ * "role","sha256","time"?,"version"}, nothing else, lower-case hex, no timestamp role,
+ * provenance only on targets roles. Returns RH_OK or RH_EPARSE. */
+rh_err rh_log_entry_parse(const uint8_t *p, size_t n, const char *src, rh_log_entry *out,
+                            rh_error *e) __attribute__((warn_unused_result));
+
+/* Who must have signed a checkpoint. */
+typedef struct rh_log_keys {
+    rh_note_key log;
+    rh_note_key witnesses[RH_LOGV_MAX_WITNESSES];
+    size_t nwitnesses;
+    size_t quorum; /* cosignatures required from witnesses (0 = none) */
+} rh_log_keys;
+
+/* Verifies a signed checkpoint note: the log key's signature, every known witness line, and
+ * at least keys->quorum witness cosignatures (tlog-cosignature/v1). *cp owned by the caller
+ * (rh_checkpoint_cleanup); *ncosig (optional) gets the cosigners. Returns RH_OK, RH_ESIG,
+ * RH_EPARSE, RH_ETOOBIG, RH_ENOMEM. */
+rh_err rh_log_checkpoint_verify(const uint8_t *note, size_t len, const char *src,
+                           const rh_log_keys *keys, rh_checkpoint *cp, size_t *ncosig,
+                           rh_error *e) __attribute__((warn_unused_result));
+
+/* A whole log, verified. */
+typedef struct rh_log_view {
+    rh_checkpoint cp;
+    uint8_t *note; /* the checkpoint as served */
+    size_t notelen;
+    size_t ncosig;
+    uint64_t size;
+    uint8_t *data;       /* every entry's bytes, back to back */
+    size_t *off;         /* entry i is data[off[i] .. off[i + 1]) */
+    rh_log_entry *ent; /* parsed */
+} rh_log_view;
+
+/* Fetches log/checkpoint, verifies it (rh_log_checkpoint_verify), fetches every entry bundle,
+ * rebuilds the tree and compares its root with the checkpoint, then fetches every hash tile and
+ * compares it byte for byte with the rebuilt tree; parses every entry. The first difference is
+ * the error with its evidence (path, position, expected and served hash).
+ * Returns RH_OK; RH_ELOG (log inconsistent), RH_ESIG, RH_EPARSE (malformed checkpoint, bundle or
+ * entry); RH_ENOTFOUND / RH_ENET (could not fetch); RH_ETOOBIG; RH_ENOMEM. */
+rh_err rh_log_read(const rh_log_src *src, const rh_log_keys *keys, rh_log_view **out,
+                         rh_error *e) __attribute__((warn_unused_result));
+/* The same with a checkpoint note the caller already holds (cpsrc names it in messages): the
+ * tiles and bundles of its tree are read through src. */
+rh_err rh_log_read_note(const rh_log_src *src, const rh_log_keys *keys, const uint8_t *cpnote,
+                        size_t cplen, const char *cpsrc, rh_log_view **out, rh_error *e)
+    __attribute__((warn_unused_result));
+void rh_log_view_free(rh_log_view *log); /* accepts NULL */
+
+/* The entry logging <version>.<role>.json, or NULL; *index (optional) receives its position.
+ * Versions are unique per role in a verified log (the origin refuses to log one twice). */
+const rh_log_entry *rh_log_view_find(const rh_log_view *log, const char *role, uint64_t version,
+                                     uint64_t *index);
+
+/* Append-only check: old (a signed checkpoint kept from earlier) against the current
+ * log/checkpoint, with an RFC 9162 consistency proof built from the current hash tiles only and
+ * verified against both roots. cur_note (optional) receives the current checkpoint as served.
+ * Returns RH_OK; RH_ELOG (shrunk, forked or rewritten log: both checkpoints are the evidence);
+ * RH_ESIG; RH_EPARSE; RH_ENOTFOUND / RH_ENET; RH_ENOMEM. */
+rh_err rh_log_consistency(const rh_log_src *src, const rh_log_keys *keys,
+                            const uint8_t *old_note, size_t old_len, rh_buf *cur_note,
+                            rh_error *e) __attribute__((warn_unused_result));
+
+/* The same with the current checkpoint given: cur_note verifies under keys (quorum included),
+ * old_note under the log key alone; the proof comes from the hash tiles of cur_note's tree read
+ * through src. Returns as rh_log_consistency. */
+rh_err rh_log_consistency_notes(const rh_log_src *src, const rh_log_keys *keys,
+                                const uint8_t *old_note, size_t old_len, const uint8_t *cur_note,
+                                size_t cur_len, rh_error *e) __attribute__((warn_unused_result));
+
+#endif
