@@ -933,28 +933,60 @@ static rh_err check_origin(cfgctx *c, const node *root, void *p)
     return RH_OK;
 }
 
-/* A C2SP verifier key ("name+id+base64"): parsed now so a typo is a config error, not a
- * refused checkpoint later. */
-static rh_err check_vkey(cfgctx *c, const node *n, const char *key, const char *vkey)
+/* A C2SP verifier key: given inline ("name+id+base64"), or as the path of a file holding one line
+ * (anchored at the config's directory, e.g. the origin's public keys/log.pub). Either way *slot
+ * ends up holding the key itself, parsed now so a typo is a config error, not a refused
+ * checkpoint later. */
+static rh_err check_vkey(cfgctx *c, const node *n, const char *key, char **slot)
 {
     rh_note_key k;
     rh_error ve;
     rh_error_clear(&ve);
-    if (rh_note_vkey_parse(vkey, &k, &ve) != RH_OK)
+    if (rh_note_vkey_parse(*slot, &k, &ve) == RH_OK)
+        return RH_OK;
+    if (strchr(*slot, '+') != NULL) /* a verifier key always has two '+'; a path, none */
         return at_node(c, n, key, "not a verifier key \"name+id+base64\": %s", ve.msg);
+    char *path = anchor_path(c, *slot);
+    if (path == NULL)
+        return rh_fail(c->e, RH_ENOMEM, "%s: out of memory", c->name);
+    char line[1024];
+    size_t len = 0;
+    FILE *f = fopen(path, "rb");
+    if (f != NULL) {
+        len = fread(line, 1, sizeof line - 1, f);
+        fclose(f);
+    }
+    line[len] = '\0';
+    line[strcspn(line, "\r\n")] = '\0'; /* the first line */
+    rh_err rc = RH_OK;
+    rh_error ve2;
+    rh_error_clear(&ve2);
+    if (f == NULL)
+        rc = at_node(c, n, key, "neither a verifier key (%s) nor a readable file (%s: %s)", ve.msg,
+                     path, strerror(errno));
+    else if (rh_note_vkey_parse(line, &k, &ve2) != RH_OK)
+        rc = at_node(c, n, key, "%s: not a verifier key \"name+id+base64\": %s", path, ve2.msg);
+    free(path);
+    if (rc != RH_OK)
+        return rc;
+    char *v = strdup(line);
+    if (v == NULL)
+        return rh_fail(c->e, RH_ENOMEM, "%s: out of memory", c->name);
+    free(*slot);
+    *slot = v;
     return RH_OK;
 }
 
 static rh_err check_mirror(cfgctx *c, const node *root, void *p)
 {
-    const rh_mirror_config *m = p;
+    rh_mirror_config *m = p;
     rh_err rc = check_tls(c, root, m->listen, m->tls_cert, m->tls_key);
     if (rc != RH_OK)
         return rc;
     if (m->listen == NULL && m->listen_h2c == NULL)
         return at(c, root->line, root->col, "a mirror needs listen or listen_h2c");
     if (m->log_key != NULL && (rc = check_vkey(c, map_get(root, "log_key"), "log_key",
-                                               m->log_key)) != RH_OK)
+                                               &m->log_key)) != RH_OK)
         return rc;
     if (m->has_witness && m->log_key == NULL)
         return at_node(c, map_get(root, "witness"), "witness",
@@ -964,18 +996,18 @@ static rh_err check_mirror(cfgctx *c, const node *root, void *p)
 
 static rh_err check_client(cfgctx *c, const node *root, void *p)
 {
-    const rh_client_config *cl = p;
+    rh_client_config *cl = p;
     if (cl->has_witnesses) {
         const node *w = map_get(root, "witnesses");
         size_t old = path_push_key(c, "witnesses", 9);
-        rh_err rc = check_vkey(c, map_get(w, "log_key"), "log_key", cl->witnesses.log_key);
+        rh_err rc = check_vkey(c, map_get(w, "log_key"), "log_key", &cl->witnesses.log_key);
         const node *kl = map_get(w, "keys");
         for (size_t i = 0; rc == RH_OK && i < cl->witnesses.nkeys; i++) {
             size_t o2 = path_push_key(c, "keys", 4);
             path_push_idx(c, i);
-            const rh_client_witness *wk = &cl->witnesses.keys[i];
+            rh_client_witness *wk = &cl->witnesses.keys[i];
             rh_note_key k;
-            rc = check_vkey(c, map_get(kl->kids[i], "key"), "key", wk->key);
+            rc = check_vkey(c, map_get(kl->kids[i], "key"), "key", &wk->key);
             if (rc == RH_OK && rh_note_vkey_parse(wk->key, &k, NULL) == RH_OK &&
                 strcmp(k.name, wk->name) != 0)
                 rc = at_node(c, map_get(kl->kids[i], "name"), "name",

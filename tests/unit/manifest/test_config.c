@@ -399,7 +399,7 @@ static const struct {
     {C, CH "witnesses:\n  log_key: " LK "\n  quorum: 1\n  keys: []\n", RH_ECONFIG,
      "eu.yaml:7:9: witnesses.keys: expected 1..1024 entries, got 0"},
     {C, CH "witnesses:\n  log_key: nope\n  quorum: 1\n  keys:\n    - {name: mirror-eu, key: " WK
-           "}\n", RH_ECONFIG, "eu.yaml:5:12: witnesses.log_key: not a verifier key \"name+id+base64\": vkey \"nope\": expected <name>+<key id>+<key>"},
+           "}\n", RH_ECONFIG, "eu.yaml:5:12: witnesses.log_key: neither a verifier key (vkey \"nope\": expected <name>+<key id>+<key>) nor a readable file (nope: No such file or directory)"},
     {C, CH "witnesses:\n  log_key: " LK "\n  quorum: 1\n  keys:\n    - {name: mirror-eu, key: "
            "mirror-eu+48b6a779+BM5f2qO/1a0BiUfEQbvz0/g8qu0fSQlRl2p4Twbtc}\n", RH_ECONFIG,
      "eu.yaml:8:30: witnesses.keys[0].key: not a verifier key \"name+id+base64\": vkey mirror-eu: key is not base64 of a type byte and 32 bytes"},
@@ -408,6 +408,10 @@ static const struct {
      "eu.yaml:8:14: witnesses.keys[0].name: \"mirror-na\" is not the key's name \"mirror-eu\""},
     {M, MH "witness: {key: w.pem}\n", RH_ECONFIG,
      "eu.yaml:7:10: witness: a witness needs log_key: it cosigns only checkpoints it verified"},
+    {M, MH "log_key: tests/data/config/client.yaml\n", RH_ECONFIG,
+     "eu.yaml:7:10: log_key: tests/data/config/client.yaml: not a verifier key \"name+id+base64\": "
+     "vkey \"# client.yaml -- example Rhine client (rhine-get) configuration.\": expected "
+     "<name>+<key id>+<key>"},
     {M, MH "log_key: rhine.example/log+2ae54947+AZsfhHkc/HZjBFhU04netcqVRJ2HXydqg4QLBgqznPxx\n",
      RH_ECONFIG, "eu.yaml:7:10: log_key: not a verifier key \"name+id+base64\": vkey rhine.example/log: key ID 2ae54947 does not match the key (2ae54946)"},
 };
