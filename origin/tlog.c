@@ -121,92 +121,10 @@ rh_err rh_tlog_entry_build(const rh_tlog_entry *en, rh_buf *out, rh_error *e)
     return rc;
 }
 
-static bool get_u64(const json_t *o, const char *k, uint64_t *v)
-{
-    const json_t *j = json_object_get(o, k);
-    if (!json_is_integer(j) || json_integer_value(j) < 0)
-        return false;
-    *v = (uint64_t)json_integer_value(j);
-    return true;
-}
-
 static bool get_hex32(const json_t *o, const char *k, uint8_t out[32])
 {
     const char *s = json_string_value(json_object_get(o, k));
     return s != NULL && strlen(s) == 64 && rh_hex_decode(s, out, 32) == RH_OK;
-}
-
-rh_err rh_tlog_entry_parse(const uint8_t *p, size_t n, const char *src, rh_tlog_entry *out,
-                           rh_error *e)
-{
-    json_t *o = NULL;
-    rh_buf b;
-    rh_buf_init(&b, RH_TLOG_MAX_ENTRY + 1);
-    rh_tlog_entry en;
-    memset(&en, 0, sizeof en);
-    rh_err rc = RH_EPARSE;
-    if (n == 0 || n > RH_TLOG_MAX_ENTRY) {
-        rh_fail(e, RH_EPARSE, "%s: log entry of %zu bytes (1..%d)", src, n, RH_TLOG_MAX_ENTRY);
-        goto out;
-    }
-    if (rh_json_parse(p, n, RH_TLOG_MAX_ENTRY, src, &o, e) != RH_OK) {
-        rh_error_prefix(e, "%s: log entry", src);
-        goto out;
-    }
-    const char *role = json_string_value(json_object_get(o, "role"));
-    const json_t *prov = json_object_get(o, "provenance");
-    const json_t *tm = json_object_get(o, "time");
-    size_t want = 4 + (prov != NULL) + (tm != NULL);
-    if (!json_is_object(o) || json_object_size(o) != want || role == NULL ||
-        strlen(role) > RH_MAX_ROLE_NAME || !get_u64(o, "version", &en.version) ||
-        !get_u64(o, "length", &en.length) || !get_hex32(o, "sha256", en.sha256)) {
-        rh_fail(e, RH_EPARSE, "%s: log entry: want role, version, length, sha256 "
-                "[, provenance, time] and nothing else", src);
-        goto out;
-    }
-    memcpy(en.role, role, strlen(role) + 1);
-    if (prov != NULL) {
-        const json_t *rev = json_object_get(prov, "source_rev");
-        const json_t *rec = json_object_get(prov, "build_recipe_sha256");
-        size_t pw = (rev != NULL) + (rec != NULL);
-        if (!json_is_object(prov) || pw == 0 || json_object_size(prov) != pw ||
-            (rev != NULL && (!json_is_string(rev) ||
-                             json_string_length(rev) > RH_TLOG_MAX_SOURCE_REV)) ||
-            (rec != NULL && !get_hex32(prov, "build_recipe_sha256", en.build_recipe_sha256))) {
-            rh_fail(e, RH_EPARSE, "%s: log entry: provenance wants source_rev and/or "
-                    "build_recipe_sha256", src);
-            goto out;
-        }
-        if (rev != NULL) {
-            en.has_source_rev = true;
-            memcpy(en.source_rev, json_string_value(rev), json_string_length(rev) + 1);
-        }
-        en.has_recipe = rec != NULL;
-    }
-    if (tm != NULL) {
-        if (!json_is_string(tm) || rh_time_parse(json_string_value(tm), &en.time) != RH_OK) {
-            rh_fail(e, RH_EPARSE, "%s: log entry: time is not YYYY-MM-DDTHH:MM:SSZ", src);
-            goto out;
-        }
-        en.has_time = true;
-    }
-    /* The one spelling: what build gives for these values, byte for byte. */
-    rh_error ign;
-    rh_error_clear(&ign);
-    if (rh_tlog_entry_build(&en, &b, &ign) != RH_OK) {
-        rh_fail(e, RH_EPARSE, "%s: log entry: %s", src, ign.msg);
-        goto out;
-    }
-    if (b.len != n || memcmp(b.data, p, n) != 0) {
-        rh_fail(e, RH_EPARSE, "%s: log entry is not in canonical form", src);
-        goto out;
-    }
-    *out = en;
-    rc = RH_OK;
-out:
-    json_decref(o);
-    rh_buf_cleanup(&b);
-    return rc;
 }
 
 /* ---- keys -----------------------------------------------------------------------------------*/
@@ -414,7 +332,7 @@ rh_err rh_tlog_append(rh_tlog *log, const uint8_t *entry, size_t n, rh_error *e)
         return rh_fail(e, RH_EINVAL, "log: no entry");
     rh_error pe;
     rh_error_clear(&pe);
-    if (rh_tlog_entry_parse(entry, n, "log entry", &en, &pe) != RH_OK)
+    if (rh_log_entry_parse(entry, n, "log entry", &en, &pe) != RH_OK)
         return relabel(e, RH_EINVAL, &pe);
     if (log->tree.size >= RH_TLOG_MAX_ENTRIES)
         return rh_fail(e, RH_ETOOBIG, "%s: the log is full (%llu entries)", log->logdir,

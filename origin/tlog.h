@@ -23,6 +23,7 @@
 #include "manifest/limits.h"
 #include "manifest/merkle.h"
 #include "manifest/rh_error.h"
+#include "manifest/tlog_verify.h"
 
 #define RH_TLOG_DIR          "log"      /* <repo>/log */
 #define RH_TLOG_CHECKPOINT   "checkpoint"
@@ -35,19 +36,12 @@
 /* An entry bundle: up to 256 entries with their 2-byte length prefixes. */
 #define RH_TLOG_MAX_BUNDLE   ((size_t)RH_TILE_WIDTH * (2 + RH_TLOG_MAX_ENTRY))
 
-/* One log entry: a signed metadata file (timestamps are not logged). */
-typedef struct rh_tlog_entry {
-    char role[RH_MAX_ROLE_NAME + 1];    /* "root", "snapshot", "targets" or a delegated role */
-    uint64_t version;                   /* >= 1: the file is <version>.<role>.json */
-    uint64_t length;                    /* bytes of the file */
-    uint8_t sha256[32];                 /* of the file's exact bytes */
-    bool has_source_rev;                /* provenance (targets roles only) */
-    char source_rev[RH_TLOG_MAX_SOURCE_REV + 1];
-    bool has_recipe;
-    uint8_t build_recipe_sha256[32];
-    bool has_time;
-    int64_t time;                       /* seconds since the epoch, logged as YYYY-MM-DDTHH:MM:SSZ */
-} rh_tlog_entry;
+/* One log entry: a signed metadata file (timestamps are not logged). The writer shares the
+ * verifiers' struct and strict parser (manifest/tlog_verify.h, rh_log_entry_parse), so the
+ * origin and every mirror, client and auditor read entries by the same rules. */
+typedef rh_log_entry rh_tlog_entry;
+_Static_assert(RH_TLOG_MAX_ENTRY == RH_LOGV_MAX_ENTRY, "one entry limit");
+_Static_assert(RH_TLOG_MAX_SOURCE_REV == RH_LOGV_MAX_SOURCE_REV, "one source_rev limit");
 
 /* The entry bytes: canonical JSON
  *   {"length":L,"provenance":{"build_recipe_sha256":"<hex>","source_rev":"<rev>"},
@@ -58,11 +52,7 @@ typedef struct rh_tlog_entry {
 rh_err rh_tlog_entry_build(const rh_tlog_entry *en, rh_buf *out, rh_error *e)
     __attribute__((warn_unused_result));
 
-/* Strict inverse of rh_tlog_entry_build: the bytes must be exactly what build gives for the
- * parsed entry (canonical, no unknown or duplicate members). *out written only on success.
- * Returns RH_OK or RH_EPARSE. */
-rh_err rh_tlog_entry_parse(const uint8_t *p, size_t n, const char *src, rh_tlog_entry *out,
-                           rh_error *e) __attribute__((warn_unused_result));
+/* The inverse is rh_log_entry_parse (manifest/tlog_verify.h): exactly what build gives. */
 
 /* New log key: <keys>/online/log.pem (0600, the directory made 0700 if missing) and
  * <keys>/log.pub holding the vkey "<origin>+<id>+<base64>" and a newline (0644). Refuses to

@@ -126,7 +126,7 @@ static void test_entry_known_answer(void **state)
     rh_error_clear(&e);
     assert_int_equal(rh_tlog_entry_build(&en, &b, &e), RH_OK);
     assert_string_equal((char *)b.data, SAMPLE);
-    assert_int_equal(rh_tlog_entry_parse(b.data, b.len, "t", &back, &e), RH_OK);
+    assert_int_equal(rh_log_entry_parse(b.data, b.len, "t", &back, &e), RH_OK);
     assert_memory_equal(&en, &back, sizeof en);
     /* Minimal: a root entry without provenance or time. */
     rh_buf_reset(&b);
@@ -149,7 +149,7 @@ static void test_entry_known_answer(void **state)
     assert_string_equal((char *)b.data,
                         "{\"length\":1234,\"provenance\":{\"source_rev\":\"abc123\"},\"role\":"
                         "\"targets\",\"sha256\":\"" SAMPLE_SHA "\",\"version\":7}");
-    assert_int_equal(rh_tlog_entry_parse(b.data, b.len, "t", &back, &e), RH_OK);
+    assert_int_equal(rh_log_entry_parse(b.data, b.len, "t", &back, &e), RH_OK);
     assert_memory_equal(&en, &back, sizeof en);
     rh_buf_cleanup(&b);
 }
@@ -236,7 +236,7 @@ static void test_entry_parse_rejects(void **state)
         memset(&en, 0x5a, sizeof en);
         rh_error e;
         rh_error_clear(&e);
-        if (rh_tlog_entry_parse((const uint8_t *)bad[i], strlen(bad[i]), "t", &en, &e) !=
+        if (rh_log_entry_parse((const uint8_t *)bad[i], strlen(bad[i]), "t", &en, &e) !=
             RH_EPARSE)
             fail_msg("case %d parsed: %s", i, bad[i]);
         assert_int_equal((unsigned char)en.role[0], 0x5a); /* untouched */
@@ -245,9 +245,9 @@ static void test_entry_parse_rejects(void **state)
     char good[512];
     snprintf(good, sizeof good, "{\"length\":1,\"role\":\"root\",\"sha256\":%s,\"version\":1}", H);
     rh_tlog_entry en;
-    assert_int_equal(rh_tlog_entry_parse((const uint8_t *)good, strlen(good), "t", &en, NULL),
+    assert_int_equal(rh_log_entry_parse((const uint8_t *)good, strlen(good), "t", &en, NULL),
                      RH_OK);
-    assert_int_equal(rh_tlog_entry_parse((const uint8_t *)good, 0, "t", &en, NULL), RH_EPARSE);
+    assert_int_equal(rh_log_entry_parse((const uint8_t *)good, 0, "t", &en, NULL), RH_EPARSE);
 }
 
 /* ---- an independent recomputation ----------------------------------------------------------*/
@@ -692,7 +692,7 @@ static void test_log_metadata_and_sync(void **state)
     for (size_t i = 0; i < 7; i++) {
         size_t n = (size_t)b.data[off] << 8 | b.data[off + 1];
         rh_tlog_entry en;
-        assert_int_equal(rh_tlog_entry_parse(b.data + off + 2, n, "b", &en, NULL), RH_OK);
+        assert_int_equal(rh_log_entry_parse(b.data + off + 2, n, "b", &en, NULL), RH_OK);
         assert_string_equal(en.role, order[i][0]);
         assert_int_equal(en.version, strtoull(order[i][1], NULL, 10));
         assert_true(en.has_time);
