@@ -933,48 +933,44 @@ static rh_err check_origin(cfgctx *c, const node *root, void *p)
     return RH_OK;
 }
 
-/* A C2SP verifier key: given inline ("name+id+base64"), or as the path of a file holding one line
- * (anchored at the config's directory, e.g. the origin's public keys/log.pub). Either way *slot
- * ends up holding the key itself, parsed now so a typo is a config error, not a refused
- * checkpoint later. */
+/* A C2SP verifier key: inline ("name+id+base64", checked now so a typo is a config error), or
+ * the path of a file holding one line (anchored at the config's directory, read when the key is
+ * used: rh_config_vkey), e.g. the origin's public keys/log.pub or a witness's .pub. */
 static rh_err check_vkey(cfgctx *c, const node *n, const char *key, char **slot)
 {
     rh_note_key k;
     rh_error ve;
     rh_error_clear(&ve);
-    if (rh_note_vkey_parse(*slot, &k, &ve) == RH_OK)
+    if (strchr(*slot, '+') != NULL) { /* a verifier key always has two '+'; a path, none */
+        if (rh_note_vkey_parse(*slot, &k, &ve) != RH_OK)
+            return at_node(c, n, key, "not a verifier key \"name+id+base64\": %s", ve.msg);
         return RH_OK;
-    if (strchr(*slot, '+') != NULL) /* a verifier key always has two '+'; a path, none */
-        return at_node(c, n, key, "not a verifier key \"name+id+base64\": %s", ve.msg);
+    }
     char *path = anchor_path(c, *slot);
     if (path == NULL)
         return rh_fail(c->e, RH_ENOMEM, "%s: out of memory", c->name);
+    free(*slot);
+    *slot = path;
+    return RH_OK;
+}
+
+rh_err rh_config_vkey(const char *spec, rh_note_key *out, rh_error *e)
+{
+    if (strchr(spec, '+') != NULL)
+        return rh_note_vkey_parse(spec, out, e);
     char line[1024];
     size_t len = 0;
-    FILE *f = fopen(path, "rb");
-    if (f != NULL) {
-        len = fread(line, 1, sizeof line - 1, f);
-        fclose(f);
-    }
+    FILE *f = fopen(spec, "rb");
+    if (f == NULL)
+        return rh_fail(e, RH_EIO, "%s: cannot read the verifier key: %s", spec, strerror(errno));
+    len = fread(line, 1, sizeof line - 1, f);
+    fclose(f);
     line[len] = '\0';
     line[strcspn(line, "\r\n")] = '\0'; /* the first line */
-    rh_err rc = RH_OK;
-    rh_error ve2;
-    rh_error_clear(&ve2);
-    if (f == NULL)
-        rc = at_node(c, n, key, "neither a verifier key (%s) nor a readable file (%s: %s)", ve.msg,
-                     path, strerror(errno));
-    else if (rh_note_vkey_parse(line, &k, &ve2) != RH_OK)
-        rc = at_node(c, n, key, "%s: not a verifier key \"name+id+base64\": %s", path, ve2.msg);
-    free(path);
+    rh_err rc = rh_note_vkey_parse(line, out, e);
     if (rc != RH_OK)
-        return rc;
-    char *v = strdup(line);
-    if (v == NULL)
-        return rh_fail(c->e, RH_ENOMEM, "%s: out of memory", c->name);
-    free(*slot);
-    *slot = v;
-    return RH_OK;
+        rh_error_prefix(e, "%s", spec);
+    return rc;
 }
 
 static rh_err check_mirror(cfgctx *c, const node *root, void *p)
@@ -1008,7 +1004,8 @@ static rh_err check_client(cfgctx *c, const node *root, void *p)
             rh_client_witness *wk = &cl->witnesses.keys[i];
             rh_note_key k;
             rc = check_vkey(c, map_get(kl->kids[i], "key"), "key", &wk->key);
-            if (rc == RH_OK && rh_note_vkey_parse(wk->key, &k, NULL) == RH_OK &&
+            if (rc == RH_OK && strchr(wk->key, '+') != NULL &&
+                rh_note_vkey_parse(wk->key, &k, NULL) == RH_OK &&
                 strcmp(k.name, wk->name) != 0)
                 rc = at_node(c, map_get(kl->kids[i], "name"), "name",
                              "\"%s\" is not the key's name \"%s\"", wk->name, k.name);

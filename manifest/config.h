@@ -7,6 +7,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "manifest/note.h"
 #include "manifest/rh_error.h"
 
 /* Ceilings of the loader (besides RH_MAX_CONFIG_BYTES of limits.h). */
@@ -86,7 +87,8 @@ typedef struct rh_mirror_config {
     char *tls_key;     /* path */
     char *ca;          /* path: CA bundle for upstream TLS; NULL = system default */
     char *port_file;   /* path */
-    char *log_key;     /* the transparency log's verifier key (C2SP vkey "name+id+base64");
+    char *log_key;     /* the transparency log's verifier key: the C2SP vkey "name+id+base64"
+                        * or the path of a file holding it (read with rh_config_vkey);
                         * NULL: the log is neither mirrored nor checked */
     rh_mirror_sync sync; /* all defaults when the section is absent */
     bool has_witness;  /* the "witness" section was given (needs log_key) */
@@ -104,7 +106,7 @@ typedef struct rh_client_mirror {
 
 typedef struct rh_client_witness {
     char *name;       /* required: witness name as in its cosignatures */
-    char *key;        /* required: witness public key (C2SP vkey string) */
+    char *key;        /* required: witness public key (vkey or file path: rh_config_vkey) */
 } rh_client_witness;
 
 typedef struct rh_client_config {
@@ -118,12 +120,18 @@ typedef struct rh_client_config {
     int64_t low_speed_time;   /* seconds: 1s..1h, default 30s */
     bool has_witnesses;       /* the "witnesses" section was given */
     struct {
-        char *log_key;              /* required: the log's verifier key (C2SP vkey) */
+        char *log_key;              /* required: the log's verifier key (vkey or file path) */
         int64_t quorum;             /* required: cosignatures needed, 1..nkeys */
         rh_client_witness *keys;    /* required: 1..RH_CONFIG_MAX_LIST */
         size_t nkeys;
     } witnesses;
 } rh_client_config;
+
+/* A verifier key as configs give it (log_key, witness keys): the C2SP vkey itself (it holds
+ * '+'), or the path of a file whose first line is one (paths are anchored when the config is
+ * loaded). Returns RH_OK, RH_EPARSE, RH_EIO (file unreadable), naming the file. */
+rh_err rh_config_vkey(const char *spec, rh_note_key *out, rh_error *e)
+    __attribute__((warn_unused_result));
 
 /* Load a config file (at most RH_MAX_CONFIG_BYTES). path names the file in messages. */
 rh_err rh_config_load_origin(const char *path, rh_origin_config *out, rh_error *e)
