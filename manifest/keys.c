@@ -16,6 +16,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "manifest/afile.h"
 #include "manifest/hash.h"
 #include "manifest/json.h"
 #include "manifest/limits.h"
@@ -296,52 +297,19 @@ void rh_privkey_free(rh_privkey *k)
     free(k);
 }
 
-static rh_err write_all(int fd, const uint8_t *p, size_t n)
-{
-    while (n > 0) {
-        ssize_t w = write(fd, p, n);
-        if (w < 0) {
-            if (errno == EINTR)
-                continue;
-            return RH_EIO;
-        }
-        p += w;
-        n -= (size_t)w;
-    }
-    return RH_OK;
-}
-
-/* Directory part of path ("." when none) into dir. */
-static rh_err dir_of(const char *path, char *dir, size_t cap)
-{
-    const char *slash = strrchr(path, '/');
-    size_t n = slash == NULL ? 1 : (slash == path ? 1 : (size_t)(slash - path));
-    if (n + 1 > cap)
-        return RH_EINVAL;
-    if (slash == NULL)
-        memcpy(dir, ".", 1);
-    else if (slash == path)
-        memcpy(dir, "/", 1);
-    else
-        memcpy(dir, path, n);
-    dir[n] = '\0';
-    return RH_OK;
-}
-
 rh_err rh_privkey_save(const rh_privkey *k, const char *path, rh_error *e)
 {
     if (k == NULL || k->pkey == NULL || path == NULL || path[0] == '\0')
         return rh_fail(e, RH_EINVAL, "key save: no key or no path");
     rh_err rc = RH_OK;
-    int fd = -1;
-    BIO *bio = NULL;
-    char *tmp = NULL;
+    const char *slash = strrchr(path, '/');
     char dir[4096];
-    size_t plen = strlen(path);
-    if (dir_of(path, dir, sizeof dir) != RH_OK)
-        return rh_fail(e, RH_EINVAL, "%s: path too long", path);
-
-    bio = BIO_new(BIO_s_secmem()); /* cleared when freed */
+    size_t dl = slash == NULL ? 1 : (slash == path ? 1 : (size_t)(slash - path));
+    if (dl + 1 > sizeof dir || (slash != NULL && slash[1] == '\0'))
+        return rh_fail(e, RH_EINVAL, "%s: not a file path", path);
+    memcpy(dir, slash == NULL ? "." : path, dl);
+    dir[dl] = '\0';
+    BIO *bio = BIO_new(BIO_s_secmem()); /* cleared when freed */
     if (bio == NULL || PEM_write_bio_PrivateKey(bio, k->pkey, NULL, NULL, 0, NULL, NULL) != 1) {
         rc = rh_fail(e, RH_ECRYPTO, "%s: OpenSSL could not encode the key as PKCS#8 PEM", path);
         goto out;
@@ -352,53 +320,10 @@ rh_err rh_privkey_save(const rh_privkey *k, const char *path, rh_error *e)
         rc = rh_fail(e, RH_ECRYPTO, "%s: empty PEM encoding", path);
         goto out;
     }
-
-    tmp = malloc(plen + sizeof ".tmp.XXXXXX");
-    if (tmp == NULL) {
-        rc = rh_fail(e, RH_ENOMEM, "out of memory");
-        goto out;
-    }
-    memcpy(tmp, path, plen);
-    memcpy(tmp + plen, ".tmp.XXXXXX", sizeof ".tmp.XXXXXX");
-    fd = mkstemp(tmp); /* O_CREAT|O_EXCL, mode 0600, in the same directory as path */
-    if (fd < 0) {
-        rc = rh_fail(e, RH_EIO, "%s: cannot create a temporary file: %s", tmp, strerror(errno));
-        free(tmp);
-        tmp = NULL;
-        goto out;
-    }
-    if (fchmod(fd, S_IRUSR | S_IWUSR) != 0 ||
-        write_all(fd, (const uint8_t *)pem, (size_t)pemlen) != RH_OK || fsync(fd) != 0) {
-        rc = rh_fail(e, RH_EIO, "%s: write failed: %s", tmp, strerror(errno));
-        goto out;
-    }
-    if (close(fd) != 0) {
-        fd = -1;
-        rc = rh_fail(e, RH_EIO, "%s: close failed: %s", tmp, strerror(errno));
-        goto out;
-    }
-    fd = -1;
-    if (rename(tmp, path) != 0) {
-        rc = rh_fail(e, RH_EIO, "%s: rename to %s failed: %s", tmp, path, strerror(errno));
-        goto out;
-    }
-    free(tmp);
-    tmp = NULL;
-    int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (dfd >= 0) { /* make the rename durable */
-        if (fsync(dfd) != 0)
-            rc = rh_fail(e, RH_EIO, "%s: fsync failed: %s", dir, strerror(errno));
-        close(dfd);
-    } else {
-        rc = rh_fail(e, RH_EIO, "%s: cannot open directory: %s", dir, strerror(errno));
-    }
+    /* 0600 from the first byte (mkstemp), replaced atomically, the rename made durable. */
+    rc = rh_file_write_atomic(dir, slash == NULL ? path : slash + 1, (const uint8_t *)pem,
+                              (size_t)pemlen, true, S_IRUSR | S_IWUSR, e);
 out:
-    if (fd >= 0)
-        close(fd);
-    if (tmp != NULL) {
-        unlink(tmp);
-        free(tmp);
-    }
     BIO_free(bio);
     ERR_clear_error();
     return rc;

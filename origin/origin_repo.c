@@ -87,7 +87,7 @@ static rh_err rename_durable(const char *from, const char *to, rh_error *e)
         memcpy(dir, to, dl);
         dir[dl] = '\0';
     }
-    return rh_fs_sync_dir(dir, e);
+    return rh_file_sync_dir(dir, e);
 }
 
 /* ---- repository state ----------------------------------------------------------------------*/
@@ -128,7 +128,7 @@ static rh_err load_md(const char *metadir, const char *name, size_t max, rh_role
     rh_buf b;
     rh_buf_init(&b, max);
     rh_metadata *m = NULL;
-    if ((rc = rh_fs_read_file(path, max, &b, e)) != RH_OK)
+    if ((rc = rh_file_read(path, max, &b, e)) != RH_OK)
         goto out;
     if ((rc = rh_metadata_parse(b.data, b.len, max, role, path, &m, e)) != RH_OK)
         goto out;
@@ -173,7 +173,7 @@ static rh_err load_config(repo_state *st, rh_error *e)
     json_t *cfg = NULL;
     rh_error tmp;
     rh_error_clear(&tmp);
-    rc = rh_fs_read_file(path, RH_MAX_CONFIG_BYTES, &b, &tmp);
+    rc = rh_file_read(path, RH_MAX_CONFIG_BYTES, &b, &tmp);
     if (rc == RH_ENOTFOUND) { /* defaults */
         rc = RH_OK;
         goto out;
@@ -221,7 +221,7 @@ static rh_err write_config(const char *repo, const rh_origin_lifetimes *lt, rh_e
     }
     size_t n = strlen(text);
     text[n] = '\n'; /* json_dumps leaves the NUL; we write n+1 bytes ending in a newline */
-    rc = rh_fs_write_atomic(repo, RH_ORIGIN_CONFIG_FILE, (const uint8_t *)text, n + 1, false,
+    rc = rh_file_write_atomic(repo, RH_ORIGIN_CONFIG_FILE, (const uint8_t *)text, n + 1, false,
                             0644, e);
 out:
     json_decref(cfg);
@@ -344,7 +344,7 @@ static rh_err sign_write(const char *metadir, rh_role role, uint64_t version,
         rc = rh_fail(e, rc, "%s/%s: hashing failed", metadir, name);
         goto out;
     }
-    if ((rc = rh_fs_write_atomic(metadir, name, b.data, b.len, role == RH_ROLE_TIMESTAMP, 0644,
+    if ((rc = rh_file_write_atomic(metadir, name, b.data, b.len, role == RH_ROLE_TIMESTAMP, 0644,
                                  e)) != RH_OK)
         goto out;
     *len = b.len;
@@ -653,7 +653,7 @@ static json_t *provenance_new(const rh_origin_publish_opts *o, rh_error *e, rh_e
         uint8_t sha[RH_SHA256_LEN];
         char hex[RH_SHA256_LEN * 2 + 1];
         const char *slash = strrchr(o->build_recipe, '/');
-        *rc = rh_fs_read_file(o->build_recipe, RH_MAX_CONFIG_BYTES, &b, e);
+        *rc = rh_file_read(o->build_recipe, RH_MAX_CONFIG_BYTES, &b, e);
         if (*rc == RH_OK && (*rc = rh_hash_once(RH_SHA256, b.data, b.len, sha)) != RH_OK)
             rh_fail(e, *rc, "%s: hashing failed", o->build_recipe);
         if (*rc == RH_OK) {

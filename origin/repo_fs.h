@@ -8,6 +8,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "manifest/afile.h"
 #include "manifest/buf.h"
 #include "manifest/hash.h"
 #include "manifest/rh_error.h"
@@ -17,27 +18,12 @@
 #define RH_ORIGIN_MAX_FILES   1000000u       /* payload files in one source tree */
 #define RH_ORIGIN_MAX_DEPTH   64             /* directory nesting of a source tree */
 
-/* "a" + "/" + "b" in a new string (NULL on OOM). */
-char *rh_path_join(const char *a, const char *b);
 
-/* Read the whole file at path, at most max bytes (RH_ETOOBIG), appending to out.
- * RH_ENOTFOUND when it does not exist, RH_EIO otherwise. */
-rh_err rh_fs_read_file(const char *path, size_t max, rh_buf *out, rh_error *e)
-    __attribute__((warn_unused_result));
-
-/* Write dir/name atomically: a temp file in dir, fsync, then rename over the old file (replace)
- * or link to a name that must not exist yet (!replace: RH_EIO "exists" -- published files are
- * immutable), then fsync dir. Returns RH_OK, RH_EIO. */
-rh_err rh_fs_write_atomic(const char *dir, const char *name, const uint8_t *data, size_t len,
-                          bool replace, mode_t mode, rh_error *e)
-    __attribute__((warn_unused_result));
+/* Durable writes and reads: manifest/afile.h (rh_file_write_atomic, rh_file_read, ...). */
 
 /* Rename from -> to within one directory and fsync that directory. RH_EIO on failure. */
 rh_err rh_fs_rename(const char *dir, const char *from, const char *to, rh_error *e)
     __attribute__((warn_unused_result));
-
-/* fsync a directory (makes renames and new names in it durable). RH_EIO on failure. */
-rh_err rh_fs_sync_dir(const char *dir, rh_error *e) __attribute__((warn_unused_result));
 
 /* Highest N of the files "N.<role>.json" in dir (0 when none). */
 rh_err rh_fs_highest_version(const char *dir, const char *role, uint64_t *out, rh_error *e)

@@ -175,7 +175,7 @@ rh_err rh_tlog_keygen(const char *keys_dir, const char *origin, rh_buf *vkey, rh
         rh_fail(e, rc, "%s: out of memory", pub);
         goto out;
     }
-    if ((rc = rh_fs_write_atomic(keys_dir, RH_TLOG_PUB_FILE, v.data, v.len, false, 0644, e)) !=
+    if ((rc = rh_file_write_atomic(keys_dir, RH_TLOG_PUB_FILE, v.data, v.len, false, 0644, e)) !=
         RH_OK)
         goto out;
     if (vkey != NULL && (rc = rh_buf_append(vkey, v.data, v.len - 1)) != RH_OK)
@@ -523,7 +523,7 @@ rh_err rh_tlog_sync_metadata(rh_tlog *log, const char *metadir, int64_t now, siz
             goto out;
         }
         rh_buf_reset(&b);
-        if ((rc = rh_fs_read_file(path, RH_MAX_JSON_BYTES, &b, e)) != RH_OK ||
+        if ((rc = rh_file_read(path, RH_MAX_JSON_BYTES, &b, e)) != RH_OK ||
             (rc = rh_tlog_log_metadata(log, fs[i].role, fs[i].version, b.data, b.len, now, &a,
                                        e)) != RH_OK)
             goto out;
@@ -597,16 +597,16 @@ static rh_err write_tile(rh_tlog *log, int level, uint64_t index, unsigned width
     }
     rh_error ign;
     rh_error_clear(&ign);
-    rc = rh_fs_read_file(path, len, &old, &ign);
+    rc = rh_file_read(path, len, &old, &ign);
     if (rc == RH_ENOTFOUND) {
-        rc = rh_fs_write_atomic(dir, name, data, len, false, 0644, e);
+        rc = rh_file_write_atomic(dir, name, data, len, false, 0644, e);
     } else if (rc == RH_OK && old.len == len && memcmp(old.data, data, len) == 0) {
         rc = RH_OK; /* written by an interrupted commit, with the same bytes */
     } else if (log->have_checkpoint && tile_covered(level, index, width, log->committed)) {
         rc = rh_fail(e, RH_ELOG, "%s: differs from the log its checkpoint covers", path);
     } else {
         /* An orphan of an interrupted commit that no checkpoint ever covered. */
-        rc = rh_fs_write_atomic(dir, name, data, len, true, 0644, e);
+        rc = rh_file_write_atomic(dir, name, data, len, true, 0644, e);
     }
 out:
     rh_buf_cleanup(&old);
@@ -702,7 +702,7 @@ rh_err rh_tlog_commit(rh_tlog *log, rh_error *e)
         goto out;
     }
     if ((rc = rh_note_sign(note.data, textlen, log->origin, log->key, &note, e)) != RH_OK ||
-        (rc = rh_fs_write_atomic(log->logdir, RH_TLOG_CHECKPOINT, note.data, note.len, true, 0644,
+        (rc = rh_file_write_atomic(log->logdir, RH_TLOG_CHECKPOINT, note.data, note.len, true, 0644,
                                  e)) != RH_OK)
         goto out;
     log->committed = size;
@@ -722,7 +722,7 @@ static rh_err read_rel(const rh_tlog *log, const char *rel, size_t max, rh_buf *
     if (p == NULL)
         return rh_fail(e, RH_ENOMEM, "%s: out of memory", log->logdir);
     rh_buf_reset(out);
-    rh_err rc = rh_fs_read_file(p, max, out, e);
+    rh_err rc = rh_file_read(p, max, out, e);
     free(p);
     return rc;
 }

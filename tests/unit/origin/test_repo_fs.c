@@ -102,41 +102,41 @@ static void test_write_atomic_immutable_and_replace(void **state)
     (void)state;
     rh_error e;
     rh_error_clear(&e);
-    assert_int_equal(rh_fs_write_atomic(scratch, "1.x.json", (const uint8_t *)"one", 3, false,
+    assert_int_equal(rh_file_write_atomic(scratch, "1.x.json", (const uint8_t *)"one", 3, false,
                                         0644, &e),
                      RH_OK);
     rh_buf b;
     rh_buf_init(&b, 100);
     char *p = path("1.x.json");
-    assert_int_equal(rh_fs_read_file(p, 100, &b, &e), RH_OK);
+    assert_int_equal(rh_file_read(p, 100, &b, &e), RH_OK);
     assert_int_equal(b.len, 3);
     assert_memory_equal(b.data, "one", 3);
     struct stat st;
     assert_int_equal(stat(p, &st), 0);
     assert_int_equal(st.st_mode & 0777, 0644);
     /* published files are immutable: a second write fails and leaves the bytes */
-    assert_int_equal(rh_fs_write_atomic(scratch, "1.x.json", (const uint8_t *)"two", 3, false,
+    assert_int_equal(rh_file_write_atomic(scratch, "1.x.json", (const uint8_t *)"two", 3, false,
                                         0644, &e),
                      RH_EIO);
     assert_non_null(strstr(e.msg, "exists already"));
     rh_buf_reset(&b);
-    assert_int_equal(rh_fs_read_file(p, 100, &b, NULL), RH_OK);
+    assert_int_equal(rh_file_read(p, 100, &b, NULL), RH_OK);
     assert_memory_equal(b.data, "one", 3);
     /* replace (timestamp.json) */
     rh_error_clear(&e);
-    assert_int_equal(rh_fs_write_atomic(scratch, "1.x.json", (const uint8_t *)"three", 5, true,
+    assert_int_equal(rh_file_write_atomic(scratch, "1.x.json", (const uint8_t *)"three", 5, true,
                                         0644, &e),
                      RH_OK);
     rh_buf_reset(&b);
-    assert_int_equal(rh_fs_read_file(p, 100, &b, NULL), RH_OK);
+    assert_int_equal(rh_file_read(p, 100, &b, NULL), RH_OK);
     assert_int_equal(b.len, 5);
     /* no temp files are left behind */
     assert_int_equal(count_entries(scratch), 1);
     /* read limits and missing files */
     rh_buf_reset(&b);
-    assert_int_equal(rh_fs_read_file(p, 4, &b, NULL), RH_ETOOBIG);
+    assert_int_equal(rh_file_read(p, 4, &b, NULL), RH_ETOOBIG);
     char *q = path("nope");
-    assert_int_equal(rh_fs_read_file(q, 4, &b, NULL), RH_ENOTFOUND);
+    assert_int_equal(rh_file_read(q, 4, &b, NULL), RH_ENOTFOUND);
     free(q);
     free(p);
     rh_buf_cleanup(&b);
@@ -238,7 +238,7 @@ static void test_store_target_streams_and_dedups(void **state)
     char *stored = rh_path_join(tdir, rel);
     rh_buf z;
     rh_buf_init(&z, 1 << 20);
-    assert_int_equal(rh_fs_read_file(stored, 1 << 20, &z, NULL), RH_OK);
+    assert_int_equal(rh_file_read(stored, 1 << 20, &z, NULL), RH_OK);
     assert_int_equal(z.len, so.zlen);
     uint8_t d[32];
     assert_int_equal(rh_hash_once(RH_SHA256, z.data, z.len, d), RH_OK);

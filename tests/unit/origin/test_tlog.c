@@ -79,7 +79,7 @@ static void read_file(const char *path, rh_buf *out)
     rh_error e;
     rh_error_clear(&e);
     rh_buf_init(out, 64u * 1024 * 1024);
-    assert_int_equal(rh_fs_read_file(path, 64u * 1024 * 1024, out, &e), RH_OK);
+    assert_int_equal(rh_file_read(path, 64u * 1024 * 1024, out, &e), RH_OK);
 }
 
 static void write_file(const char *path, const void *p, size_t n)
