@@ -130,6 +130,13 @@ static int on_body(http_parser *hp, const char *at, size_t len)
     return 0;
 }
 
+static void release_fent(struct evbuffer_file_segment const *seg, int flags, void *arg)
+{
+    (void)seg;
+    (void)flags;
+    rh_fent_release(arg);
+}
+
 static void write_response(rh_h1 *p, rh_resp *r, bool keep_alive)
 {
     rh_conn *c = p->c;
@@ -159,11 +166,15 @@ static void write_response(rh_h1 *p, rh_resp *r, bool keep_alive)
     if (r->has_body && r->mem != NULL) {
         evbuffer_add(out, r->mem, r->mem_len);
     } else if (r->has_body && r->fd >= 0 && r->content_length > 0) {
-        /* The segment owns the fd from here on; sendfile on cleartext, mmap under TLS. */
+        /* The segment owns the fd (or the cache reference) from here on; sendfile on
+         * cleartext, mmap under TLS. Both use explicit offsets, so a cached fd is shared. */
         struct evbuffer_file_segment *seg = evbuffer_file_segment_new(
             r->fd, (ev_off_t)r->file_off, (ev_off_t)r->content_length,
-            EVBUF_FS_CLOSE_ON_FREE);
+            r->fent != NULL ? 0 : EVBUF_FS_CLOSE_ON_FREE);
         if (seg != NULL) {
+            if (r->fent != NULL)
+                evbuffer_file_segment_add_cleanup_cb(seg, release_fent, r->fent);
+            r->fent = NULL;
             r->fd = -1;
             if (evbuffer_add_file_segment(out, seg, 0, (ev_off_t)r->content_length) != 0)
                 c->close_now = true;

@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -18,6 +19,7 @@
 #include <openssl/err.h>
 
 #include "server/httpd_int.h"
+#include "server/outpool.h"
 
 #define H2_PREFACE "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
 #define H2_PREFACE_LEN 24
@@ -396,6 +398,18 @@ static rh_err listen_on(rh_httpd *h, const char *addr, struct evconnlistener **l
     return RH_OK;
 }
 
+/* RH_HTTPD_FD_CACHE, but never more than a quarter of the descriptor limit: connections and
+ * in-flight uncached files need the rest. */
+static size_t fd_cache_size(void)
+{
+    struct rlimit rl;
+    size_t n = RH_HTTPD_FD_CACHE;
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY &&
+        rl.rlim_cur / 4 < n)
+        n = (size_t)(rl.rlim_cur / 4);
+    return n > 0 ? n : 1;
+}
+
 #define DEFAULT(field, value) \
     do {                      \
         if (h->o.field == 0)  \
@@ -441,6 +455,12 @@ rh_err rh_httpd_new(struct event_base *base, const rh_httpd_opts *opts, rh_httpd
         rc = rh_fail(err, RH_ENOMEM, "httpd: out of memory");
         goto out;
     }
+    if ((h->files = rh_fcache_new(fd_cache_size())) == NULL ||
+        (h->opool = rh_outpool_new(RH_OUTPOOL_KEEP)) == NULL) {
+        rc = rh_fail(err, RH_ENOMEM, "httpd: out of memory");
+        goto out;
+    }
+    atomic_init(&h->files_gen, 0);
     if ((rc = open_root(opts->root, &h->rootfd, err)) != RH_OK)
         goto out;
     if (opts->listen_tls != NULL) {
@@ -474,6 +494,8 @@ void rh_httpd_free(rh_httpd *h)
     if (h->rootfd >= 0)
         close(h->rootfd);
     rh_etag_cache_free(h->etags);
+    rh_fcache_free(h->files); /* after the connections: responses released their entries */
+    rh_outpool_free(h->opool); /* chunks still queued in a closing bufferevent outlive it */
     free(h);
 }
 
@@ -491,7 +513,14 @@ rh_err rh_httpd_set_root(rh_httpd *h, const char *root, rh_error *err)
     /* One loop thread: the swap is atomic for requests; open files keep their old root. */
     close(h->rootfd);
     h->rootfd = fd;
+    rh_fcache_flush(h->files); /* cached files belong to the old tree */
     return RH_OK;
+}
+
+void rh_httpd_files_changed(rh_httpd *h)
+{
+    if (h != NULL)
+        atomic_fetch_add_explicit(&h->files_gen, 1, memory_order_release);
 }
 
 rh_err rh_httpd_reload_tls(rh_httpd *h, const char *cert, const char *key, rh_error *err)

@@ -27,6 +27,8 @@ struct event_base;
 #define RH_HTTPD_SHORT_MAX_AGE      60u             /* Cache-Control max-age of mutable paths */
 #define RH_HTTPD_ETAG_CACHE         4096u           /* entries of the sha256 ETag cache */
 #define RH_HTTPD_OUT_HIGH           (256u * 1024)   /* queued output that pauses a connection */
+#define RH_HTTPD_FD_CACHE           1024u           /* open HASH.name files kept (LRU), at most
+                                                       a quarter of RLIMIT_NOFILE */
 
 /* Which listener rh_httpd_port() reports. */
 typedef enum rh_httpd_listener { RH_HTTPD_TLS = 0, RH_HTTPD_CLEAR = 1 } rh_httpd_listener;
@@ -90,6 +92,13 @@ int rh_httpd_port(const rh_httpd *h, rh_httpd_listener which);
  * the new root; responses already started keep their open files. RH_EIO if not a directory. */
 rh_err rh_httpd_set_root(rh_httpd *h, const char *root, rh_error *err);
 
+/* Tell the server that files were removed from or replaced in the served tree (e.g. after a
+ * mirror's publish + GC): the next request drops every cached open file and opens anew. Safe to
+ * call from any thread (one atomic increment). A cached file is revalidated with fstat on every
+ * hit anyway (unlinked, renamed or changed files are reopened); this call also covers what
+ * fstat cannot see, such as a directory renamed out of the tree. Accepts NULL. */
+void rh_httpd_files_changed(rh_httpd *h);
+
 /* Reload the TLS certificate and key (e.g. on SIGHUP); new connections use them. On error the
  * old ones stay in use. RH_ECRYPTO, RH_EINVAL (no TLS listener). */
 rh_err rh_httpd_reload_tls(rh_httpd *h, const char *cert, const char *key, rh_error *err);
@@ -111,6 +120,7 @@ typedef struct rh_httpd_stats {
     uint64_t h2_conns, h1_conns, tls_handshake_failures;
     uint64_t h2_goaways;         /* connections torn down for protocol abuse */
     uint64_t etag_hashes;        /* files hashed for an ETag (cache misses) */
+    uint64_t file_opens;         /* files opened (open-file cache misses) */
 } rh_httpd_stats;
 
 void rh_httpd_stats_get(const rh_httpd *h, rh_httpd_stats *out);

@@ -2,6 +2,7 @@
 #ifndef RH_HTTPD_INT_H
 #define RH_HTTPD_INT_H
 
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -14,6 +15,7 @@
 
 #include "manifest/buf.h"
 #include "server/etag.h"
+#include "server/fcache.h"
 #include "server/httpd.h"
 
 /* One request as received (either protocol). Header names are lower-cased. */
@@ -53,13 +55,14 @@ typedef struct rh_resp {
     uint64_t content_length;     /* header value (HEAD: of the would-be body) */
     bool has_body;               /* false for HEAD, 304, 1xx */
     int fd;                      /* file body, -1 when none */
+    rh_fent *fent;               /* when fd is a cached file: our reference, else NULL */
     uint64_t file_off;
     uint8_t *mem;                /* memory body (owned), NULL when none */
     size_t mem_len;
     bool close;                  /* h1: close the connection after this response */
 } rh_resp;
 
-void rh_resp_cleanup(rh_resp *r); /* closes fd, frees mem */
+void rh_resp_cleanup(rh_resp *r); /* closes fd (or releases fent), frees mem */
 
 /* Decide the response to a complete request: the handler first, then the file server.
  * Counts the response in the stats. Never fails: errors become 4xx/5xx responses. */
@@ -99,6 +102,10 @@ struct rh_httpd {
     struct evconnlistener *l_tls, *l_clear;
     int port_tls, port_clear;
     rh_etag_cache *etags;
+    rh_fcache *files;            /* open HASH.name files */
+    struct rh_outpool *opool;    /* h2 output chunks */
+    atomic_ulong files_gen;      /* bumped by rh_httpd_files_changed (any thread) */
+    unsigned long files_gen_seen; /* the generation the cache holds (loop thread) */
     rh_httpd_stats stats;
     rh_conn *conns;
     char short_cc[48];           /* "public, max-age=N" */

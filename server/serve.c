@@ -1,6 +1,7 @@
 /* serve.c -- the protocol-neutral request logic: handler hook, then safe static file serving. */
 #include <errno.h>
 #include <inttypes.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -120,11 +121,20 @@ const uint8_t *rh_httpd_req_body(const rh_httpd_req *r, size_t *len)
     return r->body.data ? r->body.data : empty;
 }
 
+/* Lets go of the file body (the cached entry or our own descriptor). */
+static void resp_drop_file(rh_resp *r)
+{
+    if (r->fent != NULL)
+        rh_fent_release(r->fent);
+    else if (r->fd >= 0)
+        close(r->fd);
+    r->fent = NULL;
+    r->fd = -1;
+}
+
 void rh_resp_cleanup(rh_resp *r)
 {
-    if (r->fd >= 0)
-        close(r->fd);
-    r->fd = -1;
+    resp_drop_file(r);
     free(r->mem);
     r->mem = NULL;
 }
@@ -194,6 +204,56 @@ static bool run_handler(rh_httpd *h, const rh_httpd_req *req, rh_resp *out)
     return true;
 }
 
+/* Opens rel beneath the root, from the open-file cache when it is a content-addressed
+ * "HASH.name" (immutable). Fills *st and hex (the ETag); *fent is the cache reference or NULL.
+ * Returns the fd, or -1 with the HTTP status to answer in *status. */
+static int open_file(rh_httpd *h, const char *rel, struct stat *st, char hex[65],
+                     rh_fent **fent, int *status)
+{
+    bool cacheable = rh_http_hash_prefixed(rel, hex);
+    bool from_name = cacheable && h->o.etag_from_name;
+    unsigned long gen;
+    rh_fent *e;
+    int fd;
+
+    *fent = NULL;
+    if (cacheable && h->files != NULL) {
+        gen = atomic_load_explicit(&h->files_gen, memory_order_acquire);
+        if (gen != h->files_gen_seen) {
+            rh_fcache_flush(h->files); /* the served tree changed: reopen everything */
+            h->files_gen_seen = gen;
+        }
+        if ((e = rh_fcache_get(h->files, rel)) != NULL) {
+            *st = e->st;
+            memcpy(hex, e->hex, 65);
+            *fent = e;
+            return e->fd;
+        }
+    }
+    fd = rh_open_beneath(h->rootfd, rel, RH_OPEN_AUTO, st);
+    if (fd < 0 && (errno == EMFILE || errno == ENFILE) && h->files != NULL &&
+        rh_fcache_trim(h->files, RH_HTTPD_FD_CACHE / 4) > 0)
+        fd = rh_open_beneath(h->rootfd, rel, RH_OPEN_AUTO, st);
+    if (fd < 0) {
+        *status = (errno == EMFILE || errno == ENFILE) ? 503 : 404;
+        return -1;
+    }
+    h->stats.file_opens++;
+    if (!from_name) {
+        bool hashed = false;
+        if (rh_etag_get(h->etags, fd, st, hex, &hashed, NULL) != RH_OK) {
+            close(fd);
+            *status = 500;
+            return -1;
+        }
+        if (hashed)
+            h->stats.etag_hashes++;
+    }
+    if (cacheable && h->files != NULL)
+        *fent = rh_fcache_put(h->files, rel, fd, st, hex); /* NULL on OOM: serve uncached */
+    return fd;
+}
+
 static void serve_file(rh_httpd *h, const rh_httpd_req *req, rh_resp *out)
 {
     char rel[RH_HTTPD_MAX_URI + 1];
@@ -201,6 +261,7 @@ static void serve_file(rh_httpd *h, const rh_httpd_req *req, rh_resp *out)
     struct stat st;
     char hex[65];
     int status, fd;
+    rh_fent *fent;
     const char *inm, *range;
     rh_http_range rg;
     rh_range_result rr = RH_RANGE_NONE;
@@ -210,23 +271,14 @@ static void serve_file(rh_httpd *h, const rh_httpd_req *req, rh_resp *out)
         rh_resp_error(h, out, status, req->head, status == 400);
         return;
     }
-    fd = rh_open_beneath(h->rootfd, rel, RH_OPEN_AUTO, &st);
+    fd = open_file(h, rel, &st, hex, &fent, &status);
     if (fd < 0) {
-        rh_resp_error(h, out, (errno == EMFILE || errno == ENFILE) ? 503 : 404, req->head, false);
+        rh_resp_error(h, out, status, req->head, false);
         return;
-    }
-    if (!(h->o.etag_from_name && rh_http_hash_prefixed(rel, hex))) {
-        bool hashed = false;
-        if (rh_etag_get(h->etags, fd, &st, hex, &hashed, NULL) != RH_OK) {
-            close(fd);
-            rh_resp_error(h, out, 500, req->head, false);
-            return;
-        }
-        if (hashed)
-            h->stats.etag_hashes++;
     }
     resp_blank(out, 200);
     out->fd = fd;
+    out->fent = fent;
     snprintf(out->etag, sizeof(out->etag), "\"%s\"", hex);
     out->content_type = rh_http_content_type(rel);
     out->cache_control = rh_http_is_short_cache(rel, h->o.short_cache_paths)
@@ -239,8 +291,7 @@ static void serve_file(rh_httpd *h, const rh_httpd_req *req, rh_resp *out)
         out->status = 304;
         out->has_body = false;
         out->content_length = 0;
-        close(out->fd);
-        out->fd = -1;
+        resp_drop_file(out);
         out->content_type = NULL;
         rh_httpd_count(h, 304, 0);
         return;
@@ -253,8 +304,7 @@ static void serve_file(rh_httpd *h, const rh_httpd_req *req, rh_resp *out)
             rr = rh_http_range_parse(range, (uint64_t)st.st_size, &rg);
     }
     if (rr == RH_RANGE_UNSATISFIABLE) {
-        close(out->fd);
-        out->fd = -1;
+        resp_drop_file(out);
         char etag[72];
         memcpy(etag, out->etag, sizeof(etag));
         rh_resp_error(h, out, 416, req->head, false);
@@ -274,10 +324,8 @@ static void serve_file(rh_httpd *h, const rh_httpd_req *req, rh_resp *out)
         out->content_length = (uint64_t)st.st_size;
     }
     out->has_body = !req->head && out->content_length > 0;
-    if (!out->has_body) {
-        close(out->fd);
-        out->fd = -1;
-    }
+    if (!out->has_body)
+        resp_drop_file(out);
     rh_httpd_count(h, out->status, out->has_body ? out->content_length : 0);
 }
 

@@ -1,0 +1,199 @@
+/* fcache.c -- a bounded LRU cache of open served files (fd + fstat + ETag) keyed by path. */
+#include "server/fcache.h"
+
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+struct rh_fcache {
+    size_t max, count;
+    size_t nbuckets;             /* power of two, at least 2 * max */
+    rh_fent **buckets;
+    rh_fent *mru, *lru;          /* the LRU list, most recently used first */
+};
+
+static unsigned key_hash(const char *s, size_t n)
+{
+    uint32_t h = 2166136261u; /* FNV-1a */
+    for (size_t i = 0; i < n; i++) {
+        h ^= (uint8_t)s[i];
+        h *= 16777619u;
+    }
+    return h;
+}
+
+rh_fcache *rh_fcache_new(size_t max_entries)
+{
+    rh_fcache *c;
+    size_t nb = 16;
+
+    if (max_entries == 0)
+        max_entries = 1;
+    while (nb < 2 * max_entries && nb < ((size_t)1 << 30))
+        nb <<= 1;
+    c = calloc(1, sizeof(*c));
+    if (c == NULL)
+        return NULL;
+    c->buckets = calloc(nb, sizeof(*c->buckets));
+    if (c->buckets == NULL) {
+        free(c);
+        return NULL;
+    }
+    c->max = max_entries;
+    c->nbuckets = nb;
+    return c;
+}
+
+void rh_fent_release(rh_fent *e)
+{
+    if (e == NULL)
+        return;
+    if (--e->refs > 0)
+        return;
+    close(e->fd);
+    free(e);
+}
+
+static void lru_unlink(rh_fcache *c, rh_fent *e)
+{
+    if (e->lprev)
+        e->lprev->lnext = e->lnext;
+    else
+        c->mru = e->lnext;
+    if (e->lnext)
+        e->lnext->lprev = e->lprev;
+    else
+        c->lru = e->lprev;
+    e->lprev = e->lnext = NULL;
+}
+
+static void lru_push_front(rh_fcache *c, rh_fent *e)
+{
+    e->lprev = NULL;
+    e->lnext = c->mru;
+    if (c->mru)
+        c->mru->lprev = e;
+    c->mru = e;
+    if (c->lru == NULL)
+        c->lru = e;
+}
+
+static void evict(rh_fcache *c, rh_fent *e)
+{
+    rh_fent **pp = &c->buckets[e->hash & (c->nbuckets - 1)];
+    while (*pp != e)
+        pp = &(*pp)->hnext;
+    *pp = e->hnext;
+    e->hnext = NULL;
+    lru_unlink(c, e);
+    e->cached = false;
+    c->count--;
+    rh_fent_release(e); /* the cache's reference */
+}
+
+void rh_fcache_flush(rh_fcache *c)
+{
+    while (c->mru != NULL)
+        evict(c, c->mru);
+}
+
+void rh_fcache_free(rh_fcache *c)
+{
+    if (c == NULL)
+        return;
+    rh_fcache_flush(c);
+    free(c->buckets);
+    free(c);
+}
+
+static rh_fent *find(const rh_fcache *c, const char *rel, size_t n, unsigned h)
+{
+    for (rh_fent *e = c->buckets[h & (c->nbuckets - 1)]; e != NULL; e = e->hnext)
+        if (e->hash == h && e->klen == n && memcmp(e->key, rel, n) == 0)
+            return e;
+    return NULL;
+}
+
+static bool same_file(const struct stat *a, const struct stat *b)
+{
+    /* ctime moves on unlink, link and rename of the inode: all the ways the file could have
+     * left the served tree (or been replaced under its name) while we held it open. */
+    return a->st_nlink > 0 && a->st_ino == b->st_ino && a->st_dev == b->st_dev &&
+           a->st_size == b->st_size && a->st_mtim.tv_sec == b->st_mtim.tv_sec &&
+           a->st_mtim.tv_nsec == b->st_mtim.tv_nsec && a->st_ctim.tv_sec == b->st_ctim.tv_sec &&
+           a->st_ctim.tv_nsec == b->st_ctim.tv_nsec;
+}
+
+rh_fent *rh_fcache_get(rh_fcache *c, const char *rel)
+{
+    size_t n = strlen(rel);
+    unsigned h = key_hash(rel, n);
+    rh_fent *e = find(c, rel, n, h);
+    struct stat now;
+
+    if (e == NULL)
+        return NULL;
+    if (fstat(e->fd, &now) != 0 || !same_file(&now, &e->st)) {
+        evict(c, e);
+        return NULL;
+    }
+    if (c->mru != e) {
+        lru_unlink(c, e);
+        lru_push_front(c, e);
+    }
+    e->refs++;
+    return e;
+}
+
+rh_fent *rh_fcache_put(rh_fcache *c, const char *rel, int fd, const struct stat *st,
+                       const char hex[65])
+{
+    size_t n = strlen(rel);
+    unsigned h = key_hash(rel, n);
+    rh_fent *e, *old;
+
+    e = malloc(sizeof(*e) + n + 1);
+    if (e == NULL)
+        return NULL;
+    memset(e, 0, sizeof(*e));
+    e->fd = fd;
+    e->st = *st;
+    memcpy(e->hex, hex, 64);
+    e->hex[64] = '\0';
+    e->hash = h;
+    e->klen = n;
+    memcpy(e->key, rel, n + 1);
+    if ((old = find(c, rel, n, h)) != NULL)
+        evict(c, old);
+    while (c->count >= c->max)
+        evict(c, c->lru);
+    e->hnext = c->buckets[h & (c->nbuckets - 1)];
+    c->buckets[h & (c->nbuckets - 1)] = e;
+    lru_push_front(c, e);
+    e->cached = true;
+    e->refs = 2; /* the cache and the caller */
+    c->count++;
+    return e;
+}
+
+size_t rh_fcache_trim(rh_fcache *c, size_t n)
+{
+    size_t closed = 0;
+    rh_fent *e = c->lru;
+
+    while (e != NULL && closed < n) {
+        rh_fent *prev = e->lprev;
+        if (e->refs == 1) {
+            evict(c, e);
+            closed++;
+        }
+        e = prev;
+    }
+    return closed;
+}
+
+size_t rh_fcache_count(const rh_fcache *c)
+{
+    return c->count;
+}

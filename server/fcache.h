@@ -1,0 +1,60 @@
+/* fcache.h -- a bounded LRU cache of open served files (fd + fstat + ETag) keyed by path. */
+#ifndef RH_FCACHE_H
+#define RH_FCACHE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <sys/stat.h>
+
+typedef struct rh_fcache rh_fcache;
+
+/* One open file. Shared by the cache and by every response that serves it: responses read it
+ * with pread at their own offset only, so one descriptor serves any number of them. */
+typedef struct rh_fent rh_fent;
+struct rh_fent {
+    int fd;                      /* O_RDONLY regular file, opened with rh_open_beneath */
+    struct stat st;              /* fstat when cached (revalidated on every hit) */
+    char hex[65];                /* lower-case hex sha256: the ETag */
+    /* private */
+    unsigned refs;               /* 1 while cached + 1 per holder */
+    bool cached;
+    unsigned hash;
+    rh_fent *hnext, *lprev, *lnext;
+    size_t klen;
+    char key[];
+};
+
+/* A cache of at most max_entries files (at least 1). NULL on OOM. */
+rh_fcache *rh_fcache_new(size_t max_entries);
+
+/* Drops every cached entry; entries still held by a response live until released (their fd
+ * stays open until then). Accepts NULL. */
+void rh_fcache_free(rh_fcache *c);
+
+/* The entry cached for rel, with one reference for the caller, or NULL. A hit is revalidated
+ * with fstat(2) on its descriptor: if the file was unlinked, renamed, linked or unlinked
+ * elsewhere (ctime), or changed size, mtime or inode, the entry is evicted and NULL returned,
+ * so a file removed from the served tree is never served from the cache. */
+rh_fent *rh_fcache_get(rh_fcache *c, const char *rel);
+
+/* Caches fd (a regular file opened under rel, fstat *st, ETag hex) and returns its entry with
+ * one reference for the caller; the cache owns fd from here on (closed when the entry is
+ * evicted and released). Evicts the least recently used entry when full and replaces an
+ * existing entry of the same name. NULL on OOM: nothing cached and fd still the caller's. */
+rh_fent *rh_fcache_put(rh_fcache *c, const char *rel, int fd, const struct stat *st,
+                       const char hex[65]);
+
+/* Drops one reference; the last one closes the fd and frees the entry. Accepts NULL. */
+void rh_fent_release(rh_fent *e);
+
+/* Evicts every entry (e.g. the served tree changed). */
+void rh_fcache_flush(rh_fcache *c);
+
+/* Evicts up to n least recently used entries that no response holds (descriptors short).
+ * Returns how many descriptors were closed. */
+size_t rh_fcache_trim(rh_fcache *c, size_t n);
+
+/* Entries cached now (never above max_entries). */
+size_t rh_fcache_count(const rh_fcache *c);
+
+#endif

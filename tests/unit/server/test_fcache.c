@@ -1,0 +1,390 @@
+/* test_fcache.c -- the open-file cache: LRU bound, revalidation, references, and the server's
+ * use of it (a removed file is never served; rh_httpd_files_changed flushes). */
+#define _XOPEN_SOURCE 700 /* nftw */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+#include <event2/buffer.h>
+#include <event2/event.h>
+
+#include "server/fcache.h"
+#include "server/httpd_int.h"
+#include "server/outpool.h"
+
+static const char HEX[] = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
+
+static char base[64];
+
+static void mkdir_rel(const char *rel)
+{
+    char p[256];
+    snprintf(p, sizeof(p), "%s/%s", base, rel);
+    assert_int_equal(mkdir(p, 0755), 0);
+}
+
+static void put(const char *rel, const char *data)
+{
+    char p[256];
+    snprintf(p, sizeof(p), "%s/%s", base, rel);
+    FILE *f = fopen(p, "w");
+    assert_non_null(f);
+    fputs(data, f);
+    fclose(f);
+}
+
+static int open_rel(const char *rel, struct stat *st)
+{
+    char p[256];
+    int fd;
+    snprintf(p, sizeof(p), "%s/%s", base, rel);
+    fd = open(p, O_RDONLY | O_CLOEXEC);
+    assert_true(fd >= 0);
+    assert_int_equal(fstat(fd, st), 0);
+    return fd;
+}
+
+/* Is fd still the open file of inode ino? (Descriptor numbers are reused after close.) */
+static bool fd_is(int fd, ino_t ino)
+{
+    struct stat st;
+    return fstat(fd, &st) == 0 && st.st_ino == ino;
+}
+
+static int setup(void **state)
+{
+    (void)state;
+    snprintf(base, sizeof(base), "/tmp/rh-fcache-XXXXXX");
+    return mkdtemp(base) == NULL ? -1 : 0;
+}
+
+static int rm_one(const char *p, const struct stat *st, int flag, struct FTW *ftw)
+{
+    (void)st;
+    (void)flag;
+    (void)ftw;
+    return remove(p);
+}
+
+static int teardown(void **state)
+{
+    (void)state;
+    return nftw(base, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+/* Never more than max entries; the least recently used one goes first. */
+static void test_lru_bound(void **state)
+{
+    rh_fcache *c = rh_fcache_new(3);
+    int fds[5];
+    ino_t inos[5];
+    char name[32];
+    struct stat st;
+    (void)state;
+
+    assert_non_null(c);
+    for (int i = 0; i < 5; i++) {
+        snprintf(name, sizeof(name), "lru%d", i);
+        put(name, "x");
+        fds[i] = open_rel(name, &st);
+        inos[i] = st.st_ino;
+        rh_fent *e = rh_fcache_put(c, name, fds[i], &st, HEX);
+        assert_non_null(e);
+        assert_int_equal(e->fd, fds[i]);
+        rh_fent_release(e);
+        assert_true(rh_fcache_count(c) <= 3);
+        if (i == 2) { /* touch lru0: lru1 becomes the oldest */
+            e = rh_fcache_get(c, "lru0");
+            assert_non_null(e);
+            rh_fent_release(e);
+        }
+    }
+    assert_int_equal(rh_fcache_count(c), 3);
+    assert_null(rh_fcache_get(c, "lru1"));
+    assert_null(rh_fcache_get(c, "lru2"));
+    assert_false(fd_is(fds[1], inos[1])); /* evicted and unreferenced: closed */
+    assert_false(fd_is(fds[2], inos[2]));
+    for (int i = 0; i < 5; i += (i == 0 ? 3 : 1)) {
+        snprintf(name, sizeof(name), "lru%d", i);
+        rh_fent *e = rh_fcache_get(c, name);
+        assert_non_null(e);
+        assert_int_equal(e->fd, fds[i]);
+        assert_string_equal(e->hex, HEX);
+        rh_fent_release(e);
+    }
+    rh_fcache_free(c);
+    assert_false(fd_is(fds[0], inos[0]));
+    assert_false(fd_is(fds[4], inos[4]));
+}
+
+/* A held entry outlives its eviction; the last release closes the fd. */
+static void test_reference_outlives_eviction(void **state)
+{
+    rh_fcache *c = rh_fcache_new(1);
+    struct stat st;
+    int fd;
+    (void)state;
+
+    put("held", "h");
+    fd = open_rel("held", &st);
+    ino_t ino = st.st_ino;
+    rh_fent *e = rh_fcache_put(c, "held", fd, &st, HEX);
+    assert_non_null(e);
+    rh_fcache_flush(c);
+    assert_int_equal(rh_fcache_count(c), 0);
+    assert_true(fd_is(fd, ino));
+    rh_fcache_free(c);
+    assert_true(fd_is(fd, ino)); /* a response still reads it */
+    rh_fent_release(e);
+    assert_false(fd_is(fd, ino));
+    rh_fent_release(NULL);
+    rh_fcache_free(NULL);
+}
+
+/* Unlinked, renamed, replaced or rewritten: the hit is dropped, never served. */
+static void test_revalidation(void **state)
+{
+    static const char *const how[] = {"unlink", "rename", "replace", "rewrite", "link"};
+    rh_fcache *c = rh_fcache_new(8);
+    char a[256], b[256];
+    struct stat st;
+    (void)state;
+
+    for (size_t i = 0; i < sizeof(how) / sizeof(how[0]); i++) {
+        int fd;
+        put("rv", "content");
+        fd = open_rel("rv", &st);
+        ino_t ino = st.st_ino;
+        rh_fent_release(rh_fcache_put(c, "rv", fd, &st, HEX));
+        rh_fent *e = rh_fcache_get(c, "rv");
+        assert_non_null(e); /* unchanged: a hit */
+        rh_fent_release(e);
+        snprintf(a, sizeof(a), "%s/rv", base);
+        snprintf(b, sizeof(b), "%s/rv.other", base);
+        if (strcmp(how[i], "unlink") == 0) {
+            assert_int_equal(unlink(a), 0);
+        } else if (strcmp(how[i], "rename") == 0) {
+            assert_int_equal(rename(a, b), 0);
+        } else if (strcmp(how[i], "replace") == 0) {
+            put("rv.other", "content"); /* same bytes, new inode under the name */
+            assert_int_equal(rename(b, a), 0);
+        } else if (strcmp(how[i], "rewrite") == 0) {
+            put("rv", "other content"); /* same inode, truncated and rewritten */
+        } else {
+            /* A second name elsewhere moves ctime (and would keep an unlink from zeroing
+             * nlink): dropped and reopened. */
+            assert_int_equal(link(a, b), 0);
+        }
+        assert_null(rh_fcache_get(c, "rv"));
+        assert_int_equal(rh_fcache_count(c), 0);
+        assert_false(fd_is(fd, ino));
+        (void)unlink(a);
+        (void)unlink(b);
+    }
+    rh_fcache_free(c);
+}
+
+/* Same name again replaces the entry; trim closes only what nobody holds. */
+static void test_replace_and_trim(void **state)
+{
+    rh_fcache *c = rh_fcache_new(8);
+    struct stat st;
+    int fd1, fd2, fd3;
+    (void)state;
+
+    put("t1", "1");
+    put("t2", "2");
+    fd1 = open_rel("t1", &st);
+    rh_fent_release(rh_fcache_put(c, "t1", fd1, &st, HEX));
+    fd2 = open_rel("t1", &st);
+    ino_t ino1 = st.st_ino;
+    rh_fent *held = rh_fcache_put(c, "t1", fd2, &st, HEX);
+    assert_int_equal(fcntl(fd1, F_GETFD), -1); /* replaced: closed (fd1 not reused yet) */
+    assert_int_equal(rh_fcache_count(c), 1);
+    fd3 = open_rel("t2", &st);
+    ino_t ino2 = st.st_ino;
+    rh_fent_release(rh_fcache_put(c, "t2", fd3, &st, HEX));
+    assert_int_equal(rh_fcache_trim(c, 10), 1); /* t2 only: t1 is held */
+    assert_false(fd_is(fd3, ino2));
+    assert_true(fd_is(fd2, ino1));
+    assert_int_equal(rh_fcache_count(c), 1);
+    rh_fent_release(held);
+    assert_int_equal(rh_fcache_trim(c, 10), 1);
+    assert_false(fd_is(fd2, ino1));
+    rh_fcache_free(c);
+}
+
+static void on_drained(struct evbuffer *b, const struct evbuffer_cb_info *i, void *arg)
+{
+    (void)b;
+    (void)i;
+    (void)arg;
+}
+
+/* Chunks go back to the pool when libevent drops them, even after the pool was freed. */
+static void test_outpool(void **state)
+{
+    rh_outpool *p = rh_outpool_new(2);
+    struct evbuffer *b = evbuffer_new();
+    uint8_t *c1, *c2, *c3;
+    char out[8];
+    (void)state;
+
+    assert_non_null(p);
+    assert_non_null(b);
+    evbuffer_add_cb(b, on_drained, NULL);
+    c1 = rh_outpool_get(p);
+    assert_non_null(c1);
+    memcpy(c1, "abc", 3);
+    assert_int_equal(rh_outpool_hand(b, c1, 3), RH_OK);
+    c2 = rh_outpool_get(p);
+    memcpy(c2, "def", 3);
+    assert_int_equal(rh_outpool_hand(b, c2, 3), RH_OK);
+    assert_int_equal(evbuffer_get_length(b), 6);
+    assert_int_equal(evbuffer_remove(b, out, 3), 3);
+    assert_memory_equal(out, "abc", 3);
+    c3 = rh_outpool_get(p); /* c1 came back */
+    assert_ptr_equal(c3, c1);
+    rh_outpool_put(c3);
+    rh_outpool_free(p);         /* c2 is still queued */
+    assert_int_equal(evbuffer_remove(b, out, 3), 3);
+    assert_memory_equal(out, "def", 3);
+    evbuffer_free(b);           /* ASan: the pool went with the last chunk */
+    rh_outpool_free(NULL);
+    rh_outpool_put(NULL);
+}
+
+/* The server: cached HASH.name files, a bounded cache, removals never served. */
+static int serve_status(rh_httpd *h, const char *path)
+{
+    rh_httpd_req req;
+    rh_resp resp;
+    int status;
+
+    rh_req_init(&req, h);
+    snprintf(req.method, sizeof(req.method), "GET");
+    assert_int_equal(rh_buf_append(&req.target, path, strlen(path)), RH_OK);
+    req.version = 11;
+    assert_int_equal(rh_req_finish(&req), RH_OK);
+    rh_serve(h, &req, &resp);
+    status = resp.status;
+    if (status == 200) {
+        char body[64];
+        ssize_t n = pread(resp.fd, body, sizeof(body), (off_t)resp.file_off);
+        assert_int_equal(n, (ssize_t)resp.content_length);
+        assert_memory_equal(body, "served", 6);
+    }
+    rh_resp_cleanup(&resp);
+    rh_req_cleanup(&req);
+    return status;
+}
+
+static void test_server_cache(void **state)
+{
+    struct event_base *eb = event_base_new();
+    struct rlimit old, low;
+    rh_httpd_opts o;
+    rh_httpd *h = NULL;
+    rh_httpd_stats s;
+    char root[128], rel[160], path[192], a[256], b[256];
+    (void)state;
+
+    /* 256 descriptors: the cache may hold 64 (a quarter). */
+    assert_int_equal(getrlimit(RLIMIT_NOFILE, &old), 0);
+    low = old;
+    low.rlim_cur = 256;
+    assert_int_equal(setrlimit(RLIMIT_NOFILE, &low), 0);
+    mkdir_rel("srv");
+    mkdir_rel("srv/t");
+    mkdir_rel("srv/d");
+    snprintf(root, sizeof(root), "%s/srv", base);
+    for (int i = 0; i < 100; i++) {
+        snprintf(rel, sizeof(rel), "srv/t/%s.f%d", HEX, i);
+        put(rel, "served");
+    }
+    snprintf(rel, sizeof(rel), "srv/d/%s.moved", HEX);
+    put(rel, "served");
+    put("srv/plain.txt", "served");
+    memset(&o, 0, sizeof(o));
+    o.root = root;
+    o.listen_clear = "127.0.0.1:0";
+    o.etag_from_name = true;
+    assert_non_null(eb);
+    assert_int_equal(rh_httpd_new(eb, &o, &h, NULL), RH_OK);
+
+    /* Second round of the first 10: hits, no new opens. */
+    for (int round = 0; round < 2; round++)
+        for (int i = 0; i < 10; i++) {
+            snprintf(path, sizeof(path), "/t/%s.f%d", HEX, i);
+            assert_int_equal(serve_status(h, path), 200);
+        }
+    rh_httpd_stats_get(h, &s);
+    assert_int_equal(s.file_opens, 10);
+    /* 100 distinct files: never more than the bound. */
+    for (int i = 0; i < 100; i++) {
+        snprintf(path, sizeof(path), "/t/%s.f%d", HEX, i);
+        assert_int_equal(serve_status(h, path), 200);
+        assert_true(rh_fcache_count(h->files) <= 64);
+    }
+    assert_int_equal(rh_fcache_count(h->files), 64);
+    /* Not content-addressed: opened every time, never cached. */
+    assert_int_equal(serve_status(h, "/plain.txt"), 200);
+    assert_int_equal(serve_status(h, "/plain.txt"), 200);
+    rh_httpd_stats_get(h, &s);
+    assert_int_equal(s.file_opens, 10 + 90 + 2);
+
+    /* GC: unlinked from the served tree -> 404 at once, no signal needed. */
+    snprintf(path, sizeof(path), "/t/%s.f99", HEX);
+    snprintf(a, sizeof(a), "%s/srv/t/%s.f99", base, HEX);
+    assert_int_equal(unlink(a), 0);
+    assert_int_equal(serve_status(h, path), 404);
+
+    /* A directory renamed out of the tree is invisible to fstat: the cached file is served
+     * until rh_httpd_files_changed(), then never again. */
+    snprintf(path, sizeof(path), "/d/%s.moved", HEX);
+    assert_int_equal(serve_status(h, path), 200);
+    snprintf(a, sizeof(a), "%s/srv/d", base);
+    snprintf(b, sizeof(b), "%s/gone", base);
+    assert_int_equal(rename(a, b), 0);
+    assert_int_equal(serve_status(h, path), 200);
+    rh_httpd_files_changed(h);
+    assert_int_equal(serve_status(h, path), 404);
+    assert_int_equal(rh_fcache_count(h->files), 0);
+    rh_httpd_files_changed(NULL);
+
+    /* set_root flushes too. */
+    snprintf(path, sizeof(path), "/t/%s.f1", HEX);
+    assert_int_equal(serve_status(h, path), 200);
+    assert_int_equal(rh_fcache_count(h->files), 1);
+    assert_int_equal(rh_httpd_set_root(h, base, NULL), RH_OK);
+    assert_int_equal(rh_fcache_count(h->files), 0);
+    assert_int_equal(serve_status(h, path), 404); /* base has no t/ */
+
+    rh_httpd_free(h);
+    event_base_free(eb);
+    assert_int_equal(setrlimit(RLIMIT_NOFILE, &old), 0);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_lru_bound),
+        cmocka_unit_test(test_reference_outlives_eviction),
+        cmocka_unit_test(test_revalidation),
+        cmocka_unit_test(test_replace_and_trim),
+        cmocka_unit_test(test_outpool),
+        cmocka_unit_test(test_server_cache),
+    };
+    return cmocka_run_group_tests(tests, setup, teardown);
+}
