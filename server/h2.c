@@ -10,8 +10,12 @@
 #include <nghttp2/nghttp2.h>
 
 #include "server/httpd_int.h"
+#include "server/outpool.h"
 
-#define H2_READ_AHEAD (64u * 1024) /* file bytes read per pread for one stream */
+/* Output is gathered into pooled chunks (server/outpool.c) handed to the bufferevent by
+ * reference: TLS gets whole 16 KiB records and one write(2) carries several responses. A pass
+ * that produced only this much is copied instead, so the chunk is reused at once. */
+#define H2_OUT_COPY_MAX 2048u
 
 typedef struct h2_stream {
     struct h2_stream *prev, *next;
@@ -21,9 +25,7 @@ typedef struct h2_stream {
     bool responded;
     bool body_too_big;
     bool uri_too_long;
-    uint8_t *rbuf;               /* read-ahead of the file body */
-    size_t rlen, rpos;
-    uint64_t left;               /* body bytes still to send */
+    uint64_t left;               /* file body bytes not yet handed to a DATA frame */
     size_t mem_pos;
 } h2_stream;
 
@@ -32,6 +34,11 @@ struct rh_h2 {
     nghttp2_session *s;
     h2_stream *streams;
     bool write_blocked;          /* output above the high mark: mem_send paused */
+    /* The chunk that h2_flush() fills (one pass of nghttp2_session_mem_send), handed to the
+     * output when full and at the end of the pass. */
+    uint8_t *obase;
+    size_t ocap, oused;
+    unsigned ocommits;           /* chunks handed over so far (a frame may straddle two) */
 };
 
 static void stream_free(rh_h2 *p, h2_stream *st)
@@ -44,8 +51,89 @@ static void stream_free(rh_h2 *p, h2_stream *st)
         st->next->prev = st->prev;
     rh_req_cleanup(&st->req);
     rh_resp_cleanup(&st->resp);
-    free(st->rbuf);
     free(st);
+}
+
+/* Hands the staged bytes to the connection's output (false on OOM). */
+static bool stage_commit(rh_h2 *p)
+{
+    struct evbuffer *out = bufferevent_get_output(p->c->bev);
+    uint8_t *chunk = p->obase;
+    size_t n = p->oused;
+    bool ok = true;
+
+    if (chunk == NULL)
+        return true;
+    p->obase = NULL;
+    p->ocap = p->oused = 0;
+    p->ocommits++;
+    if (n <= H2_OUT_COPY_MAX) {
+        ok = n == 0 || evbuffer_add(out, chunk, n) == 0;
+        rh_outpool_put(chunk);
+    } else {
+        ok = rh_outpool_hand(out, chunk, n) == RH_OK;
+    }
+    return ok;
+}
+
+/* Returns an unfinished chunk to the pool without sending it (connection going away). */
+static void stage_drop(rh_h2 *p)
+{
+    rh_outpool_put(p->obase);
+    p->obase = NULL;
+    p->ocap = p->oused = 0;
+}
+
+/* At least one free byte in the staged chunk (handing over a full one). false on OOM. */
+static bool stage_room(rh_h2 *p)
+{
+    if (p->obase != NULL && p->oused < p->ocap)
+        return true;
+    if (!stage_commit(p))
+        return false;
+    if ((p->obase = rh_outpool_get(p->c->srv->opool)) == NULL)
+        return false;
+    p->ocap = RH_OUTPOOL_CHUNK;
+    p->oused = 0;
+    return true;
+}
+
+static bool stage_put(rh_h2 *p, const void *data, size_t n)
+{
+    const uint8_t *d = data;
+    while (n > 0) {
+        size_t k;
+        if (!stage_room(p))
+            return false;
+        k = p->ocap - p->oused < n ? p->ocap - p->oused : n;
+        memcpy(p->obase + p->oused, d, k);
+        p->oused += k;
+        d += k;
+        n -= k;
+    }
+    return true;
+}
+
+/* n file bytes at off, read straight into the staged output. false on a short read (the file
+ * shrank), a read error or OOM. */
+static bool stage_pread(rh_h2 *p, int fd, uint64_t off, size_t n)
+{
+    while (n > 0) {
+        size_t k;
+        ssize_t r;
+        if (!stage_room(p))
+            return false;
+        k = p->ocap - p->oused < n ? p->ocap - p->oused : n;
+        do {
+            r = pread(fd, p->obase + p->oused, k, (off_t)off);
+        } while (r < 0 && errno == EINTR);
+        if (r <= 0)
+            return false;
+        p->oused += (size_t)r;
+        off += (uint64_t)r;
+        n -= (size_t)r;
+    }
+    return true;
 }
 
 static ssize_t data_read_cb(nghttp2_session *s, int32_t id, uint8_t *buf, size_t length,
@@ -67,29 +155,44 @@ static ssize_t data_read_cb(nghttp2_session *s, int32_t id, uint8_t *buf, size_t
             *flags |= NGHTTP2_DATA_FLAG_EOF;
         return (ssize_t)n;
     }
-    if (st->rpos == st->rlen) {
-        size_t want = st->left < H2_READ_AHEAD ? (size_t)st->left : H2_READ_AHEAD;
-        ssize_t r;
-        if (st->rbuf == NULL && (st->rbuf = malloc(H2_READ_AHEAD)) == NULL)
-            return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
-        do {
-            r = pread(st->resp.fd, st->rbuf, want, (off_t)st->resp.file_off);
-        } while (r < 0 && errno == EINTR);
-        if (r <= 0)
-            return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE; /* file shrank: reset the stream */
-        st->rlen = (size_t)r;
-        st->rpos = 0;
-        st->resp.file_off += (uint64_t)r;
-    }
-    n = st->rlen - st->rpos;
-    if (n > length)
-        n = length;
-    memcpy(buf, st->rbuf + st->rpos, n);
-    st->rpos += n;
+    /* File bodies: send_data_cb preads the payload straight into the output (no copies). */
+    n = st->left < length ? (size_t)st->left : length;
     st->left -= n;
     if (st->left == 0)
         *flags |= NGHTTP2_DATA_FLAG_EOF;
+    *flags |= NGHTTP2_DATA_FLAG_NO_COPY;
     return (ssize_t)n;
+}
+
+static int send_data_cb(nghttp2_session *s, nghttp2_frame *f, const uint8_t *framehd,
+                        size_t length, nghttp2_data_source *src, void *ud)
+{
+    rh_h2 *p = ud;
+    h2_stream *st = src->ptr;
+    size_t start = p->oused;
+    unsigned commits = p->ocommits;
+    uint8_t pad[256];
+    (void)s;
+
+    memset(pad, 0, sizeof(pad));
+    if (f->data.padlen > 0)
+        pad[0] = (uint8_t)(f->data.padlen - 1); /* RFC 9113 6.1: Pad Length, then padding */
+    if (stage_put(p, framehd, 9) && (f->data.padlen == 0 || stage_put(p, pad, 1)) &&
+        stage_pread(p, st->resp.fd, st->resp.file_off, length) &&
+        (f->data.padlen <= 1 || stage_put(p, pad + 1, f->data.padlen - 1))) {
+        st->resp.file_off += length;
+        /* One mem_send call would otherwise run NO_COPY frames for the whole flow-control
+         * window (a client may open gigabytes): stop at the high mark like h2_flush(). */
+        if (evbuffer_get_length(bufferevent_get_output(p->c->bev)) + p->oused >=
+            RH_HTTPD_OUT_HIGH)
+            return NGHTTP2_ERR_PAUSE;
+        return 0;
+    }
+    if (p->ocommits == commits && p->obase != NULL && start <= p->oused) {
+        p->oused = start; /* nothing of the frame left the stage: reset just this stream */
+        return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
+    }
+    return NGHTTP2_ERR_CALLBACK_FAILURE; /* half a frame is out: the connection must go */
 }
 
 #define NV(n, v)                                                                     \
@@ -277,21 +380,30 @@ static void h2_flush(rh_conn *c)
     for (;;) {
         const uint8_t *data;
         ssize_t n;
-        if (evbuffer_get_length(out) >= RH_HTTPD_OUT_HIGH) {
+        if (evbuffer_get_length(out) + p->oused >= RH_HTTPD_OUT_HIGH) {
             p->write_blocked = true;
             break;
         }
-        n = nghttp2_session_mem_send(p->s, &data);
+        n = nghttp2_session_mem_send(p->s, &data); /* may run send_data_cb */
         if (n < 0) {
+            stage_drop(p);
             c->close_now = true;
             return;
         }
-        if (n == 0)
+        if (n == 0) {
+            /* Done, or send_data_cb paused at the high mark. */
+            p->write_blocked = evbuffer_get_length(out) + p->oused >= RH_HTTPD_OUT_HIGH;
             break;
-        if (evbuffer_add(out, data, (size_t)n) != 0) {
+        }
+        if (!stage_put(p, data, (size_t)n)) {
+            stage_drop(p);
             c->close_now = true;
             return;
         }
+    }
+    if (!stage_commit(p)) { /* one pass, handed over in whole chunks */
+        c->close_now = true;
+        return;
     }
     if (!nghttp2_session_want_read(p->s) && !nghttp2_session_want_write(p->s))
         c->close_after_flush = true;
@@ -322,6 +434,7 @@ rh_err rh_h2_start(rh_conn *c)
     nghttp2_session_callbacks_set_on_frame_recv_callback(cbs, on_frame_recv);
     nghttp2_session_callbacks_set_on_stream_close_callback(cbs, on_stream_close);
     nghttp2_session_callbacks_set_on_frame_send_callback(cbs, on_frame_send);
+    nghttp2_session_callbacks_set_send_data_callback(cbs, send_data_cb);
     /* Rapid reset (CVE-2023-44487): a token bucket of RST_STREAMs, GOAWAY when empty. */
     nghttp2_option_set_stream_reset_rate_limit(opt, h->o.rst_burst, h->o.rst_rate);
     /* CONTINUATION flood (CVE-2024-27316 family): bound frames per header block. */
@@ -353,6 +466,7 @@ void rh_h2_free(rh_h2 *p)
     if (p == NULL)
         return;
     nghttp2_session_del(p->s); /* does not call on_stream_close */
+    stage_drop(p);
     while (p->streams != NULL)
         stream_free(p, p->streams);
     free(p);
