@@ -398,6 +398,18 @@ static rh_err listen_on(rh_httpd *h, const char *addr, struct evconnlistener **l
     return RH_OK;
 }
 
+struct event_base *rh_httpd_base_new(void)
+{
+    struct event_config *cfg = event_config_new();
+    struct event_base *b = NULL;
+    if (cfg == NULL)
+        return NULL;
+    (void)event_config_set_flag(cfg, EVENT_BASE_FLAG_EPOLL_USE_CHANGELIST);
+    b = event_base_new_with_config(cfg);
+    event_config_free(cfg);
+    return b != NULL ? b : event_base_new();
+}
+
 /* RH_HTTPD_FD_CACHE, but never more than a quarter of the descriptor limit: connections and
  * in-flight uncached files need the rest. */
 static size_t fd_cache_size(void)

@@ -179,9 +179,9 @@ int main(int argc, char **argv)
     a.roots[0] = o.root;
     a.cert = o.tls_cert;
     a.key = o.tls_key;
-    a.base = event_base_new();
+    a.base = rh_httpd_base_new();
     if (a.base == NULL) {
-        fprintf(stderr, "rhine-httpd: event_base_new failed\n");
+        fprintf(stderr, "rhine-httpd: rh_httpd_base_new failed\n");
         return 1;
     }
     if (routes) {
