@@ -691,3 +691,104 @@ def test_handshake_and_header_timeouts(procs, tls_ca, tmp_path):
         except (ConnectionResetError, socket.timeout):
             rest = b""
         assert b"200 OK" not in rest
+
+
+# ---- open-file cache and output bounds -----------------------------------------------------------
+
+def test_cached_hash_files_gc_and_replace(procs, tls_ca, tmp_path):
+    """HASH.name files are served from the open-file cache; a GC'd (unlinked) file is a 404 at
+    once on every protocol, a republished name serves the new inode, ranges read at their own
+    offset from the shared descriptor."""
+    root = tmp_path / "root"
+    (root / "targets" / "d").mkdir(parents=True)
+    data = os.urandom(200_000)
+    name = f"targets/d/{hashlib.sha256(data).hexdigest()}.pkg"
+    (root / name).write_bytes(data)
+    pf = tmp_path / "ports"
+    p = procs.start([binary("rhine-httpd"), "--root", root, "--listen", "127.0.0.1:0",
+                     "--tls-cert", tls_ca["cert"], "--tls-key", tls_ca["key"],
+                     "--listen-h2c", "127.0.0.1:0", "--port-file", pf, "--etag-from-name"],
+                    port_file=pf)
+    s = Server(root, read_ports(pf), tls_ca["ca"], p)
+    urls = [(PROTOCOLS[i][1], (s.https if PROTOCOLS[i][2] == "https" else s.http)("/" + name))
+            for i in range(len(PROTOCOLS))]
+    for _ in range(2):  # the second round is served from the cache
+        for flags, url in urls:
+            rc, body, h, status, _ = s.curl(*flags, url)
+            assert (rc, status, body) == (0, 200, data), url
+            assert h["etag"] == '"%s"' % hashlib.sha256(data).hexdigest()
+    for flags, url in urls:
+        rc, body, h, status, _ = s.curl(*flags, "-H", "Range: bytes=1000-70999", url)
+        assert (status, body, h["content-range"]) == (206, data[1000:71000],
+                                                      "bytes 1000-70999/200000"), url
+    # Several streams of one h2 connection share the cached descriptor.
+    out = tmp_path / "par"
+    out.mkdir()
+    args = []
+    for i in range(8):
+        args += ["-o", str(out / f"{i}"), urls[0][1]]
+    pr = subprocess.run(["curl", "-sS", "--http2", "--parallel", "--parallel-max", "8",
+                         "--cacert", str(s.ca), *args], capture_output=True, timeout=60)
+    assert pr.returncode == 0, pr.stderr
+    assert all((out / f"{i}").read_bytes() == data for i in range(8))
+    # Republished under the same name (same bytes, new inode, as a mirror renames): served.
+    tmp = root / "targets" / "d" / "staged"
+    tmp.write_bytes(data)
+    os.rename(tmp, root / name)
+    for flags, url in urls:
+        rc, body, _, status, _ = s.curl(*flags, url)
+        assert (status, body) == (200, data), url
+    # GC: unlinked from the served tree -> never served again, whatever is cached.
+    (root / name).unlink()
+    for flags, url in urls:
+        rc, body, _, status, _ = s.curl(*flags, url)
+        assert status == 404, url
+    assert p.poll() is None, procs.log(p)
+
+
+def test_h2_huge_window_slow_reader_bounded_output(procs, tls_ca, tmp_path):
+    """A client that opens a 2 GiB flow-control window and then does not read must not make
+    the server queue the whole file in memory (output stops at the high mark)."""
+    root = tmp_path / "root"
+    (root / "targets").mkdir(parents=True)
+    big = os.urandom(1 << 20) * 96  # 96 MiB
+    name = f"targets/{hashlib.sha256(big).hexdigest()}.big"
+    (root / name).write_bytes(big)
+    del big
+    pf = tmp_path / "ports"
+    p = procs.start([binary("rhine-httpd"), "--root", root, "--listen-h2c", "127.0.0.1:0",
+                     "--port-file", pf, "--etag-from-name"], port_file=pf)
+    port = read_ports(pf)["clear"]
+
+    def rss_kib():
+        with open(f"/proc/{p.pid}/status") as f:
+            return int(re.search(r"^VmRSS:\s+(\d+) kB", f.read(), re.M).group(1))
+
+    with socket.create_connection(("127.0.0.1", port), timeout=5) as c:
+        c.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 64 * 1024)
+        c.sendall(H2_PREFACE + frame(4, 0, 0, struct.pack(">HI", 4, 2**31 - 1)) +
+                  frame(8, 0, 0, struct.pack(">I", 2**31 - 1 - 65535)))
+        time.sleep(0.3)
+        before = rss_kib()
+        c.sendall(frame(1, 0x5, 1, hpack_get(b"/" + name.encode())))
+        time.sleep(1.5)  # the server writes until the socket buffers fill, then must stop
+        grown = rss_kib() - before
+        assert grown < 24 * 1024, f"server RSS grew by {grown} KiB for one stalled stream"
+        # It still serves the whole file once the client reads.
+        c.settimeout(20)
+        got, buf = 0, b""
+        deadline = time.monotonic() + 60
+        while got < 96 << 20 and time.monotonic() < deadline:
+            b = c.recv(1 << 20)
+            if not b:
+                break
+            buf += b
+            while len(buf) >= 9:
+                n = int.from_bytes(buf[:3], "big")
+                if len(buf) < 9 + n:
+                    break
+                if buf[3] == 0:
+                    got += n
+                buf = buf[9 + n:]
+        assert got == 96 << 20
+    assert p.poll() is None, procs.log(p)
