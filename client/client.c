@@ -16,22 +16,26 @@
 #include "client/failover.h"
 #include "client/install.h"
 #include "client/state.h"
+#include "client/witness.h"
 #include "manifest/config.h"
 #include "manifest/hash.h"
 #include "manifest/limits.h"
 #include "manifest/metadata.h"
+#include "manifest/tlog_verify.h"
 #include "manifest/tpath.h"
 #include "manifest/tuf.h"
 #include "net/fetch.h"
 
 #define RH_CLIENT_MAX_MIRRORS     1024   /* mirrors one handle accepts */
 #define RH_CLIENT_DEFAULT_TIMEOUT 300L   /* seconds per transfer */
+#define RH_CLIENT_ERRMSG_MAX      8192   /* a message: room for a split view's evidence */
 
 typedef struct mirror {
     char *label;   /* what messages name: the base URL, or the metadata URL */
     char *meta;    /* metadata base URL */
     char *targets; /* targets base URL; NULL: this mirror serves no targets */
     char *region;
+    char *base;    /* repository base URL (its log is <base>/log/); NULL: metadata_url only */
 } mirror;
 
 struct rhine_client {
@@ -48,7 +52,13 @@ struct rhine_client {
     size_t tuf_mirror;  /* the mirror it used (delegated roles come from it) */
     bool updated;
     rh_metadata *st_md[RH_ROLE_COUNT]; /* rhine_client_status from disk */
-    char err[2 * RH_ERRMSG_MAX];
+    rh_log_keys *wkeys;  /* transparency (DESIGN 8): NULL = off */
+    rh_log_view *wview;  /* the log of the checkpoint accepted by this update */
+    uint8_t *wnote;      /* that checkpoint with its cosignatures, to store on success */
+    size_t wnotelen;
+    rhine_code wcode;    /* the last transparency refusal (werr says why) */
+    char werr[RH_CLIENT_ERRMSG_MAX];
+    char err[RH_CLIENT_ERRMSG_MAX];
 };
 
 /* Context of the engine's callbacks: one mirror. */
@@ -56,11 +66,13 @@ typedef struct io_ctx {
     rhine_client *c;
     size_t mi;
     bool missing; /* a metadata file was missing (404) on this mirror */
+    bool defer;   /* transparency: hold files back until the log check passed */
 } io_ctx;
 
 static const char *const code_names[RHINE_ERR_COUNT] = {
     "ok", "out of memory", "invalid", "config", "io", "network", "not found",
-    "verify", "expired", "rollback", "too big",
+    "verify", "expired", "rollback", "too big", "witness quorum", "log inconsistent",
+    "unlogged",
 };
 
 const char *rhine_code_name(rhine_code c)
@@ -81,6 +93,7 @@ static rhine_code map_err(rh_err rc)
     case RH_EEXPIRED: return RHINE_ERR_EXPIRED;
     case RH_EROLLBACK: return RHINE_ERR_ROLLBACK;
     case RH_ETOOBIG: return RHINE_ERR_TOO_BIG;
+    case RH_ELOG: return RHINE_ERR_UNLOGGED; /* the log-specific codes are set explicitly */
     default: return RHINE_ERR_VERIFY;
     }
 }
@@ -101,7 +114,7 @@ static bool is_local(rh_err rc)
 /* Rank for choosing which mirror's failure to report: lies first, then stale, then network. */
 static int severity(rh_err rc)
 {
-    if (is_lie(rc))
+    if (is_lie(rc) || rc == RH_ELOG)
         return 3;
     if (rc == RH_EEXPIRED || rc == RH_EROLLBACK)
         return 2;
@@ -168,6 +181,7 @@ void rhine_client_free(rhine_client *c)
         free(c->m[i].meta);
         free(c->m[i].targets);
         free(c->m[i].region);
+        free(c->m[i].base);
     }
     for (int r = 0; r < RH_ROLE_COUNT; r++)
         rh_metadata_free(c->st_md[r]);
@@ -177,6 +191,9 @@ void rhine_client_free(rhine_client *c)
     rh_tuf_free(c->tuf);
     free(c->tuf_ctx);
     rh_http_free(c->http);
+    free(c->wkeys);
+    rh_log_view_free(c->wview);
+    free(c->wnote);
     free(c->root_file);
     free(c->state_dir);
     free(c);
@@ -224,8 +241,10 @@ rhine_code rhine_client_new(const rhine_client_opts *o, rhine_client **out, char
             d->targets = dup_trim(s->targets_url);
         else if (s->url)
             d->targets = join_dup(s->url, "targets");
+        if (s->url)
+            d->base = dup_trim(s->url);
         if (!d->label || !d->meta || ((s->targets_url || s->url) && !d->targets) ||
-            (s->region && !(d->region = strdup(s->region))))
+            (s->url && !d->base) || (s->region && !(d->region = strdup(s->region))))
             goto oom;
         if (strlen(d->meta) + RH_TUF_MAX_FILENAME + 2 > RH_NET_MAX_URL) {
             errbuf_put(errbuf, errlen, "rhine_client_new: mirror URL too long");
@@ -260,6 +279,119 @@ oom:
     return RHINE_ERR_NOMEM;
 }
 
+/* Transparency on: keys checked (rh_wit_keys_check) and copied. Message in c->err. */
+static rhine_code set_witnesses(rhine_client *c, const rh_log_keys *keys)
+{
+    rh_error e;
+    rh_error_clear(&e);
+    if (rh_wit_keys_check(keys, &e) != RH_OK) {
+        set_err(c, "transparency: %s", e.msg);
+        return RHINE_ERR_INVALID;
+    }
+    if (c->updated) {
+        set_err(c, "transparency: set the witnesses before the first update");
+        return RHINE_ERR_INVALID;
+    }
+    rh_log_keys *k = malloc(sizeof(*k));
+    if (!k) {
+        set_err(c, "transparency: out of memory");
+        return RHINE_ERR_NOMEM;
+    }
+    *k = *keys;
+    free(c->wkeys);
+    c->wkeys = k;
+    return RHINE_OK;
+}
+
+rhine_code rhine_client_set_witnesses(rhine_client *c, const char *log_key,
+                                      const char *const *witness_keys, size_t nwitnesses,
+                                      size_t quorum)
+{
+    if (!c)
+        return RHINE_ERR_INVALID;
+    c->err[0] = '\0';
+    if (!log_key || !witness_keys || nwitnesses == 0 || nwitnesses > RH_LOGV_MAX_WITNESSES) {
+        set_err(c, "rhine_client_set_witnesses: need a log key and 1..%d witness keys",
+                RH_LOGV_MAX_WITNESSES);
+        return RHINE_ERR_INVALID;
+    }
+    rh_log_keys *k = calloc(1, sizeof(*k));
+    if (!k) {
+        set_err(c, "transparency: out of memory");
+        return RHINE_ERR_NOMEM;
+    }
+    rhine_code code = RHINE_ERR_INVALID;
+    rh_error e;
+    rh_error_clear(&e);
+    if (rh_note_vkey_parse(log_key, &k->log, &e) != RH_OK) {
+        set_err(c, "transparency: log key: %s", e.msg);
+        goto out;
+    }
+    for (size_t i = 0; i < nwitnesses; i++) {
+        if (!witness_keys[i] || rh_note_vkey_parse(witness_keys[i], &k->witnesses[i], &e) !=
+                                    RH_OK) {
+            set_err(c, "transparency: witness key %zu: %s", i,
+                    witness_keys[i] ? e.msg : "missing");
+            goto out;
+        }
+    }
+    k->nwitnesses = nwitnesses;
+    k->quorum = quorum;
+    code = set_witnesses(c, k);
+out:
+    free(k);
+    return code;
+}
+
+/* The config's "witnesses" block as keys: every key read (inline or from its file), each
+ * witness's name that of its key. Returns RHINE_OK, RHINE_ERR_CONFIG, RHINE_ERR_NOMEM. */
+static rhine_code config_witnesses(const char *path, const rh_client_config *cfg,
+                                   rh_log_keys **out, char *errbuf, size_t errlen)
+{
+    rh_log_keys *k = calloc(1, sizeof(*k));
+    if (!k) {
+        errbuf_put(errbuf, errlen, "config: out of memory");
+        return RHINE_ERR_NOMEM;
+    }
+    char msg[RH_ERRMSG_MAX + 256];
+    rh_error e;
+    rh_error_clear(&e);
+    if (rh_config_vkey(cfg->witnesses.log_key, &k->log, &e) != RH_OK) {
+        snprintf(msg, sizeof(msg), "%s: witnesses.log_key: %s", path, e.msg);
+        goto bad;
+    }
+    if (cfg->witnesses.nkeys > RH_LOGV_MAX_WITNESSES) {
+        snprintf(msg, sizeof(msg), "%s: witnesses.keys: at most %d keys", path,
+                 RH_LOGV_MAX_WITNESSES);
+        goto bad;
+    }
+    for (size_t i = 0; i < cfg->witnesses.nkeys; i++) {
+        const rh_client_witness *w = &cfg->witnesses.keys[i];
+        if (rh_config_vkey(w->key, &k->witnesses[i], &e) != RH_OK) {
+            snprintf(msg, sizeof(msg), "%s: witnesses.keys[%zu].key: %s", path, i, e.msg);
+            goto bad;
+        }
+        if (strcmp(k->witnesses[i].name, w->name) != 0) {
+            snprintf(msg, sizeof(msg),
+                     "%s: witnesses.keys[%zu].name: \"%s\" is not the key's name \"%s\"", path,
+                     i, w->name, k->witnesses[i].name);
+            goto bad;
+        }
+    }
+    k->nwitnesses = cfg->witnesses.nkeys;
+    k->quorum = cfg->witnesses.quorum > 0 ? (size_t)cfg->witnesses.quorum : 0;
+    if (rh_wit_keys_check(k, &e) != RH_OK) {
+        snprintf(msg, sizeof(msg), "%s: witnesses: %s", path, e.msg);
+        goto bad;
+    }
+    *out = k;
+    return RHINE_OK;
+bad:
+    free(k);
+    errbuf_put(errbuf, errlen, msg);
+    return RHINE_ERR_CONFIG;
+}
+
 rhine_code rhine_client_new_from_config(const char *config_path, rhine_client **out,
                                         char *errbuf, size_t errlen)
 {
@@ -277,6 +409,8 @@ rhine_code rhine_client_new_from_config(const char *config_path, rhine_client **
         return rc == RH_ECONFIG || rc == RH_ETOOBIG ? RHINE_ERR_CONFIG : map_err(rc);
     }
     rhine_code code = RHINE_ERR_NOMEM;
+    rhine_client *c = NULL;
+    rh_log_keys *keys = NULL;
     rhine_mirror *ms = calloc(cfg.nmirrors ? cfg.nmirrors : 1, sizeof(*ms));
     if (!ms) {
         errbuf_put(errbuf, errlen, "rhine_client_new_from_config: out of memory");
@@ -298,8 +432,19 @@ rhine_code rhine_client_new_from_config(const char *config_path, rhine_client **
                                                                    : (long)cfg.low_speed_limit,
         .low_speed_time_s = (long)cfg.low_speed_time,
     };
-    code = rhine_client_new(&o, out, errbuf, errlen);
+    if (cfg.has_witnesses && (code = config_witnesses(config_path, &cfg, &keys, errbuf, errlen)) !=
+                                 RHINE_OK)
+        goto out;
+    if ((code = rhine_client_new(&o, &c, errbuf, errlen)) != RHINE_OK)
+        goto out;
+    if (keys && (code = set_witnesses(c, keys)) != RHINE_OK) {
+        errbuf_put(errbuf, errlen, c->err);
+        rhine_client_free(c);
+        goto out;
+    }
+    *out = c;
 out:
+    free(keys);
     free(ms);
     rh_client_config_cleanup(&cfg);
     return code;
@@ -340,16 +485,35 @@ static rh_err io_fetch(void *ctx, const char *name, size_t max, rh_buf *out, rh_
     return rc;
 }
 
-static rh_err io_persist(void *ctx, const char *role, uint64_t version, const char *filename,
-                         const uint8_t *p, size_t n, rh_error *e)
+static rh_err persist_role(rhine_client *c, const char *role, const uint8_t *p, size_t n,
+                           rh_error *e)
 {
-    (void)version;
-    (void)filename;
-    io_ctx *x = ctx;
     char name[RH_STATE_NAME_MAX];
     if (rh_state_filename(role, name, sizeof(name)) != RH_OK)
         return rh_fail(e, RH_EPATH, "role name \"%.64s\" cannot be a file name", role);
-    return rh_state_write(x->c->state_dir, name, p, n, e);
+    return rh_state_write(c->state_dir, name, p, n, e);
+}
+
+static rh_err wit_check_file(rhine_client *c, const char *role, uint64_t version,
+                             const char *filename, const uint8_t *p, size_t n, rh_error *e);
+static rh_err wit_store(rhine_client *c, rh_error *e);
+
+static rh_err io_persist(void *ctx, const char *role, uint64_t version, const char *filename,
+                         const uint8_t *p, size_t n, rh_error *e)
+{
+    io_ctx *x = ctx;
+    rhine_client *c = x->c;
+    if (c->wkeys && x->defer)
+        return RH_OK; /* the update persists after the transparency check (wit_gate) */
+    if (c->wkeys && strcmp(role, "timestamp") != 0) {
+        /* A delegated role met on a target search: logged, or not trusted on disk. */
+        rh_err rc = wit_check_file(c, role, version, filename, p, n, e);
+        if (rc == RH_OK)
+            rc = wit_store(c, e);
+        if (rc != RH_OK)
+            return rc;
+    }
+    return persist_role(c, role, p, n, e);
 }
 
 /* Read the trusted root: state_dir/root.json, else the pinned root_file. */
@@ -427,6 +591,302 @@ out:
     return rc;
 }
 
+/* --- transparency (DESIGN 8): witnessed checkpoints, consistency, inclusion ------------------ */
+
+typedef struct log_ctx {
+    rhine_client *c;
+    size_t mi;
+} log_ctx;
+
+/* rh_log_src over one mirror: GET <base>/<path>, at most max bytes. */
+static rh_err log_get(void *ctx, const char *path, size_t max, rh_buf *out, rh_error *e)
+{
+    log_ctx *x = ctx;
+    const mirror *m = &x->c->m[x->mi];
+    char url[RH_NET_MAX_URL];
+    if (rh_url_join(m->base, path, url, sizeof(url)) != RH_OK)
+        return rh_fail(e, RH_EINVAL, "%s/%s: URL too long", m->base, path);
+    rh_buf_reset(out); /* the verifier reuses its buffer: out holds this file only */
+    rh_fetch_req req = {.url = url, .max_bytes = max, .sink = buf_sink, .sink_ctx = out};
+    return rh_http_get(x->c->http, &req, NULL, e);
+}
+
+/* Size and root of a verified note, for messages: "size N root <hex8>". */
+static void note_brief(const rh_log_keys *keys, const uint8_t *p, size_t n, char *out,
+                       size_t outsz)
+{
+    rh_log_keys logonly = *keys;
+    logonly.nwitnesses = 0;
+    logonly.quorum = 0;
+    rh_checkpoint cp;
+    memset(&cp, 0, sizeof(cp));
+    rh_error ig;
+    rh_error_clear(&ig);
+    if (rh_log_checkpoint_verify(p, n, "checkpoint", &logonly, &cp, NULL, &ig) != RH_OK) {
+        snprintf(out, outsz, "unverifiable");
+        return;
+    }
+    char hex[65];
+    rh_hex_encode(cp.root, 32, hex);
+    snprintf(out, outsz, "size %llu root %.8s", (unsigned long long)cp.size, hex);
+    rh_checkpoint_cleanup(&cp);
+}
+
+/* Keep both checkpoints of a fork in the state directory (best effort: the refusal stands). */
+static void write_evidence(rhine_client *c, const rh_buf *old, const rh_buf *cur, const char *why)
+{
+    rh_buf b;
+    rh_buf_init(&b, 4 * RH_NOTE_MAX_BYTES);
+    rh_error ig;
+    rh_error_clear(&ig);
+    if (rh_buf_appendf(&b, "# %s\n# stored checkpoint (%s/%s):\n", why, c->state_dir,
+                       RH_WIT_STATE_FILE) == RH_OK &&
+        rh_buf_append(&b, old->data, old->len) == RH_OK &&
+        rh_buf_appendf(&b, "# offered checkpoint, cosigned by the quorum:\n") == RH_OK &&
+        rh_buf_append(&b, cur->data, cur->len) == RH_OK)
+        if (rh_state_write(c->state_dir, RH_WIT_EVIDENCE_FILE, b.data, b.len, &ig) != RH_OK)
+            rh_error_clear(&ig); /* the message already says what happened */
+    rh_buf_cleanup(&b);
+}
+
+/* Issue 7: the checkpoint this update trusts. GET <base>/log/checkpoint from every mirror with
+ * a base URL; the largest text cosigned by the quorum (cosignatures united across mirrors);
+ * consistent with the stored checkpoint; its whole log read and verified through a mirror
+ * serving it (failover). Sets c->wview and c->wnote, or returns the refusal with c->werr. */
+static rhine_code wit_establish(rhine_client *c)
+{
+    if (c->wview)
+        return RHINE_OK;
+    rh_wit w;
+    memset(&w, 0, sizeof(w));
+    rh_buf b, cur, old;
+    rh_buf_init(&b, RH_NOTE_MAX_BYTES);
+    rh_buf_init(&cur, 2 * RH_NOTE_MAX_BYTES);
+    rh_buf_init(&old, RH_NOTE_MAX_BYTES);
+    size_t *try = calloc(c->nm, sizeof(*try));
+    rh_log_view *view = NULL;
+    rhine_code code = RHINE_ERR_NOMEM;
+    rh_error e;
+    rh_error_clear(&e);
+    snprintf(c->werr, sizeof(c->werr), "transparency: out of memory");
+    if (!try || rh_wit_init(&w, c->wkeys, &e) != RH_OK)
+        goto out;
+    for (size_t mi = 0; mi < c->nm; mi++) {
+        if (!c->m[mi].base)
+            continue;
+        log_ctx lx = {c, mi};
+        rh_buf_reset(&b);
+        rh_error fe;
+        rh_error_clear(&fe);
+        rh_err rc = log_get(&lx, "log/checkpoint", RH_NOTE_MAX_BYTES, &b, &fe);
+        if (rc != RH_OK && fe.code == RH_OK)
+            fe.code = rc;
+        if (rh_wit_add(&w, c->m[mi].label, b.data, b.len, rc == RH_OK ? NULL : &fe) != RH_OK)
+            goto out;
+    }
+    size_t gi;
+    if (!rh_wit_choose(&w, &gi)) {
+        char ev[RH_CLIENT_ERRMSG_MAX - 256];
+        rh_wit_evidence(&w, ev, sizeof(ev));
+        snprintf(c->werr, sizeof(c->werr),
+                 "witness quorum not met: no log checkpoint is cosigned by %zu of the %zu "
+                 "configured witnesses (split view or witnesses behind): %s",
+                 c->wkeys->quorum, c->wkeys->nwitnesses, ev);
+        code = RHINE_ERR_QUORUM;
+        goto out;
+    }
+    if (rh_wit_note(&w, gi, &cur) != RH_OK)
+        goto out;
+    /* Mirrors serving the chosen text first, then the others (tiles are verified anyway). */
+    size_t ntry = 0;
+    for (int pass = 0; pass < 2; pass++)
+        for (size_t i = 0; i < w.nobs; i++) {
+            bool serves = w.obs[i].err == RH_OK && w.obs[i].group == gi;
+            if (serves != (pass == 0))
+                continue;
+            for (size_t mi = 0; mi < c->nm; mi++)
+                if (c->m[mi].base && strcmp(c->m[mi].label, w.obs[i].label) == 0) {
+                    try[ntry++] = mi;
+                    break;
+                }
+        }
+    /* Append-only: the stored checkpoint must be a prefix of the chosen one (or the chosen one,
+     * from lagging witnesses, a prefix of the stored one). */
+    char path[PATH_MAX];
+    snprintf(path, sizeof(path), "%s/%s", c->state_dir, RH_WIT_STATE_FILE);
+    rh_error se;
+    rh_error_clear(&se);
+    rh_err rc = rh_state_read(path, RH_NOTE_MAX_BYTES, &old, &se);
+    bool keep_stored = false;
+    if (rc != RH_OK && rc != RH_ENOTFOUND) {
+        snprintf(c->werr, sizeof(c->werr), "%s", se.msg);
+        code = map_err(rc);
+        goto out;
+    }
+    if (rc == RH_OK) {
+        rh_log_keys logonly = *c->wkeys;
+        logonly.nwitnesses = 0;
+        logonly.quorum = 0;
+        rh_checkpoint ocp;
+        memset(&ocp, 0, sizeof(ocp));
+        if ((rc = rh_log_checkpoint_verify(old.data, old.len, path, &logonly, &ocp, NULL, &se)) !=
+            RH_OK) {
+            snprintf(c->werr, sizeof(c->werr),
+                     "%s (not signed by the configured log key; remove it to start over)", se.msg);
+            code = RHINE_ERR_IO;
+            goto out;
+        }
+        keep_stored = ocp.size > w.g[gi].size;
+        rh_checkpoint_cleanup(&ocp);
+        rh_err last = RH_ENET;
+        rh_error le;
+        rh_error_clear(&le);
+        rh_fail(&le, RH_ENET, "no mirror serves the log's tiles");
+        bool ok = false;
+        for (size_t i = 0; i < ntry && !ok; i++) {
+            log_ctx lx = {c, try[i]};
+            rh_log_src src = {log_get, &lx};
+            rh_error ce;
+            rh_error_clear(&ce);
+            rc = keep_stored ? rh_log_consistency_notes(&src, c->wkeys, cur.data, cur.len,
+                                                        old.data, old.len, &ce)
+                             : rh_log_consistency_notes(&src, c->wkeys, old.data, old.len,
+                                                        cur.data, cur.len, &ce);
+            if (rc == RH_OK) {
+                ok = true;
+            } else if (rc == RH_ELOG) {
+                char ob[128], cb[128];
+                note_brief(c->wkeys, old.data, old.len, ob, sizeof(ob));
+                note_brief(c->wkeys, cur.data, cur.len, cb, sizeof(cb));
+                write_evidence(c, &old, &cur, ce.msg);
+                snprintf(c->werr, sizeof(c->werr),
+                         "log inconsistent: the checkpoint stored in %s (%s) and the one "
+                         "cosigned by the witnesses (%s) are not one append-only history: %s; "
+                         "both kept in %s/%s",
+                         path, ob, cb, ce.msg, c->state_dir, RH_WIT_EVIDENCE_FILE);
+                code = RHINE_ERR_LOG_FORK;
+                goto out;
+            } else {
+                last = rc;
+                le = ce;
+            }
+        }
+        if (!ok) {
+            snprintf(c->werr, sizeof(c->werr), "log consistency: %s", le.msg);
+            code = map_err(last) == RHINE_ERR_NOT_FOUND ? RHINE_ERR_NETWORK : map_err(last);
+            goto out;
+        }
+    }
+    /* Inclusion needs the chosen checkpoint's entries: read and verify its whole log. */
+    rh_err last = RH_ENET;
+    rh_error le;
+    rh_error_clear(&le);
+    rh_fail(&le, RH_ENET, "no mirror serves the log's tiles");
+    for (size_t i = 0; i < ntry && !view; i++) {
+        log_ctx lx = {c, try[i]};
+        rh_log_src src = {log_get, &lx};
+        rh_error re;
+        rh_error_clear(&re);
+        rc = rh_log_read_note(&src, c->wkeys, cur.data, cur.len, c->m[try[i]].label, &view, &re);
+        if (rc != RH_OK) {
+            view = NULL;
+            last = rc;
+            le = re;
+            if (rc == RH_ENOMEM)
+                break;
+        }
+    }
+    if (!view) {
+        snprintf(c->werr, sizeof(c->werr), "log: %s", le.msg);
+        code = last == RH_ELOG ? RHINE_ERR_VERIFY
+                               : (map_err(last) == RHINE_ERR_NOT_FOUND ? RHINE_ERR_NETWORK
+                                                                      : map_err(last));
+        goto out;
+    }
+    free(c->wnote);
+    c->wnote = NULL;
+    c->wnotelen = 0;
+    if (!keep_stored)
+        c->wnote = rh_buf_take(&cur, &c->wnotelen);
+    c->wview = view;
+    view = NULL;
+    c->werr[0] = '\0';
+    code = RHINE_OK;
+out:
+    rh_log_view_free(view);
+    free(try);
+    rh_buf_cleanup(&b);
+    rh_buf_cleanup(&cur);
+    rh_buf_cleanup(&old);
+    rh_wit_cleanup(&w);
+    return code;
+}
+
+/* Store the accepted checkpoint (atomically) once; later calls in this update do nothing. */
+static rh_err wit_store(rhine_client *c, rh_error *e)
+{
+    if (!c->wnote)
+        return RH_OK;
+    rh_err rc = rh_state_write(c->state_dir, RH_WIT_STATE_FILE, c->wnote, c->wnotelen, e);
+    if (rc == RH_OK) {
+        free(c->wnote);
+        c->wnote = NULL;
+        c->wnotelen = 0;
+    }
+    return rc;
+}
+
+/* A verified file about to be trusted (not a timestamp): it must be in the accepted log.
+ * Returns RH_OK or RH_ELOG with c->wcode set (UNLOGGED, or the refusal of wit_establish). */
+static rh_err wit_check_file(rhine_client *c, const char *role, uint64_t version,
+                             const char *filename, const uint8_t *p, size_t n, rh_error *e)
+{
+    rhine_code code = wit_establish(c);
+    if (code != RHINE_OK) {
+        c->wcode = code;
+        return rh_fail(e, code == RHINE_ERR_NOMEM ? RH_ENOMEM : RH_ELOG, "%.400s", c->werr);
+    }
+    rh_err rc = rh_wit_included(c->wview, role, version, filename, p, n, e);
+    if (rc == RH_ELOG) {
+        c->wcode = RHINE_ERR_UNLOGGED;
+        snprintf(c->werr, sizeof(c->werr), "%s", e->msg);
+    }
+    return rc;
+}
+
+/* Issue 7, after the TUF workflow verified and before anything is persisted: every new root,
+ * snapshot and targets file of engine t must be in the witnessed log; then the checkpoint is
+ * stored and the held-back files persisted (timestamp last). Returns RHINE_OK or the code,
+ * message in e (RH_ELOG: c->wcode says which refusal, c->werr the whole evidence). */
+static rh_err wit_gate(rhine_client *c, rh_tuf *t, rh_error *e)
+{
+    size_t nf = rh_tuf_nfiles(t);
+    for (size_t i = 0; i < nf; i++) {
+        const rh_tuf_file *f = rh_tuf_file_at(t, i);
+        /* Timestamps are not logged: they point at logged snapshots. */
+        if (!f->fetched || strcmp(f->role, "timestamp") == 0)
+            continue;
+        rh_err rc = wit_check_file(c, f->role, f->version, f->filename, f->data, f->len, e);
+        if (rc != RH_OK)
+            return rc;
+    }
+    rh_err rc = wit_store(c, e);
+    const rh_tuf_file *ts = NULL;
+    for (size_t i = 0; rc == RH_OK && i < nf; i++) {
+        const rh_tuf_file *f = rh_tuf_file_at(t, i);
+        if (!f->fetched)
+            continue;
+        if (strcmp(f->role, "timestamp") == 0) {
+            ts = f;
+            continue;
+        }
+        rc = persist_role(c, f->role, f->data, f->len, e);
+    }
+    if (rc == RH_OK && ts)
+        rc = persist_role(c, ts->role, ts->data, ts->len, e);
+    return rc;
+}
+
 /* Keep the most relevant failure across mirrors. */
 typedef struct failure {
     rh_err code;
@@ -467,6 +927,12 @@ rhine_code rhine_client_update(rhine_client *c)
     if (!c)
         return RHINE_ERR_INVALID;
     c->err[0] = '\0';
+    /* Transparency: this update reads the witnessed checkpoints afresh. */
+    rh_log_view_free(c->wview);
+    c->wview = NULL;
+    free(c->wnote);
+    c->wnote = NULL;
+    c->wnotelen = 0;
     failure f;
     memset(&f, 0, sizeof(f));
     size_t k = rh_failover_order(c->health, c->nm, c->order);
@@ -480,6 +946,7 @@ rhine_code rhine_client_update(rhine_client *c)
         x->c = c;
         x->mi = mi;
         x->missing = false;
+        x->defer = c->wkeys != NULL;
         rh_tuf *t = NULL;
         rh_error e;
         rh_error_clear(&e);
@@ -490,6 +957,18 @@ rhine_code rhine_client_update(rhine_client *c)
             return map_err(rc) == RHINE_ERR_NOT_FOUND ? RHINE_ERR_IO : map_err(rc);
         }
         rc = rh_tuf_refresh(t, (int64_t)time(NULL), &e);
+        if (rc == RH_OK && c->wkeys) {
+            c->wcode = RHINE_OK;
+            rc = wit_gate(c, t, &e);
+            x->defer = false;
+            if (rc == RH_ELOG && c->wcode != RHINE_ERR_UNLOGGED) {
+                /* No quorum, or a forked log: the same whatever mirror served the metadata. */
+                rh_tuf_free(t);
+                free(x);
+                set_err(c, "%s", c->werr);
+                return c->wcode;
+            }
+        }
         if (rc == RH_OK) {
             rh_tuf_free(c->tuf);
             free(c->tuf_ctx);
@@ -601,6 +1080,11 @@ static rhine_code find_with_failover(rhine_client *c, const char *target, bool r
         rh_err rc = find_once(c, target, raw, now, tg, &e);
         if (rc == RH_OK)
             return RHINE_OK;
+        if (rc == RH_ELOG && c->wcode != RHINE_ERR_UNLOGGED) {
+            c->updated = false; /* the role stays in the engine's memory: never use it */
+            set_err(c, "%s", c->werr);
+            return c->wcode;
+        }
         bool missing = rc == RH_ENOTFOUND && c->tuf_ctx->missing;
         if (rc == RH_ENOTFOUND && !missing) {
             set_err(c, "%s: not in the trusted targets metadata", target);
@@ -610,6 +1094,8 @@ static rhine_code find_with_failover(rhine_client *c, const char *target, bool r
         set_mirror_err(c, mi, e.msg);
         if (missing)
             rc = RH_ENET; /* the mirror lacks a file its snapshot lists */
+        if (c->wkeys && rc != RH_ENOTFOUND)
+            c->updated = false; /* a role may be trusted in memory but refused on disk */
         if (is_local(rc) || attempt + 1 >= c->nm)
             return map_err(rc);
         /* RH_ETOOBIG may be the repository's own delegation depth (RH_MAX_DELEGATIONS), the

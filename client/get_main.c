@@ -14,6 +14,9 @@
 #define PROG "rhine-get"
 #define EXIT_FAIL 1
 #define EXIT_USAGE 2
+#define EXIT_QUORUM 3   /* transparency: no checkpoint cosigned by the witness quorum */
+#define EXIT_LOG_FORK 4 /* transparency: the log is inconsistent with the stored checkpoint */
+#define EXIT_UNLOGGED 5 /* transparency: signed metadata missing from the witnessed log */
 #define MAX_TARGET_NAMES 1024
 #define PROGRESS_MIN_BYTES (1024u * 1024) /* smaller downloads draw no bar */
 
@@ -33,7 +36,13 @@ static const char usage[] =
     "            --target-dir DIR --target-base-url URL download\n"
     "\n"
     "Exit status: 0 success, 1 failure (\"rhine-get: <mirror url or file>: <reason>\" on\n"
-    "stderr), 2 usage error.\n";
+    "stderr), 2 usage error. With a \"witnesses\" block in the config (transparency):\n"
+    "  3  witness quorum not met: no log checkpoint is cosigned by the quorum; the message\n"
+    "     lists what each mirror showed (size, root prefix, cosigners): a split view, or\n"
+    "     witnesses behind or unreachable\n"
+    "  4  log inconsistent: the witnessed log does not extend the checkpoint stored by the\n"
+    "     last run (a rewritten or forked log); both are kept in <state>/log.evidence\n"
+    "  5  unlogged: signed metadata (\"unlogged: N.targets.json ...\") is not in the log\n";
 
 typedef struct args {
     const char *config, *metadata_dir, *metadata_url, *target_dir, *target_base_url, *output;
@@ -164,11 +173,16 @@ static void progress(void *ctx, uint64_t done, uint64_t total)
 
 /* --- commands ---------------------------------------------------------------------------------- */
 
-static int fail(const rhine_client *c)
+static int fail(const rhine_client *c, rhine_code code)
 {
     const char *m = rhine_client_errmsg(c);
     fprintf(stderr, PROG ": %s\n", m && *m ? m : "failed");
-    return EXIT_FAIL;
+    switch (code) {
+    case RHINE_ERR_QUORUM: return EXIT_QUORUM;
+    case RHINE_ERR_LOG_FORK: return EXIT_LOG_FORK;
+    case RHINE_ERR_UNLOGGED: return EXIT_UNLOGGED;
+    default: return EXIT_FAIL;
+    }
 }
 
 static int print_target(void *ctx, const rhine_target_info *t)
@@ -200,8 +214,9 @@ static void print_role(const char *name, const rhine_role_status *r)
 static int cmd_status(rhine_client *c)
 {
     rhine_status s;
-    if (rhine_client_status(c, &s) != RHINE_OK)
-        return fail(c);
+    rhine_code code = rhine_client_status(c, &s);
+    if (code != RHINE_OK)
+        return fail(c, code);
     print_role("root", &s.root);
     print_role("timestamp", &s.timestamp);
     print_role("snapshot", &s.snapshot);
@@ -232,16 +247,17 @@ static int run_config_mode(const args *a)
         return EXIT_FAIL;
     }
     int rc = 0;
+    rhine_code code;
     if (strcmp(a->cmd, "update") == 0) {
-        if (rhine_client_update(c) != RHINE_OK)
-            rc = fail(c);
+        if ((code = rhine_client_update(c)) != RHINE_OK)
+            rc = fail(c, code);
     } else if (strcmp(a->cmd, "list") == 0) {
-        if (rhine_client_list(c, print_target, NULL) != RHINE_OK)
-            rc = fail(c);
+        if ((code = rhine_client_list(c, print_target, NULL)) != RHINE_OK)
+            rc = fail(c, code);
     } else if (is_fetch) {
         bar b = {.on = !a->quiet && isatty(STDERR_FILENO), .last_pct = -1};
-        if (rhine_client_fetch(c, a->pos[0], a->output, progress, &b) != RHINE_OK)
-            rc = fail(c);
+        if ((code = rhine_client_fetch(c, a->pos[0], a->output, progress, &b)) != RHINE_OK)
+            rc = fail(c, code);
     } else {
         rc = cmd_status(c);
     }
@@ -285,8 +301,9 @@ static int run_test_mode(const args *a)
         return EXIT_FAIL;
     }
     int rc = 0;
-    if (rhine_client_update(c) != RHINE_OK) {
-        rc = fail(c);
+    rhine_code code = rhine_client_update(c);
+    if (code != RHINE_OK) {
+        rc = fail(c, code);
         goto out;
     }
     for (size_t i = 0; is_download && i < a->ntargets; i++) {
@@ -298,8 +315,8 @@ static int run_test_mode(const args *a)
             goto out;
         }
         bar b = {.on = !a->quiet && isatty(STDERR_FILENO), .last_pct = -1};
-        if (rhine_client_fetch(c, a->targets[i], dest, progress, &b) != RHINE_OK) {
-            rc = fail(c);
+        if ((code = rhine_client_fetch(c, a->targets[i], dest, progress, &b)) != RHINE_OK) {
+            rc = fail(c, code);
             goto out;
         }
     }

@@ -31,6 +31,15 @@ typedef enum rhine_code {
     RHINE_ERR_EXPIRED,    /* the freshest metadata any mirror offers has expired (freeze) */
     RHINE_ERR_ROLLBACK,   /* a mirror offered an older version than already trusted */
     RHINE_ERR_TOO_BIG,    /* more bytes than signed or allowed (endless data, zstd bomb) */
+    /* Transparency (rhine_client_set_witnesses; never returned without it): */
+    RHINE_ERR_QUORUM,     /* no log checkpoint is cosigned by the quorum of witnesses: a split
+                           * view, or witnesses behind or unreachable; the message lists what
+                           * each mirror showed (size, root prefix, cosigners) */
+    RHINE_ERR_LOG_FORK,   /* the witnessed log is not an append-only extension of the
+                           * checkpoint stored by an earlier run; both are kept in
+                           * <state_dir>/log.evidence */
+    RHINE_ERR_UNLOGGED,   /* signed metadata that is not in the witnessed log: "unlogged:
+                           * N.targets.json: ..." */
     RHINE_ERR_COUNT
 } rhine_code;
 
@@ -73,12 +82,35 @@ rhine_code rhine_client_new(const rhine_client_opts *o, rhine_client **out, char
                             size_t errlen);
 
 /* Create a client from a YAML client configuration (root, state, ca, mirrors [{url, region,
- * priority}], timeout, low_speed_limit, low_speed_time). Returns as rhine_client_new, plus
+ * priority}], timeout, low_speed_limit, low_speed_time, and optionally witnesses {log_key,
+ * quorum, keys [{name, key}]}, which turns transparency on as rhine_client_set_witnesses; keys
+ * are verifier keys or paths of files holding one). Returns as rhine_client_new, plus
  * RHINE_ERR_CONFIG ("FILE:LINE:COL: key: reason") and RHINE_ERR_IO. */
 rhine_code rhine_client_new_from_config(const char *config_path, rhine_client **out,
                                         char *errbuf, size_t errlen);
 
 void rhine_client_free(rhine_client *c); /* accepts NULL */
+
+/* Transparency (DESIGN 8), off by default. From now on an update trusts new root, snapshot and
+ * targets metadata (delegated roles included, also when a fetch meets them) only when
+ *  - some checkpoint served at <url>/log/checkpoint by the mirrors (those configured with a base
+ *    url) is signed by log_key and cosigned by at least quorum distinct witnesses, cosignatures
+ *    being united across mirrors serving the same checkpoint text (the largest such checkpoint
+ *    is chosen), else RHINE_ERR_QUORUM;
+ *  - that checkpoint is consistent (RFC 9162 proof from the log's tiles) with the one stored in
+ *    <state_dir>/log.checkpoint by the last successful update, else RHINE_ERR_LOG_FORK;
+ *  - its log (every tile and entry bundle read and verified) has an entry with the role,
+ *    version, length and sha256 of each such file's exact bytes, else RHINE_ERR_UNLOGGED (the
+ *    next mirror's metadata is tried).
+ * Nothing is persisted before these checks pass; then the checkpoint (with the cosignatures) is
+ * stored atomically. An update that fetched no new root, snapshot or targets checks nothing.
+ * log_key: the log's C2SP verifier key "name+id+base64" (Ed25519, type 0x01); witness_keys:
+ * nwitnesses (1..64) distinct verifier keys of type 0x04 (tlog-cosignature/v1), named as in
+ * their cosignatures; quorum: 1..nwitnesses. Call before the first update. Returns RHINE_OK,
+ * RHINE_ERR_INVALID (bad key or quorum; see rhine_client_errmsg), RHINE_ERR_NOMEM. */
+rhine_code rhine_client_set_witnesses(rhine_client *c, const char *log_key,
+                                      const char *const *witness_keys, size_t nwitnesses,
+                                      size_t quorum);
 
 /* Message of the last failed call on c ("" after a success). Valid until the next call. */
 const char *rhine_client_errmsg(const rhine_client *c);
