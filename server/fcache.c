@@ -125,7 +125,7 @@ static bool same_file(const struct stat *a, const struct stat *b)
            a->st_ctim.tv_nsec == b->st_ctim.tv_nsec;
 }
 
-rh_fent *rh_fcache_get(rh_fcache *c, const char *rel)
+rh_fent *rh_fcache_get(rh_fcache *c, const char *rel, unsigned long long stamp)
 {
     size_t n = strlen(rel);
     unsigned h = key_hash(rel, n);
@@ -134,9 +134,12 @@ rh_fent *rh_fcache_get(rh_fcache *c, const char *rel)
 
     if (e == NULL)
         return NULL;
-    if (fstat(e->fd, &now) != 0 || !same_file(&now, &e->st)) {
-        evict(c, e);
-        return NULL;
+    if (stamp == 0 || e->checked != stamp) {
+        if (fstat(e->fd, &now) != 0 || !same_file(&now, &e->st)) {
+            evict(c, e);
+            return NULL;
+        }
+        e->checked = stamp;
     }
     if (c->mru != e) {
         lru_unlink(c, e);
@@ -147,7 +150,7 @@ rh_fent *rh_fcache_get(rh_fcache *c, const char *rel)
 }
 
 rh_fent *rh_fcache_put(rh_fcache *c, const char *rel, int fd, const struct stat *st,
-                       const char hex[65])
+                       const char hex[65], unsigned long long stamp)
 {
     size_t n = strlen(rel);
     unsigned h = key_hash(rel, n);
@@ -159,6 +162,7 @@ rh_fent *rh_fcache_put(rh_fcache *c, const char *rel, int fd, const struct stat 
     memset(e, 0, sizeof(*e));
     e->fd = fd;
     e->st = *st;
+    e->checked = stamp;
     memcpy(e->hex, hex, 64);
     e->hex[64] = '\0';
     e->hash = h;

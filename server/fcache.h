@@ -16,6 +16,7 @@ struct rh_fent {
     struct stat st;              /* fstat when cached (revalidated on every hit) */
     char hex[65];                /* lower-case hex sha256: the ETag */
     /* private */
+    unsigned long long checked;  /* the stamp of the last revalidation */
     unsigned refs;               /* 1 while cached + 1 per holder */
     bool cached;
     unsigned hash;
@@ -32,17 +33,19 @@ rh_fcache *rh_fcache_new(size_t max_entries);
 void rh_fcache_free(rh_fcache *c);
 
 /* The entry cached for rel, with one reference for the caller, or NULL. A hit is revalidated
- * with fstat(2) on its descriptor: if the file was unlinked, renamed, linked or unlinked
- * elsewhere (ctime), or changed size, mtime or inode, the entry is evicted and NULL returned,
- * so a file removed from the served tree is never served from the cache. */
-rh_fent *rh_fcache_get(rh_fcache *c, const char *rel);
+ * with fstat(2) on its descriptor unless it was already revalidated under the same stamp
+ * (the server passes the event loop's cached time: once per loop pass): if the file was
+ * unlinked, renamed, linked or unlinked elsewhere (ctime), or changed size, mtime or inode,
+ * the entry is evicted and NULL returned, so a file removed from the served tree before the
+ * stamp was taken is never served from the cache. stamp 0 always revalidates. */
+rh_fent *rh_fcache_get(rh_fcache *c, const char *rel, unsigned long long stamp);
 
-/* Caches fd (a regular file opened under rel, fstat *st, ETag hex) and returns its entry with
+/* Caches fd (a regular file opened under rel, fstat *st taken under stamp, ETag hex) and returns its entry with
  * one reference for the caller; the cache owns fd from here on (closed when the entry is
  * evicted and released). Evicts the least recently used entry when full and replaces an
  * existing entry of the same name. NULL on OOM: nothing cached and fd still the caller's. */
 rh_fent *rh_fcache_put(rh_fcache *c, const char *rel, int fd, const struct stat *st,
-                       const char hex[65]);
+                       const char hex[65], unsigned long long stamp);
 
 /* Drops one reference; the last one closes the fd and frees the entry. Accepts NULL. */
 void rh_fent_release(rh_fent *e);

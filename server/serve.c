@@ -2,6 +2,7 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <stdatomic.h>
+#include <sys/time.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -212,7 +213,9 @@ static int open_file(rh_httpd *h, const char *rel, struct stat *st, char hex[65]
 {
     bool cacheable = rh_http_hash_prefixed(rel, hex);
     bool from_name = cacheable && h->o.etag_from_name;
+    unsigned long long stamp = 0;
     unsigned long gen;
+    struct timeval now;
     rh_fent *e;
     int fd;
 
@@ -223,7 +226,12 @@ static int open_file(rh_httpd *h, const char *rel, struct stat *st, char hex[65]
             rh_fcache_flush(h->files); /* the served tree changed: reopen everything */
             h->files_gen_seen = gen;
         }
-        if ((e = rh_fcache_get(h->files, rel)) != NULL) {
+        /* The loop's cached time changes every pass: one fstat per cached file per pass. A
+         * file unlinked before this pass began is never served (one racing with the pass
+         * is like one unlinked while an uncached response was being read). */
+        if (event_base_gettimeofday_cached(h->base, &now) == 0)
+            stamp = (unsigned long long)now.tv_sec * 1000000u + (unsigned long long)now.tv_usec;
+        if ((e = rh_fcache_get(h->files, rel, stamp)) != NULL) {
             *st = e->st;
             memcpy(hex, e->hex, 65);
             *fent = e;
@@ -250,7 +258,7 @@ static int open_file(rh_httpd *h, const char *rel, struct stat *st, char hex[65]
             h->stats.etag_hashes++;
     }
     if (cacheable && h->files != NULL)
-        *fent = rh_fcache_put(h->files, rel, fd, st, hex); /* NULL on OOM: serve uncached */
+        *fent = rh_fcache_put(h->files, rel, fd, st, hex, stamp); /* NULL on OOM: uncached */
     return fd;
 }
 

@@ -99,25 +99,25 @@ static void test_lru_bound(void **state)
         put(name, "x");
         fds[i] = open_rel(name, &st);
         inos[i] = st.st_ino;
-        rh_fent *e = rh_fcache_put(c, name, fds[i], &st, HEX);
+        rh_fent *e = rh_fcache_put(c, name, fds[i], &st, HEX, 0);
         assert_non_null(e);
         assert_int_equal(e->fd, fds[i]);
         rh_fent_release(e);
         assert_true(rh_fcache_count(c) <= 3);
         if (i == 2) { /* touch lru0: lru1 becomes the oldest */
-            e = rh_fcache_get(c, "lru0");
+            e = rh_fcache_get(c, "lru0", 0);
             assert_non_null(e);
             rh_fent_release(e);
         }
     }
     assert_int_equal(rh_fcache_count(c), 3);
-    assert_null(rh_fcache_get(c, "lru1"));
-    assert_null(rh_fcache_get(c, "lru2"));
+    assert_null(rh_fcache_get(c, "lru1", 0));
+    assert_null(rh_fcache_get(c, "lru2", 0));
     assert_false(fd_is(fds[1], inos[1])); /* evicted and unreferenced: closed */
     assert_false(fd_is(fds[2], inos[2]));
     for (int i = 0; i < 5; i += (i == 0 ? 3 : 1)) {
         snprintf(name, sizeof(name), "lru%d", i);
-        rh_fent *e = rh_fcache_get(c, name);
+        rh_fent *e = rh_fcache_get(c, name, 0);
         assert_non_null(e);
         assert_int_equal(e->fd, fds[i]);
         assert_string_equal(e->hex, HEX);
@@ -139,7 +139,7 @@ static void test_reference_outlives_eviction(void **state)
     put("held", "h");
     fd = open_rel("held", &st);
     ino_t ino = st.st_ino;
-    rh_fent *e = rh_fcache_put(c, "held", fd, &st, HEX);
+    rh_fent *e = rh_fcache_put(c, "held", fd, &st, HEX, 0);
     assert_non_null(e);
     rh_fcache_flush(c);
     assert_int_equal(rh_fcache_count(c), 0);
@@ -166,8 +166,8 @@ static void test_revalidation(void **state)
         put("rv", "content");
         fd = open_rel("rv", &st);
         ino_t ino = st.st_ino;
-        rh_fent_release(rh_fcache_put(c, "rv", fd, &st, HEX));
-        rh_fent *e = rh_fcache_get(c, "rv");
+        rh_fent_release(rh_fcache_put(c, "rv", fd, &st, HEX, 0));
+        rh_fent *e = rh_fcache_get(c, "rv", 0);
         assert_non_null(e); /* unchanged: a hit */
         rh_fent_release(e);
         snprintf(a, sizeof(a), "%s/rv", base);
@@ -186,12 +186,34 @@ static void test_revalidation(void **state)
              * nlink): dropped and reopened. */
             assert_int_equal(link(a, b), 0);
         }
-        assert_null(rh_fcache_get(c, "rv"));
+        assert_null(rh_fcache_get(c, "rv", 0));
         assert_int_equal(rh_fcache_count(c), 0);
         assert_false(fd_is(fd, ino));
         (void)unlink(a);
         (void)unlink(b);
     }
+    rh_fcache_free(c);
+}
+
+/* Under one stamp (one loop pass) a hit is checked once; a new stamp checks again. */
+static void test_stamp(void **state)
+{
+    rh_fcache *c = rh_fcache_new(4);
+    struct stat st;
+    char a[256];
+    int fd;
+    (void)state;
+
+    put("st", "x");
+    fd = open_rel("st", &st);
+    rh_fent_release(rh_fcache_put(c, "st", fd, &st, HEX, 7));
+    snprintf(a, sizeof(a), "%s/st", base);
+    assert_int_equal(unlink(a), 0);
+    rh_fent *e = rh_fcache_get(c, "st", 7); /* same pass as the open: not re-checked */
+    assert_non_null(e);
+    rh_fent_release(e);
+    assert_null(rh_fcache_get(c, "st", 8)); /* the next pass sees the unlink */
+    assert_int_equal(rh_fcache_count(c), 0);
     rh_fcache_free(c);
 }
 
@@ -206,15 +228,15 @@ static void test_replace_and_trim(void **state)
     put("t1", "1");
     put("t2", "2");
     fd1 = open_rel("t1", &st);
-    rh_fent_release(rh_fcache_put(c, "t1", fd1, &st, HEX));
+    rh_fent_release(rh_fcache_put(c, "t1", fd1, &st, HEX, 0));
     fd2 = open_rel("t1", &st);
     ino_t ino1 = st.st_ino;
-    rh_fent *held = rh_fcache_put(c, "t1", fd2, &st, HEX);
+    rh_fent *held = rh_fcache_put(c, "t1", fd2, &st, HEX, 0);
     assert_int_equal(fcntl(fd1, F_GETFD), -1); /* replaced: closed (fd1 not reused yet) */
     assert_int_equal(rh_fcache_count(c), 1);
     fd3 = open_rel("t2", &st);
     ino_t ino2 = st.st_ino;
-    rh_fent_release(rh_fcache_put(c, "t2", fd3, &st, HEX));
+    rh_fent_release(rh_fcache_put(c, "t2", fd3, &st, HEX, 0));
     assert_int_equal(rh_fcache_trim(c, 10), 1); /* t2 only: t1 is held */
     assert_false(fd_is(fd3, ino2));
     assert_true(fd_is(fd2, ino1));
@@ -382,6 +404,7 @@ int main(void)
         cmocka_unit_test(test_lru_bound),
         cmocka_unit_test(test_reference_outlives_eviction),
         cmocka_unit_test(test_revalidation),
+        cmocka_unit_test(test_stamp),
         cmocka_unit_test(test_replace_and_trim),
         cmocka_unit_test(test_outpool),
         cmocka_unit_test(test_server_cache),
