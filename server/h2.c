@@ -16,6 +16,8 @@
  * reference: TLS gets whole 16 KiB records and one write(2) carries several responses. A pass
  * that produced only this much is copied instead, so the chunk is reused at once. */
 #define H2_OUT_COPY_MAX 2048u
+#define H2_SPARE_STREAMS 16u         /* finished streams kept per connection for reuse */
+#define H2_SPARE_BYTES   (4u * 1024) /* ... only when their request buffers are this small */
 
 typedef struct h2_stream {
     struct h2_stream *prev, *next;
@@ -39,7 +41,22 @@ struct rh_h2 {
     uint8_t *obase;
     size_t ocap, oused;
     unsigned ocommits;           /* chunks handed over so far (a frame may straddle two) */
+    h2_stream *spare;            /* finished streams kept for reuse (no malloc per request) */
+    unsigned nspare;
 };
+
+static void stream_destroy(h2_stream *st)
+{
+    rh_req_cleanup(&st->req);
+    rh_resp_cleanup(&st->resp);
+    free(st);
+}
+
+/* Request buffers small enough to keep with a spare stream (bigger ones are freed). */
+static bool stream_small(const h2_stream *st)
+{
+    return st->req.target.cap + st->req.hstore.cap + st->req.body.cap <= H2_SPARE_BYTES;
+}
 
 static void stream_free(rh_h2 *p, h2_stream *st)
 {
@@ -49,9 +66,40 @@ static void stream_free(rh_h2 *p, h2_stream *st)
         p->streams = st->next;
     if (st->next)
         st->next->prev = st->prev;
-    rh_req_cleanup(&st->req);
+    if (p->nspare >= H2_SPARE_STREAMS || !stream_small(st)) {
+        stream_destroy(st);
+        return;
+    }
+    rh_req_reset(&st->req);      /* keeps the buffers' memory */
     rh_resp_cleanup(&st->resp);
-    free(st);
+    st->prev = NULL;
+    st->next = p->spare;
+    p->spare = st;
+    p->nspare++;
+}
+
+/* A blank stream: a spare one, or a new one. NULL on OOM. */
+static h2_stream *stream_new(rh_h2 *p)
+{
+    h2_stream *st = p->spare;
+    if (st != NULL) {
+        p->spare = st->next;
+        p->nspare--;
+        /* Every field but the (already reset) request, which keeps its buffers. */
+        st->prev = st->next = NULL;
+        st->id = 0;
+        memset(&st->resp, 0, sizeof(st->resp));
+        st->responded = st->body_too_big = st->uri_too_long = false;
+        st->left = 0;
+        st->mem_pos = 0;
+    } else {
+        st = calloc(1, sizeof(*st));
+        if (st == NULL)
+            return NULL;
+        rh_req_init(&st->req, p->c->srv);
+    }
+    st->resp.fd = -1;
+    return st;
 }
 
 /* Hands the staged bytes to the connection's output (false on OOM). */
@@ -264,12 +312,10 @@ static int on_begin_headers(nghttp2_session *s, const nghttp2_frame *f, void *ud
 
     if (f->hd.type != NGHTTP2_HEADERS || f->headers.cat != NGHTTP2_HCAT_REQUEST)
         return 0;
-    st = calloc(1, sizeof(*st));
+    st = stream_new(p);
     if (st == NULL)
         return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
     st->id = f->hd.stream_id;
-    st->resp.fd = -1;
-    rh_req_init(&st->req, p->c->srv);
     st->next = p->streams;
     if (p->streams)
         p->streams->prev = st;
@@ -469,6 +515,11 @@ void rh_h2_free(rh_h2 *p)
     stage_drop(p);
     while (p->streams != NULL)
         stream_free(p, p->streams);
+    while (p->spare != NULL) {
+        h2_stream *st = p->spare;
+        p->spare = st->next;
+        stream_destroy(st);
+    }
     free(p);
 }
 
