@@ -65,9 +65,11 @@ void rh_wit_cleanup(rh_wit *w);
 
 /* Record what the mirror named label served: the note bytes, or (fetch_err != NULL) why it
  * served none. A note that does not parse or is not signed by the log key is recorded as a
- * failure of that mirror (RH_EPARSE, RH_ESIG); otherwise each witness is checked alone, a
- * witness counts for this mirror only when every one of its lines verifies (duplicates count
- * once), lines of unknown keys are ignored, and the verified lines join the text's group.
+ * failure of that mirror (RH_EPARSE, RH_ESIG); otherwise each witness is checked alone: it
+ * counts for this mirror when its first line verifies (later lines of a key that verified are
+ * skipped, as in Go's note package; a failing first line is badsig), duplicates count once,
+ * lines of unknown keys (name and key ID) are ignored, and the verified lines join the text's
+ * group.
  * Returns RH_OK (the observation is recorded either way) or RH_ENOMEM. */
 rh_err rh_wit_add(rh_wit *w, const char *label, const uint8_t *note, size_t len,
                   const rh_error *fetch_err) __attribute__((warn_unused_result));
