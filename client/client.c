@@ -16,7 +16,7 @@
 #include "client/failover.h"
 #include "client/install.h"
 #include "client/state.h"
-#include "client/witness.h"
+#include "client/quorum.h"
 #include "manifest/config.h"
 #include "manifest/hash.h"
 #include "manifest/limits.h"

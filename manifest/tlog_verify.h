@@ -24,7 +24,7 @@
 #define RH_LOGV_MAX_WITNESSES  64
 
 /* Where the log is: get(path relative to the base, e.g. "log/checkpoint") into out, at most max
- * bytes. Returns RH_OK, RH_ENOTFOUND, RH_ETOOBIG, RH_ENET or another error with a message. */
+ * bytes; out holds only this file on return (reset it first: the verifier reuses one buffer). Returns RH_OK, RH_ENOTFOUND, RH_ETOOBIG, RH_ENET or another error with a message. */
 typedef rh_err (*rh_log_get_fn)(void *ctx, const char *path, size_t max, rh_buf *out,
                                   rh_error *e);
 typedef struct rh_log_src {

@@ -1,9 +1,9 @@
-/* witness.h -- the client's transparency decisions (DESIGN 8, issue 7 part 3): checkpoints
+/* quorum.h -- the client's transparency decisions (DESIGN 8, issue 7 part 3): checkpoints
  * collected from the mirrors grouped by text, verified witness cosignatures united per text, the
  * quorum choice, the merged note to keep, the split-view evidence, and whether a metadata file
  * about to be trusted is in the log. Pure: bytes in, decisions out; the I/O is in client.c. */
-#ifndef RH_WITNESS_H
-#define RH_WITNESS_H
+#ifndef RH_CLIENT_QUORUM_H
+#define RH_CLIENT_QUORUM_H
 
 #include <stdbool.h>
 #include <stddef.h>

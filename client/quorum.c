@@ -1,6 +1,6 @@
-/* witness.c -- the client's transparency decisions: group checkpoints, unite cosignatures,
+/* quorum.c -- the client's transparency decisions: group checkpoints, unite cosignatures,
  * choose by quorum, merge the note, describe a split view, decide inclusion. */
-#include "client/witness.h"
+#include "client/quorum.h"
 
 #include <stdio.h>
 #include <stdlib.h>

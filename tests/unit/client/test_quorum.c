@@ -1,4 +1,4 @@
-/* test_witness.c -- the client's transparency decisions: key checks, grouping by checkpoint
+/* test_quorum.c -- the client's transparency decisions: key checks, grouping by checkpoint
  * text, cosignatures united across mirrors (duplicates, unknown and bad lines), the quorum
  * choice, the merged note, the split-view evidence and inclusion of exact bytes. */
 #include <setjmp.h>
@@ -12,7 +12,7 @@
 
 #include <cmocka.h>
 
-#include "client/witness.h"
+#include "client/quorum.h"
 #include "manifest/hash.h"
 #include "manifest/keys.h"
 #include "rhine/client.h"
