@@ -14,7 +14,8 @@ static rh_err http_get(void *ctx, const char *path, size_t max, rh_buf *out, rh_
     return rh_http_get_buf(s->h, url, max, out, &status, e);
 }
 
-rh_err rh_audit_http_init(rh_audit_http *s, const char *base, rh_log_src *src, rh_error *e)
+rh_err rh_audit_http_init(rh_audit_http *s, const char *base, const char *ca_file,
+                          rh_log_src *src, rh_error *e)
 {
     memset(s, 0, sizeof *s);
     size_t n = strlen(base);
@@ -27,6 +28,7 @@ rh_err rh_audit_http_init(rh_audit_http *s, const char *base, rh_log_src *src, r
     memset(&o, 0, sizeof o);
     o.http2 = true;
     o.user_agent = "rhine-audit/1";
+    o.ca_file = ca_file;
     rh_err rc = rh_http_new(&o, &s->h, e);
     if (rc != RH_OK)
         return rc;

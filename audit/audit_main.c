@@ -23,6 +23,7 @@ static const char usage[] =
     "  --log-key VKEY   the log's verifier key \"name+id+base64\" (or a file holding it)\n"
     "  --witness VKEY   a witness's cosignature key (tlog-cosignature/v1); repeatable\n"
     "  --quorum K       witness cosignatures the checkpoint needs (default: every --witness)\n"
+    "  --ca FILE        PEM CA bundle for https:// URLs (default: the system's)\n"
     "\n"
     "Every finding is printed with its evidence. Exit status: 0 consistent; 1 inconsistent\n"
     "(bad signature, root or tile mismatch, a metadata file that differs from its log entry, a\n"
@@ -85,6 +86,7 @@ int main(int argc, char **argv)
 {
     static rh_log_keys keys;
     bool have_log = false, have_quorum = false;
+    const char *ca = NULL;
     int i = 1;
     rh_error e;
     rh_error_clear(&e);
@@ -112,6 +114,8 @@ int main(int argc, char **argv)
             if (w->type != RH_NOTE_TYPE_COSIG_V1)
                 return fail_usage("--witness: not a cosignature/v1 key (type 0x04)");
             keys.nwitnesses++;
+        } else if (strcmp(o, "--ca") == 0) {
+            ca = v;
         } else if (strcmp(o, "--quorum") == 0) {
             char *end;
             errno = 0;
@@ -158,7 +162,7 @@ int main(int argc, char **argv)
 
     rh_audit_http http;
     rh_log_src src;
-    if (rh_audit_http_init(&http, url, &src, &e) != RH_OK) {
+    if (rh_audit_http_init(&http, url, ca, &src, &e) != RH_OK) {
         fprintf(stderr, "rhine-audit: %s\n", e.msg);
         return RH_AUDIT_EXIT_USAGE;
     }

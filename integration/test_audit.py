@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import BUILD, binary, env
+from conftest import BUILD, binary, env, read_ports
 
 ORIGIN = "rhine.example/log"  # rhine-origin init's default log name
 
@@ -239,3 +239,17 @@ def test_origin_logs_every_signed_version(tmp_path):
     # roots 1-3, targets 1-2, snapshots 1-3: every one is in the log and matches its bytes
     assert "log: 8 entries, 2 releases" in out, out
     assert "0 inconsistent, 0 unavailable" in out, out
+
+
+def test_https_with_ca_bundle(world, procs, tls_ca):
+    """Over https the auditor trusts the CA given with --ca, and nothing else."""
+    port_file = world["tmp"] / "https.ports"
+    procs.start([binary("rhine-httpd"), "--root", world["repo"], "--listen", "127.0.0.1:0",
+                 "--tls-cert", tls_ca["cert"], "--tls-key", tls_ca["key"],
+                 "--port-file", port_file], port_file=port_file)
+    url = f"https://127.0.0.1:{read_ports(port_file)['tls']}"
+    rc, out = audit("--log-key", world["vkey"], "list", url)
+    assert rc == 3 and "UNAVAILABLE" in out and "log/checkpoint" in out, out
+    rc, out = audit("--ca", tls_ca["ca"], "--log-key", world["vkey"], "list", url)
+    assert rc == 0, out
+    assert "log: 5 entries, 2 releases" in out
