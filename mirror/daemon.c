@@ -25,6 +25,7 @@
 #include "manifest/metadata.h"
 #include "mirror/mfs.h"
 #include "mirror/sync.h"
+#include "mirror/witness.h"
 #include "net/fetch.h"
 #include "server/httpd.h"
 
@@ -42,6 +43,10 @@ typedef struct mstatus {
     uint64_t pushes_accepted, pushes_rejected;
     bool syncing;
     char last_error[RH_ERRMSG_MAX];
+    /* transparency log (only with log_key) */
+    rh_log_status log;
+    uint64_t log_unlogged, log_inconsistent, log_refused, log_cosigned;
+    uint64_t log_failures; /* the log could not be read or did not verify */
 } mstatus;
 
 typedef struct mirrord {
@@ -136,9 +141,14 @@ static void run_round(mirrord *d, const rh_mirror_config *cfg)
     rh_sync_opts o = {(const char *const *)cfg->upstreams, cfg->nupstreams, cfg->root, cfg->data,
                       cfg->ca, cfg->sync, &d->cancel, 0};
     rh_sync_result r;
+    rh_log_round lr;
     rh_error e;
     rh_error_clear(&e);
-    rh_err rc = rh_mirror_sync_once(&o, &r, &e);
+    rh_witness_opts wo = {cfg->log_key, cfg->has_witness ? cfg->witness.key : NULL,
+                          cfg->witness.name != NULL ? cfg->witness.name : cfg->name};
+    rh_err rc = rh_mirror_sync_round(&o, &wo, &r, &lr, &e);
+    rh_log_status ls;
+    rh_witness_status(cfg->data, &ls);
     if (rc != RH_OK)
         fprintf(stderr, "rhine-mirror: sync failed: %s\n", e.msg);
     else if (r.published)
@@ -157,6 +167,12 @@ static void run_round(mirrord *d, const rh_mirror_config *cfg)
     s->objects += r.objects;
     for (int k = 0; k < RH_ERR_COUNT; k++)
         s->failures[k] += r.failures[k];
+    s->log = ls;
+    s->log_unlogged += lr.unlogged;
+    s->log_inconsistent += lr.inconsistent;
+    s->log_refused += lr.refused;
+    s->log_cosigned += lr.cosigned;
+    s->log_failures += r.failures[RH_ELOG];
     if (rc == RH_OK) {
         s->last_success = now;
         if (r.published)
@@ -345,6 +361,24 @@ static void metrics(mirrord *d, rh_buf *b)
         if (reason_name(k) != NULL)
             (void)rh_buf_appendf(b, "rhine_mirror_verification_failures_total{reason=\"%s\"} "
                                  "%" PRIu64 "\n", reason_name(k), s.failures[k]);
+    if (d->cfg.log_key != NULL) {
+        (void)rh_buf_appendf(b,
+            "rhine_mirror_verification_failures_total{reason=\"log\"} %" PRIu64 "\n"
+            "rhine_mirror_verification_failures_total{reason=\"unlogged\"} %" PRIu64 "\n"
+            "rhine_mirror_verification_failures_total{reason=\"log_inconsistent\"} %" PRIu64 "\n"
+            "# HELP rhine_mirror_log_size Entries of the transparency log checkpoint accepted.\n"
+            "# TYPE rhine_mirror_log_size gauge\nrhine_mirror_log_size %" PRIu64 "\n"
+            "# HELP rhine_mirror_log_inconsistent 1 when an inconsistent checkpoint was seen "
+            "(evidence kept, log refused until log-reset).\n"
+            "# TYPE rhine_mirror_log_inconsistent gauge\nrhine_mirror_log_inconsistent %d\n"
+            "# TYPE rhine_mirror_log_evidence gauge\nrhine_mirror_log_evidence %zu\n"
+            "# TYPE rhine_mirror_log_cosignatures_total counter\n"
+            "rhine_mirror_log_cosignatures_total %" PRIu64 "\n"
+            "# TYPE rhine_mirror_log_refused_total counter\n"
+            "rhine_mirror_log_refused_total %" PRIu64 "\n",
+            s.log_failures, s.log_unlogged, s.log_inconsistent, s.log.size,
+            s.log.inconsistent ? 1 : 0, s.log.nevidence, s.log_cosigned, s.log_refused);
+    }
     (void)rh_httpd_stats_prometheus(d->httpd, "rhine_mirror", b);
 }
 
@@ -387,6 +421,32 @@ static void status_json(mirrord *d, rh_buf *b)
     json_object_set_new(o, "pushes", json_pack("{s:I,s:I}", "accepted",
                                                (json_int_t)s.pushes_accepted, "rejected",
                                                (json_int_t)s.pushes_rejected));
+    if (d->cfg.log_key != NULL) {
+        char root[48]; /* base64 of 32 bytes: 44 characters */
+        rh_base64_encode(s.log.root, 32, root);
+        json_t *ev = json_array();
+        size_t shown = s.log.nevidence < RH_WITNESS_MAX_SHOWN ? s.log.nevidence
+                                                              : RH_WITNESS_MAX_SHOWN;
+        for (size_t i = 0; i < shown; i++)
+            json_array_append_new(ev, json_string(s.log.evidence[i]));
+        json_t *lg = json_pack("{s:I,s:s?,s:s,s:o,s:s?,s:b,s:I}", "size",
+                               (json_int_t)s.log.size, "root",
+                               s.log.has_checkpoint ? root : NULL, "state",
+                               s.log.inconsistent ? "inconsistent" : "ok", "evidence", ev,
+                               "refused_since", s.log.inconsistent ? s.log.marker : NULL,
+                               "witness", d->cfg.has_witness,
+                               "cosignatures", (json_int_t)s.log_cosigned);
+        json_object_set_new(lg, "witness_name",
+                            d->cfg.has_witness
+                                ? json_string(d->cfg.witness.name ? d->cfg.witness.name
+                                                                  : d->cfg.name)
+                                : json_null());
+        json_object_set_new(o, "log", lg);
+        json_object_set_new(fails, "log", json_integer((json_int_t)s.log_failures));
+        json_object_set_new(fails, "unlogged", json_integer((json_int_t)s.log_unlogged));
+        json_object_set_new(fails, "log_inconsistent",
+                            json_integer((json_int_t)s.log_inconsistent));
+    }
     json_object_set(o, "verification_failures", fails);
     json_object_set_new(o, "last_error", s.last_error[0] ? json_string(s.last_error)
                                                          : json_null());
@@ -539,6 +599,7 @@ rh_err rh_mirror_daemon_run(rh_mirror_config *cfg, rh_mirror_reload_fn reload, v
     }
     free(meta);
     rh_mirror_served_versions(d->cfg.data, &d->st.served);
+    rh_witness_status(d->cfg.data, &d->st.log);
     load_root(d, &d->cfg);
     if ((d->base = event_base_new()) == NULL) {
         rc = rh_fail(e, RH_ENOMEM, "event_base_new failed");

@@ -15,6 +15,8 @@ void rh_mirror_state_cleanup(rh_mirror_state *s)
     for (size_t i = 0; i < s->nsuperseded; i++)
         free(s->superseded[i].relpath);
     free(s->superseded);
+    free(s->log_checkpoint);
+    free(s->log_inconsistent);
     memset(s, 0, sizeof *s);
 }
 
@@ -42,6 +44,17 @@ rh_err rh_mirror_state_load(const char *path, rh_mirror_state *out, rh_error *e)
         goto out;
     }
     s.last_success = json_integer_value(last);
+    json_t *lc = json_object_get(root, "log_checkpoint");
+    json_t *li = json_object_get(root, "log_inconsistent");
+    if ((lc != NULL && !json_is_string(lc)) || (li != NULL && !json_is_string(li))) {
+        rc = rh_fail(e, RH_EPARSE, "%s: log_checkpoint/log_inconsistent: expected text", path);
+        goto out;
+    }
+    if ((lc != NULL && (s.log_checkpoint = strdup(json_string_value(lc))) == NULL) ||
+        (li != NULL && (s.log_inconsistent = strdup(json_string_value(li))) == NULL)) {
+        rc = rh_fail(e, RH_ENOMEM, "%s: out of memory", path);
+        goto out;
+    }
     size_t n = json_object_size(sup);
     s.superseded = calloc(n + 1, sizeof *s.superseded);
     if (s.superseded == NULL) {
@@ -84,6 +97,12 @@ rh_err rh_mirror_state_save(const char *path, const rh_mirror_state *s, rh_error
             goto oom;
     if (json_object_set(root, "superseded", sup) != 0 ||
         json_object_set_new(root, "last_success", json_integer(s->last_success)) != 0)
+        goto oom;
+    if (s->log_checkpoint != NULL &&
+        json_object_set_new(root, "log_checkpoint", json_string(s->log_checkpoint)) != 0)
+        goto oom;
+    if (s->log_inconsistent != NULL &&
+        json_object_set_new(root, "log_inconsistent", json_string(s->log_inconsistent)) != 0)
         goto oom;
     text = json_dumps(root, JSON_INDENT(1) | JSON_SORT_KEYS);
     if (text == NULL)

@@ -1,5 +1,6 @@
 /* state.h -- the mirror's small persistent state (DATA/state.json): superseded files with the
- * time they stopped being referenced (grace-period GC) and the last successful sync. */
+ * time they stopped being referenced (grace-period GC), the last successful sync, and the
+ * transparency log's last accepted checkpoint (witness). */
 #ifndef RH_MIRROR_STATE_H
 #define RH_MIRROR_STATE_H
 
@@ -16,6 +17,9 @@ typedef struct rh_mirror_state {
     rh_plan_old *superseded; /* owned */
     size_t nsuperseded;
     int64_t last_success;    /* 0 = never */
+    char *log_checkpoint;    /* the upstream's signed checkpoint note accepted last; NULL none */
+    char *log_inconsistent;  /* evidence directory of an inconsistent checkpoint: the log is
+                              * refused until an operator resets it; NULL = not refused */
 } rh_mirror_state;
 
 /* Read path; a missing file is an empty state. Returns RH_OK, RH_EIO, RH_EPARSE, RH_ETOOBIG,

@@ -19,6 +19,7 @@
 #include "mirror/mfs.h"
 #include "mirror/plan.h"
 #include "mirror/state.h"
+#include "mirror/witness.h"
 #include "net/fetch.h"
 
 typedef struct strv {
@@ -269,8 +270,54 @@ static rh_err publish_one(const char *data, const char *rel, char *lastdir, size
 
 rh_err rh_mirror_sync_once(const rh_sync_opts *o, rh_sync_result *resp, rh_error *e)
 {
+    return rh_mirror_sync_round(o, NULL, resp, NULL, e);
+}
+
+/* DESIGN 8: the verified log's tiles and bundles, then its checkpoint, before any metadata. */
+static rh_err publish_log(const rh_sync_opts *o, rh_witness_run *wr, const char *stg,
+                          int64_t now, rh_log_round *lr, rh_error *e)
+{
+    char **v = NULL;
+    size_t n = 0;
+    char lastdir[PATH_MAX] = "";
+    rh_buf note;
+    rh_buf_init(&note, RH_NOTE_MAX_BYTES);
+    rh_err rc = rh_mfs_list(stg, "log", &v, &n, e);
+    for (size_t i = 0; rc == RH_OK && i < n; i++)
+        rc = publish_one(o->data, v[i], lastdir, sizeof lastdir, e);
+    if (rc == RH_OK && lastdir[0] != '\0')
+        rc = rh_mfs_fsync_dir(lastdir, e);
+    if (rc != RH_OK || !wr->rewrite_cp)
+        goto out;
+    char p[PATH_MAX];
+    if (snprintf(p, sizeof p, "%s/log/checkpoint", stg) >= (int)sizeof p) {
+        rc = rh_fail(e, RH_ETOOBIG, "%s: path too long", stg);
+        goto out;
+    }
+    lastdir[0] = '\0';
+    if ((rc = rh_witness_run_note(wr, now, &note, e)) != RH_OK ||
+        (rc = rh_mfs_mkparent(p, e)) != RH_OK ||
+        (rc = rh_mfs_write(p, note.data, note.len, e)) != RH_OK ||
+        (rc = publish_one(o->data, "log/checkpoint", lastdir, sizeof lastdir, e)) != RH_OK ||
+        (rc = rh_mfs_fsync_dir(lastdir, e)) != RH_OK)
+        goto out;
+    lr->cosigned = wr->cosign;
+out:
+    rh_mfs_strv_free(v, n);
+    rh_buf_cleanup(&note);
+    return rc;
+}
+
+rh_err rh_mirror_sync_round(const rh_sync_opts *o, const rh_witness_opts *w,
+                            rh_sync_result *resp, rh_log_round *lrp, rh_error *e)
+{
     rh_sync_result res;
     memset(&res, 0, sizeof res);
+    rh_log_round lr;
+    memset(&lr, 0, sizeof lr);
+    bool witness = w != NULL && w->log_key != NULL;
+    rh_witness_run wr;
+    memset(&wr, 0, sizeof wr);
     int64_t t0 = mono_ms();
     int64_t now = o->now != 0 ? o->now : (int64_t)time(NULL);
     rh_err rc = RH_OK;
@@ -321,6 +368,17 @@ rh_err rh_mirror_sync_once(const rh_sync_opts *o, rh_sync_result *resp, rh_error
     }
     if ((rc = rh_mfs_read(o->root, RH_MAX_ROOT_BYTES, &root, e)) != RH_OK)
         goto out;
+    if ((rc = rh_mirror_state_load(statep, &st, e)) != RH_OK)
+        goto out;
+    if (witness) {
+        if ((rc = rh_witness_run_init(&wr, w, e)) != RH_OK ||
+            (rc = clear_tree(stg, "log", e)) != RH_OK)
+            goto out;
+        if (st.log_inconsistent != NULL) { /* refused before any network traffic */
+            rc = rh_witness_run_sync(&wr, NULL, o->upstreams[0], o->data, &st, now, &lr, e);
+            goto out;
+        }
+    }
 
     /* TUF over the whole repository, one upstream after the other until one verifies. */
     rh_fetch_opts fo = {
@@ -381,6 +439,36 @@ rh_err rh_mirror_sync_once(const rh_sync_opts *o, rh_sync_result *resp, rh_error
     }
     snprintf(res.upstream, sizeof res.upstream, "%s", o->upstreams[used]);
 
+    /* DESIGN 8: the log, read after the metadata (the origin logs before it signs a timestamp),
+     * must extend the checkpoint accepted last and hold every metadata file of this version. */
+    if (witness) {
+        rc = rh_witness_run_sync(&wr, c.http, o->upstreams[used], o->data, &st, now, &lr, e);
+        if (lr.inconsistent) {
+            rh_error se;
+            rh_error_clear(&se);
+            rh_mirror_state ks = st;
+            if (rh_mirror_state_save(statep, &ks, &se) != RH_OK)
+                fprintf(stderr, "rhine-mirror: %s\n", se.msg);
+            goto out;
+        }
+        if (rc != RH_OK) {
+            res.failures[rc]++;
+            goto out;
+        }
+        for (size_t i = 0; i < rh_tuf_nfiles(t); i++) {
+            const rh_tuf_file *f = rh_tuf_file_at(t, i);
+            if (strcmp(f->role, "timestamp") == 0)
+                continue; /* timestamps are not logged: they name logged snapshots */
+            if ((rc = rh_witness_check_logged(wr.view, f->role, f->version, f->filename, f->data,
+                                              f->len, e)) != RH_OK) {
+                lr.unlogged = true;
+                rh_error_prefix(e, "refusing timestamp version %" PRIu64 " from %s",
+                                res.upstream_timestamp, o->upstreams[used]);
+                goto out;
+            }
+        }
+    }
+
     /* What the new version consists of, and what public/ holds. */
     if ((rc = rh_mfs_list(pub, "metadata", &present, &npresent, e)) != RH_OK ||
         (rc = rh_mfs_list(pub, "targets", &present, &npresent, e)) != RH_OK)
@@ -416,8 +504,6 @@ rh_err rh_mirror_sync_once(const rh_sync_opts *o, rh_sync_result *resp, rh_error
         res.failures[rc]++;
         goto out;
     }
-    if ((rc = rh_mirror_state_load(statep, &st, e)) != RH_OK)
-        goto out;
     rh_plan_in in = {metas, nf, tl.pt, tl.n, (const char *const *)present, npresent,
                      st.superseded, st.nsuperseded, now, o->params.grace_period};
     if ((rc = rh_plan_make(&in, &plan, e)) != RH_OK)
@@ -453,6 +539,8 @@ rh_err rh_mirror_sync_once(const rh_sync_opts *o, rh_sync_result *resp, rh_error
         goto out;
 
     /* DESIGN 5.4: publish in dependency order, each by rename; timestamp.json last. */
+    if (witness && (rc = publish_log(o, &wr, stg, now, &lr, e)) != RH_OK)
+        goto out;
     char lastdir[PATH_MAX] = "";
     for (size_t i = 0; i < plan.npublish; i++) {
         if ((rc = publish_one(o->data, plan.publish[i], lastdir, sizeof lastdir, e)) != RH_OK)
@@ -480,17 +568,33 @@ rh_err rh_mirror_sync_once(const rh_sync_opts *o, rh_sync_result *resp, rh_error
             rh_mfs_prune_dirs(tdir);
         free(tdir);
     }
-    rh_mirror_state ns = {plan.superseded, plan.nsuperseded, now};
-    if ((rc = rh_mirror_state_save(statep, &ns, e)) != RH_OK)
+    rh_mirror_state ns = {plan.superseded, plan.nsuperseded, now, st.log_checkpoint,
+                          st.log_inconsistent};
+    char *accepted = NULL;
+    if (witness) {
+        /* The upstream's note as received: the next round's consistency baseline. */
+        if ((accepted = strndup((const char *)wr.cur.data, wr.cur.len)) == NULL) {
+            rc = rh_fail(e, RH_ENOMEM, "sync: out of memory");
+            goto out;
+        }
+        ns.log_checkpoint = accepted;
+    }
+    rc = rh_mirror_state_save(statep, &ns, e);
+    free(accepted);
+    if (rc != RH_OK)
         goto out;
     /* Staging keeps nothing after a complete round (stale partials included). */
-    if ((rc = clear_tree(stg, "targets", e)) != RH_OK || (rc = clear_tree(stg, "metadata", e)) !=
-                                                             RH_OK)
+    if ((rc = clear_tree(stg, "targets", e)) != RH_OK ||
+        (rc = clear_tree(stg, "metadata", e)) != RH_OK || (rc = clear_tree(stg, "log", e)) != RH_OK)
         goto out;
     char *sdir = rh_mfs_join(stg, "targets");
     if (sdir != NULL)
         rh_mfs_prune_dirs(sdir);
     free(sdir);
+    if (witness && (sdir = rh_mfs_join(stg, "log")) != NULL)
+        rh_mfs_prune_dirs(sdir);
+    if (witness)
+        free(sdir);
 
 out:
     if (rc != RH_OK && rc < RH_ERR_COUNT && res.failures[rc] == 0 &&
@@ -499,8 +603,13 @@ out:
     if (o->data != NULL)
         rh_mirror_served_versions(o->data, &res.served);
     res.seconds = (double)(mono_ms() - t0) / 1000.0;
+    res.bytes += lr.bytes;
+    res.objects += lr.objects;
     if (resp != NULL)
         *resp = res;
+    if (lrp != NULL)
+        *lrp = lr;
+    rh_witness_run_cleanup(&wr);
     free(ups);
     free(metas);
     rh_mfs_strv_free(present, npresent);
