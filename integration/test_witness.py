@@ -2,6 +2,7 @@
 origin's log mirrored, verified and cosigned (checked in Python and by rhine-audit with a witness
 quorum); an unlogged release refused; a truncated and a rewritten log detected with both signed
 checkpoints kept as evidence; a chain of two witnesses serving both cosignatures."""
+import http.client
 import json
 import shutil
 import subprocess
@@ -133,6 +134,12 @@ def test_honest_origin_mirrored_cosigned_and_audited(world, procs):
     m = metrics(port)
     assert m["rhine_mirror_log_size"] == 7 and m["rhine_mirror_log_inconsistent"] == 0
     url = f"http://127.0.0.1:{port}"
+    c = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    c.request("GET", "/log/checkpoint")
+    r = c.getresponse()
+    assert r.status == 200 and r.read() == served2
+    assert r.getheader("Cache-Control") == "public, max-age=60"  # short, like timestamp.json
+    c.close()
     rc, out = audit("--log-key", w["logvk"], "--witness", vk, "--quorum", "1", "list", url)
     assert rc == 0, out
     assert "log: 7 entries, 3 releases, 1 cosignatures; 0 inconsistent, 0 unavailable" in out, out
@@ -150,6 +157,42 @@ def test_without_log_key_nothing_changes(world):
     assert not (data / "public" / "log").exists()
     st = json.loads((data / "state.json").read_text())
     assert set(st) == {"superseded", "last_success"}
+
+
+def test_witness_needs_log_key_and_a_good_key(world):
+    w = world
+    key, _ = keygen(w["tmp"], "m.test/w")
+    p = mirror("sync", "--once", "--root", w["root"], "--data", w["tmp"] / "m", "--upstream",
+               w["url"], "--witness-key", key, check=2)
+    assert "a witness needs log_key" in p.stderr
+    p = wsync(w, w["tmp"] / "m", w["url"], "--witness-key", w["tmp"] / "nokey", check=2)
+    assert "witness.key" in p.stderr and "nokey" in p.stderr
+    p = mirror("sync", "--once", "--root", w["root"], "--data", w["tmp"] / "m", "--upstream",
+               w["url"], "--log-key", "nonsense+00+AA==", check=2)
+    assert "log_key" in p.stderr
+    assert not (w["tmp"] / "m" / "public").exists()
+
+
+def test_tampered_tile_is_refused_not_evidence(world):
+    """A tile that does not match the signed checkpoint: the round fails, nothing of the new
+    log reaches the served tree, and it is no evidence against the log (an upstream fault)."""
+    w = world
+    w["release"](1)
+    data = w["tmp"] / "m"
+    wsync(w, data, w["url"], check=0)
+    w["release"](2)
+    tile = w["repo"] / "log" / "tile" / "0" / "000.p" / "7"
+    good = tile.read_bytes()
+    tile.write_bytes(good[:40] + bytes([good[40] ^ 1]) + good[41:])
+    before = tree_digest(data / "public")
+    p = wsync(w, data, w["url"], check=1)
+    assert "log/tile/0/000.p/7" in p.stderr and "INCONSISTENT" not in p.stderr, p.stderr
+    assert tree_digest(data / "public") == before
+    assert not (data / "evidence").exists()
+    tile.write_bytes(good)
+    wsync(w, data, w["url"], check=0)
+    assert verify_tree(data / "public") == 3
+    assert (data / "public" / "log" / "tile" / "0" / "000.p" / "7").read_bytes() == good
 
 
 def test_unlogged_release_is_refused(world, procs):

@@ -451,7 +451,7 @@ rh_err rh_witness_run_init(rh_witness_run *r, const rh_witness_opts *w, rh_error
     rh_err rc = rh_config_vkey(w->log_key, &r->logkey, e);
     if (rc != RH_OK) {
         rh_error_prefix(e, "log_key");
-        return RH_ECONFIG;
+        goto config;
     }
     if (r->logkey.type != RH_NOTE_TYPE_ED25519)
         return rh_fail(e, RH_ECONFIG, "log_key: not an Ed25519 signed-note key (type 0x01)");
@@ -460,11 +460,15 @@ rh_err rh_witness_run_init(rh_witness_run *r, const rh_witness_opts *w, rh_error
             return rh_fail(e, RH_ECONFIG, "witness: no name");
         if ((rc = rh_witness_key_load(w->key, w->name, &r->sk, &r->self, e)) != RH_OK) {
             rh_error_prefix(e, "witness.key");
-            return RH_ECONFIG;
+            goto config;
         }
         r->cosign = true;
     }
     return RH_OK;
+config:
+    if (e != NULL)
+        e->code = RH_ECONFIG; /* a bad key in the configuration, whatever the reason below */
+    return RH_ECONFIG;
 }
 
 void rh_witness_run_cleanup(rh_witness_run *r)
