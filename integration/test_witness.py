@@ -321,3 +321,50 @@ def test_chain_of_witnesses_serves_both_cosignatures(world, procs):
     rc, out = audit("--log-key", w["logvk"], "--witness", va, "--witness", vb, "--quorum", "2",
                     "list", url_b)
     assert rc == 0 and "2 cosignatures" in out, out
+
+
+def test_late_witness_archives_every_logged_metadata_file(world, procs):
+    """A mirror that joins after three releases still holds every metadata file the log names
+    (each checked against its entry), keeps them past the grace period, and an auditor can replay
+    the whole history from it alone."""
+    for n in (1, 2, 3):
+        world["release"](n)
+    data = world["tmp"] / "late"
+    wsync(world, data, world["url"], "--grace-period", "0", check=0)
+    meta = data / "public" / "metadata"
+    origin_meta = sorted(p.name for p in (world["repo"] / "metadata").glob("*.*.json"))
+    for name in origin_meta:
+        assert (meta / name).read_bytes() == (world["repo"] / "metadata" / name).read_bytes(), name
+    # Another release with no grace period: superseded metadata stays (logged history).
+    world["release"](4)
+    wsync(world, data, world["url"], "--grace-period", "0", check=0)
+    for name in origin_meta:
+        assert (meta / name).exists(), f"{name} was collected"
+    port, _ = start_daemon(procs, world, data, world["url"])
+    rc, out = audit("--log-key", world["logvk"], "list", f"http://127.0.0.1:{port}")
+    assert rc == 0, out
+    assert "release 1 " in out and "release 5 " in out, out
+    rc, out = audit("--log-key", world["logvk"], "verify-build", "--release", "2",
+                    f"http://127.0.0.1:{port}", world["tmp"] / "nowhere")
+    assert "not in the log" not in out and "UNAVAILABLE: metadata" not in out, out
+
+
+def test_archived_metadata_must_match_the_log(world, procs):
+    """An upstream serving an old metadata file whose bytes differ from its log entry is refused:
+    nothing of that round is published."""
+    world["release"](1)
+    world["release"](2)
+    bad = world["tmp"] / "bad-upstream"
+    shutil.copytree(world["repo"], bad)
+    old = bad / "metadata" / "2.targets.json"
+    good = old.read_bytes()
+    _, ports = serve(procs, world["tmp"], bad, name="bad")
+    data = world["tmp"] / "m"
+    for mutated, why in ((good.replace(b'"_type"', b'"_tYpe"', 1), "differs from the transparency log"),
+                         (good + b" ", "more than %d bytes" % len(good))):
+        old.write_bytes(mutated)
+        p = wsync(world, data, f"http://127.0.0.1:{ports['clear']}")
+        assert p.returncode != 0
+        assert "archiving logged 2.targets.json" in p.stderr and why in p.stderr, p.stderr
+        assert not (data / "public" / "metadata" / "timestamp.json").exists()
+        assert not (data / "public" / "metadata" / "2.targets.json").exists()

@@ -308,6 +308,59 @@ out:
     return rc;
 }
 
+/* DESIGN 8: a witness keeps every metadata file its verified log names, so an auditor can
+ * replay the whole history from any mirror (rhine-audit list, verify-build). Files this round
+ * publishes are skipped (the plan does it); others missing from public/ are fetched from the
+ * upstream, each bounded by and checked against its log entry (length and sha256), and renamed
+ * into public/metadata/. Timestamps never point at them, so no served version changes. */
+static rh_err archive_logged(sctx *c, const rh_log_view *view, const rh_tuf *t, const char *stg,
+                             const char *data, rh_error *e)
+{
+    rh_buf b;
+    rh_buf_init(&b, RH_MAX_JSON_BYTES);
+    char lastdir[PATH_MAX] = "";
+    rh_err rc = RH_OK;
+    for (uint64_t i = 0; rc == RH_OK && i < view->size; i++) {
+        const rh_log_entry *en = &view->ent[i];
+        char fn[RH_TUF_MAX_FILENAME + 1], rel[RH_TUF_MAX_FILENAME + 16];
+        if (rh_tuf_filename(en->role, en->version, true, fn, sizeof fn) != RH_OK ||
+            !safe_name(fn))
+            continue; /* a role name no file can carry: nothing to archive */
+        bool current = false;
+        for (size_t k = 0; k < rh_tuf_nfiles(t) && !current; k++)
+            current = strcmp(rh_tuf_file_at(t, k)->filename, fn) == 0;
+        char *have = rh_mfs_join(c->pub_meta, fn);
+        bool present = have != NULL && access(have, F_OK) == 0;
+        free(have);
+        if (current || present)
+            continue;
+        if (en->length > RH_MAX_JSON_BYTES) {
+            rc = rh_fail(e, RH_ETOOBIG, "log entry %" PRIu64 ": %s is logged as %" PRIu64
+                         " bytes, past the metadata limit", i, fn, en->length);
+            break;
+        }
+        rh_buf_reset(&b);
+        snprintf(rel, sizeof rel, "metadata/%s", fn);
+        char *sp = rh_mfs_join(stg, rel);
+        if (sp == NULL) {
+            rc = rh_fail(e, RH_ENOMEM, "%s: out of memory", fn);
+            break;
+        }
+        if ((rc = fetch_cb(c, fn, (size_t)en->length, &b, e)) == RH_OK &&
+            (rc = rh_witness_check_logged(view, en->role, en->version, fn, b.data, b.len, e)) ==
+                RH_OK &&
+            (rc = rh_mfs_write(sp, b.data, b.len, e)) == RH_OK)
+            rc = publish_one(data, rel, lastdir, sizeof lastdir, e);
+        if (rc != RH_OK)
+            rh_error_prefix(e, "archiving logged %s", fn);
+        free(sp);
+    }
+    if (rc == RH_OK && lastdir[0] != '\0')
+        rc = rh_mfs_fsync_dir(lastdir, e);
+    rh_buf_cleanup(&b);
+    return rc;
+}
+
 rh_err rh_mirror_sync_round(const rh_sync_opts *o, const rh_witness_opts *w,
                             rh_sync_result *resp, rh_log_round *lrp, rh_error *e)
 {
@@ -469,6 +522,9 @@ rh_err rh_mirror_sync_round(const rh_sync_opts *o, const rh_witness_opts *w,
         }
     }
 
+    if (witness && (rc = archive_logged(&c, wr.view, t, stg, o->data, e)) != RH_OK)
+        goto out;
+
     /* What the new version consists of, and what public/ holds. */
     if ((rc = rh_mfs_list(pub, "metadata", &present, &npresent, e)) != RH_OK ||
         (rc = rh_mfs_list(pub, "targets", &present, &npresent, e)) != RH_OK)
@@ -555,8 +611,10 @@ rh_err rh_mirror_sync_round(const rh_sync_opts *o, const rh_witness_opts *w,
     res.published_files = plan.npublish;
     res.published = plan.npublish > 0;
 
-    /* Garbage past its grace period, then the state. */
+    /* Garbage past its grace period, then the state. A witness keeps all logged metadata. */
     for (size_t i = 0; i < plan.ngc; i++) {
+        if (witness && strncmp(plan.gc[i], "metadata/", 9) == 0)
+            continue;
         char *p = rh_mfs_join(pub, plan.gc[i]);
         if (p != NULL && unlink(p) == 0)
             res.collected_files++;

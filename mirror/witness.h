@@ -124,6 +124,9 @@ typedef struct rh_log_round {
  * the new version must be logged with its exact bytes. Publishing puts log tiles and bundles,
  * then log/checkpoint (cosigned when w->key is set), before any metadata. An inconsistent
  * checkpoint publishes nothing, writes evidence and refuses the log from then on (RH_ELOG).
+ * A witness also archives every metadata file the log names (fetched from the upstream when
+ * public/ lacks it, bounded by and checked against its entry) and never collects metadata, so
+ * auditors can replay the whole history from any witness.
  * lr (optional) reports the log part. Returns as rh_mirror_sync_once, plus RH_ELOG. */
 rh_err rh_mirror_sync_round(const rh_sync_opts *o, const rh_witness_opts *w, rh_sync_result *res,
                             rh_log_round *lr, rh_error *e) __attribute__((warn_unused_result));
