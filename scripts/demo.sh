@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # demo.sh -- `make demo`: one origin, six regional mirrors and a client per region on loopback;
-# two releases pushed worldwide, then a tampered mirror caught and routed around. Under 2 minutes.
+# two releases pushed worldwide and logged in the transparency log every mirror witnesses, clients
+# that accept only witnessed metadata, an auditor replaying the log, then a tampered mirror caught
+# and routed around. Under 2 minutes.
 #
 # Binaries come from $RHINE_BIN (default build/). Everything lives in build/demo/ (wiped first).
 # Every process started here is stopped by its PID on exit; on failure the logs are printed.
@@ -107,6 +109,35 @@ wait_propagation() {
 
 sha() { sha256sum "$1" | cut -d' ' -f1; }
 
+# The log checkpoint every mirror serves: size, root, and who signed it. All six must serve the
+# same tree, each cosigned by the mirror itself. Sets LOGSIZE. Waits up to 10 s per mirror.
+show_log() { # LABEL
+    local r out size root sizes="" deadline
+    for r in "${REGIONS[@]}"; do
+        deadline=$(($(date +%s) + 10))
+        while :; do
+            out=$(curl -sf --max-time 2 --cacert "$PKI/ca.pem" \
+                "https://127.0.0.1:${TLS_PORT[$r]}/log/checkpoint" | "$PY" -c '
+import sys
+text, _, sigs = sys.stdin.read().partition("\n\n")
+lines = text.split("\n")
+names = [l.split(" ")[1] for l in sigs.splitlines() if l.startswith("\u2014 ")]
+print(lines[1], lines[2], names[0], ",".join(names[1:]))' 2>/dev/null || true)
+            case ",${out##* }," in *",$r-1,"*) break ;; esac
+            [ "$(date +%s)" -lt "$deadline" ] || die "mirror $r serves no checkpoint it cosigned ($out)"
+            sleep 0.1
+        done
+        read -r size root signer cosigners <<<"$out"
+        sizes="$sizes $size/$root"
+        printf '   mirror %-2s log checkpoint: %3s entries, root %s..., signed by %s, cosigned by %s\n' \
+            "$r" "$size" "${root:0:12}" "$signer" "$cosigners"
+    done
+    [ "$(printf '%s\n' $sizes | sort -u | wc -l)" -eq 1 ] || die "mirrors serve different logs:$sizes"
+    LOGSIZE=${sizes%%/*}
+    LOGSIZE=${LOGSIZE# }
+    info "all six mirrors witnessed the same log ($LOGSIZE entries) after $1"
+}
+
 # client-<r>.yaml: that region's mirror first (priority 1), the others after, own state dir.
 write_client_cfg() { # REGION FILE [only]
     local r=$1 f=$2 only=${3:-} o p=10
@@ -125,10 +156,16 @@ write_client_cfg() { # REGION FILE [only]
             done
         fi
         printf 'timeout: 1m\nlow_speed_limit: 1KiB\nlow_speed_time: 20s\n'
+        if [ -z "$only" ]; then # accept only metadata in a checkpoint 2 mirrors cosigned
+            printf 'witnesses:\n  log_key: %s\n  quorum: 2\n  keys:\n' "$LOGKEY"
+            for o in "${REGIONS[@]}"; do
+                printf '    - {name: %s-1, key: %s}\n' "$o" "$D/witness/$o.key.pub"
+            done
+        fi
     } >"$f"
 }
 
-for b in rhine-origin rhine-mirror rhine-get; do
+for b in rhine-origin rhine-mirror rhine-get rhine-audit; do
     [ -x "$BIN/$b" ] || { echo "demo: $BIN/$b is not built (make all)" >&2; exit 1; }
 done
 for c in openssl curl sha256sum; do
@@ -163,6 +200,16 @@ say "2. rhine-origin init: offline root/targets keys, online snapshot/timestamp 
 cp "$D/origin/repo/metadata/1.root.json" "$D/root.json"
 info "keys: $(cd "$D/origin/keys" && find . -name '*.pem' | sort | tr '\n' ' ')"
 info "pinned root (shipped to mirrors and clients): build/demo/root.json sha256 $(sha "$D/root.json" | cut -c1-16)..."
+LOGKEY=$D/origin/keys/log.pub
+info "transparency log key (shipped like the root): build/demo/origin/keys/log.pub"
+info "  $(cat "$LOGKEY")"
+mkdir -p "$D/witness"
+for r in "${REGIONS[@]}"; do
+    "$BIN/rhine-mirror" witness-keygen --name "$r-1" --out "$D/witness/$r.key" \
+        >>"$LOGS/witness-keygen.log" 2>&1 || die "rhine-mirror witness-keygen $r failed"
+done
+info "six witness keys, one per mirror (build/demo/witness/<region>.key; .pub is public):"
+for r in "${REGIONS[@]}"; do info "  $(cat "$D/witness/$r.key.pub")"; done
 
 # --- 3. payloads --------------------------------------------------------------------------------
 say "3. Sample payload: a day of antivirus database files"
@@ -196,8 +243,10 @@ cp "$D/src/db/daily.cvd" "$D/daily-release1.cvd"
 # --- 4. release 1, origin + mirrors -------------------------------------------------------------
 say "4. Publish release 1, start the origin and six mirrors"
 t=$(now)
+printf 'build: ./make-db --all src/ (demo recipe)\n' >"$D/recipe.txt"
 "$BIN/rhine-origin" publish --repo "$D/origin/repo" --keys "$D/origin/keys" --source-rev demo-1 \
-    "$D/src" >"$LOGS/publish-1.log" 2>&1 || die "publish release 1 failed"
+    --build-recipe "$D/recipe.txt" "$D/src" >"$LOGS/publish-1.log" 2>&1 ||
+    die "publish release 1 failed"
 info "published release 1 in $(secs "$t" "$(now)") s (zstd + signatures): $(tail -n 1 "$LOGS/publish-1.log")"
 (cd "$D/origin/repo/targets" && find . -type f | sort) >"$D/targets-release1.txt"
 
@@ -217,6 +266,8 @@ ORIGIN_V=$(ts_version https://127.0.0.1:8440)
 [ -n "$ORIGIN_V" ] || ORIGIN_V=$(file_version "$D/origin/repo/metadata/timestamp.json")
 info "origin serves timestamp version $ORIGIN_V"
 wait_propagation "$ORIGIN_V" "$START1" "release 1"
+show_log "release 1"
+LOG1=$LOGSIZE
 
 # --- 5. a client per region ---------------------------------------------------------------------
 say "5. A client in every region fetches db/daily.cvd (nearest mirror first) and checks sha256"
@@ -229,7 +280,11 @@ for r in "${REGIONS[@]}"; do
     [ "$got" = "$DAILY1" ] || die "client $r: sha256 $got != source $DAILY1"
     printf '   client %-2s via https://127.0.0.1:%s  daily.cvd sha256 %s... = source  OK  (%s s)\n' \
         "$r" "${TLS_PORT[$r]}" "${got:0:16}" "$(secs "$t" "$(now)")"
+    [ -s "$D/client-$r/state/log.checkpoint" ] || die "client $r stored no witnessed checkpoint"
 done
+info "each client first required the new metadata in a log checkpoint cosigned by 2 of the six"
+info "witnesses (and consistent with the last one it kept); build/demo/client-*/state/log.checkpoint:"
+sed 's/^/     | /' "$D/client-jp/state/log.checkpoint"
 
 # --- 6. release 2 -------------------------------------------------------------------------------
 say "6. Release 2: new daily.cvd signatures, published once, pushed to every mirror"
@@ -238,10 +293,14 @@ DAILY2=$(sha "$D/src/db/daily.cvd")
 info "new daily.cvd sha256 ${DAILY2:0:16}... (was ${DAILY1:0:16}...)"
 START2=$(now)
 "$BIN/rhine-origin" publish --repo "$D/origin/repo" --keys "$D/origin/keys" --source-rev demo-2 \
-    "$D/src" >"$LOGS/publish-2.log" 2>&1 || die "publish release 2 failed"
+    --build-recipe "$D/recipe.txt" "$D/src" >"$LOGS/publish-2.log" 2>&1 ||
+    die "publish release 2 failed"
 info "published release 2 in $(secs "$START2" "$(now)") s; origin pushes the new timestamp to the mirrors"
 V2=$(file_version "$D/origin/repo/metadata/timestamp.json")
 wait_propagation "$V2" "$START2" "release 2"
+show_log "release 2"
+[ "$LOGSIZE" -gt "$LOG1" ] || die "the log did not grow with release 2 ($LOG1 -> $LOGSIZE entries)"
+info "the log grew from $LOG1 to $LOGSIZE entries; each mirror checked the new checkpoint extends the old"
 t=$(now)
 "$BIN/rhine-get" --config "$D/client-jp.yaml" fetch db/daily.cvd -o "$D/client-jp/daily.cvd" \
     >>"$LOGS/client-jp.log" 2>&1 || die "client jp: fetch of release 2 failed"
@@ -250,8 +309,41 @@ got=$(sha "$D/client-jp/daily.cvd")
 printf '   client jp fetched release 2: daily.cvd sha256 %s... = new source  OK  (%s s)\n' \
     "${got:0:16}" "$(secs "$t" "$(now)")"
 
-# --- 7. tamper ----------------------------------------------------------------------------------
-say "7. Attack: someone flips one byte of daily.cvd on the eu mirror's disk"
+# --- 7. audit ------------------------------------------------------------------------------------
+say "7. An independent auditor replays the whole log from the jp mirror (rhine-audit)"
+WIT=()
+for r in "${REGIONS[@]}"; do WIT+=(--witness "$D/witness/$r.key.pub"); done
+AUDIT=("$BIN/rhine-audit" --ca "$PKI/ca.pem" --log-key "$LOGKEY" "${WIT[@]}" --quorum 1)
+set +e
+"${AUDIT[@]}" list https://127.0.0.1:8444 >"$D/audit-list.out" 2>&1
+rc=$?
+set -e
+sed 's/^/     | /' "$D/audit-list.out"
+[ "$rc" -eq 0 ] || die "rhine-audit list exited $rc"
+info "every release listed with its provenance; tiles, checkpoint and the jp witness's cosignature verified"
+info "(the log counts targets versions: version 1 is the empty repository init signed, so the"
+info " demo's releases 1 and 2 are versions 2 and 3; the jp mirror archived all of them)"
+R2=$(find "$D/origin/repo/metadata" -name '*.targets.json' -printf '%f\n' | sort -n | tail -n 1)
+R2=${R2%%.*}
+mkdir -p "$D/rebuilt"
+cp -r "$D/src/." "$D/rebuilt/"
+set +e
+"${AUDIT[@]}" verify-build --release "$R2" https://127.0.0.1:8444 "$D/rebuilt" >"$D/audit-build.out" 2>&1
+rc=$?
+set -e
+[ "$rc" -eq 0 ] || { cat "$D/audit-build.out"; die "verify-build of honest rebuilt payloads exited $rc"; }
+info "verify-build --release $R2: payloads rebuilt from source match what release $R2 shipped (exit 0)"
+printf 'x' | dd of="$D/rebuilt/db/bytecode.cvd" bs=1 seek=100 count=1 conv=notrunc status=none
+set +e
+"${AUDIT[@]}" verify-build --release "$R2" https://127.0.0.1:8444 "$D/rebuilt" >"$D/audit-bad.out" 2>&1
+rc=$?
+set -e
+sed 's/^/     | /' "$D/audit-bad.out" | grep -v '^     | ok ' || true
+[ "$rc" -eq 1 ] || die "verify-build with one changed byte exited $rc (want 1)"
+info "one changed byte in a rebuilt payload: verify-build exits 1 and names the file"
+
+# --- 8. tamper ----------------------------------------------------------------------------------
+say "8. Attack: someone flips one byte of daily.cvd on the eu mirror's disk"
 NEW=$(find "$D/origin/repo/targets" -type f -name '*.daily.cvd.zst' -printf './%P\n' | sort |
     grep -vxF -f "$D/targets-release1.txt" || true)
 [ "$(printf '%s\n' "$NEW" | grep -c .)" -eq 1 ] || die "cannot tell release 2's daily.cvd target apart: $NEW"
@@ -295,8 +387,8 @@ printf '   client eu installed daily.cvd sha256 %s... = release 2 source  OK  (f
     "${got:0:16}" "$(secs "$t" "$(now)")"
 "$BIN/rhine-get" --config "$D/client-eu.yaml" status | sed 's/^/     | /'
 
-# --- 8. stop ------------------------------------------------------------------------------------
-say "8. Stopping the origin and the six mirrors (SIGTERM by PID)"
+# --- 9. stop ------------------------------------------------------------------------------------
+say "9. Stopping the origin and the six mirrors (SIGTERM by PID)"
 info "pids: ${PIDS[*]}"
 stop_all
 [ "$STOP_BAD" -eq 0 ] || die "a daemon did not exit cleanly on SIGTERM"

@@ -43,6 +43,10 @@ static void test_mirror_configs(void **state)
         assert_string_equal(c.upstreams[0], "https://127.0.0.1:8440"); /* the origin first */
         assert_non_null(c.listen);
         assert_non_null(c.tls_cert);
+        /* Every demo mirror checks the log and witnesses it. */
+        assert_non_null(strstr(c.log_key, "build/demo/origin/keys/log.pub"));
+        assert_true(c.has_witness);
+        assert_non_null(strstr(c.witness.key, regions[i]));
         rh_mirror_config_cleanup(&c);
     }
 }
