@@ -1,5 +1,6 @@
 /* dl.c -- the mirror's target downloader: libcurl multi over one HTTP/2 connection per upstream,
  * verified streaming into staging, resume, retries with backoff, failover between upstreams. */
+#define _GNU_SOURCE /* syncfs(2), sync_file_range(2) */
 #include "mirror/dl.h"
 
 #include <curl/curl.h>
@@ -12,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -33,6 +35,7 @@ typedef struct job {
 
 typedef struct xfer {
     job *j;
+    size_t slot;         /* index in run.live */
     CURL *easy;
     int fd;
     rh_hash *h256, *h512;
@@ -42,7 +45,7 @@ typedef struct xfer {
     bool started;
     rh_err fail;
     char msg[RH_ERRMSG_MAX];
-    char url[RH_MIRROR_MAX_RELPATH * 3 + 1024];
+    char *url;           /* upstream URL of the file (heap: many transfers are in flight) */
     char errbuf[CURL_ERROR_SIZE];
     rh_dl_stats *st;
 } xfer;
@@ -50,7 +53,11 @@ typedef struct xfer {
 typedef struct run {
     const rh_dl_opts *o;
     rh_dl_stats *st;
-    rh_hash *spare256, *spare512;
+    xfer **live;   /* transfers in flight, by slot */
+    size_t nlive;  /* slots */
+    size_t nretry; /* jobs waiting for a retry (J_PENDING among those started once) */
+    long conns;    /* connections per upstream */
+    long opened;   /* transfers set up so far */
 } run;
 
 bool rh_dl_h2c_ok(void)
@@ -217,11 +224,12 @@ static void xfer_free(xfer *x)
         close(x->fd);
     rh_hash_free(x->h256);
     rh_hash_free(x->h512);
+    free(x->url);
     free(x);
 }
 
 /* Mark j failed on its upstream with code/msg and decide what comes next. */
-static void job_failed(const run *r, job *j, rh_err code, const char *msg, int64_t now)
+static void job_failed(run *r, job *j, rh_err code, const char *msg, int64_t now)
 {
     rh_error_clear(&j->err);
     rh_fail(&j->err, code, "%s", msg);
@@ -236,17 +244,20 @@ static void job_failed(const run *r, job *j, rh_err code, const char *msg, int64
         long d = RH_DL_BACKOFF_MS << (j->attempts - 1 < 5 ? j->attempts - 1 : 5);
         j->ready_ms = now + (d > RH_DL_BACKOFF_MAX_MS ? RH_DL_BACKOFF_MAX_MS : d);
         j->state = J_PENDING;
+        r->nretry++;
         return;
     }
     j->up++;
     j->attempts = 0;
     j->ready_ms = now;
     j->state = j->up < r->o->nupstreams ? J_PENDING : J_FAILED;
+    if (j->state == J_PENDING)
+        r->nretry++;
 }
 
 /* Open the staging file and take up a partial one. Returns RH_OK with *x (network needed) or
  * with *x NULL and the job done (already complete and verified); else an error (job state set). */
-static rh_err job_start(const run *r, job *j, CURLM *m, xfer **live, long conc, int64_t now)
+static rh_err job_start(run *r, job *j, CURLM *m, int64_t now)
 {
     const rh_dl_opts *o = r->o;
     const rh_dl_item *it = j->it;
@@ -277,11 +288,15 @@ static rh_err job_start(const run *r, job *j, CURLM *m, xfer **live, long conc, 
         rh_fail(&j->err, rc, "%s", emsg);
         goto out;
     }
-    if ((rc = rh_mfs_mkparent(path, &le)) != RH_OK) {
-        snprintf(emsg, sizeof emsg, "%.500s", le.msg);
-        goto fail;
-    }
+    /* Directories are made on first need: one open(2) for most files. */
     x->fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0644);
+    if (x->fd < 0 && errno == ENOENT) {
+        if ((rc = rh_mfs_mkparent(path, &le)) != RH_OK) {
+            snprintf(emsg, sizeof emsg, "%.500s", le.msg);
+            goto fail;
+        }
+        x->fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0644);
+    }
     struct stat st;
     if (x->fd < 0 || fstat(x->fd, &st) != 0) {
         rc = RH_EIO;
@@ -319,12 +334,7 @@ static rh_err job_start(const run *r, job *j, CURLM *m, xfer **live, long conc, 
     }
     if (have == it->length) {
         if (hash_matches(x)) {
-            if (fsync(x->fd) != 0) {
-                rc = RH_EIO;
-                snprintf(emsg, sizeof emsg, "%.300s: fsync: %s", path, strerror(errno));
-                goto fail;
-            }
-            j->state = J_DONE;
+            j->state = J_DONE; /* made durable by the run's final syncfs (rh_dl_run) */
             r->st->objects++;
             rc = RH_OK;
             goto out; /* x freed below: nothing to transfer */
@@ -346,13 +356,18 @@ static rh_err job_start(const run *r, job *j, CURLM *m, xfer **live, long conc, 
         r->st->resumed++;
 
     char up[RH_MIRROR_MAX_RELPATH * 3 + 1];
-    if (rh_plan_url_path(it->relpath, up, sizeof up) != RH_OK ||
-        snprintf(x->url, sizeof x->url, "%s/%s", o->upstreams[j->up], up) >=
-            (int)sizeof x->url) {
+    if (rh_plan_url_path(it->relpath, up, sizeof up) != RH_OK) {
         rc = RH_EINVAL;
         snprintf(emsg, sizeof emsg, "%.300s: URL too long", it->relpath);
         goto fail;
     }
+    size_t ulen = strlen(o->upstreams[j->up]) + 1 + strlen(up) + 1;
+    if ((x->url = malloc(ulen)) == NULL) {
+        rc = RH_ENOMEM;
+        snprintf(emsg, sizeof emsg, "%.300s: out of memory", it->relpath);
+        goto fail;
+    }
+    snprintf(x->url, ulen, "%s/%s", o->upstreams[j->up], up);
     CURL *c = x->easy = curl_easy_init();
     if (c == NULL) {
         rc = RH_ENOMEM;
@@ -361,6 +376,10 @@ static rh_err job_start(const run *r, job *j, CURLM *m, xfer **live, long conc, 
     }
     char range[48];
     snprintf(range, sizeof range, "%" PRIu64 "-", have);
+    /* The first transfers each open a connection at once (all handshakes in one round trip);
+     * the rest wait for a connection with a free stream rather than opening their own. */
+    long pipewait = r->opened < r->conns ? 0L : 1L;
+    r->opened++;
     long ver = (long)CURL_HTTP_VERSION_2TLS;
     if (strncasecmp(x->url, "http://", 7) == 0)
         ver = rh_dl_h2c_ok() ? (long)CURL_HTTP_VERSION_2_PRIOR_KNOWLEDGE
@@ -368,7 +387,7 @@ static rh_err job_start(const run *r, job *j, CURLM *m, xfer **live, long conc, 
     bool ok = curl_easy_setopt(c, CURLOPT_URL, x->url) == CURLE_OK &&
               curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https") == CURLE_OK &&
               curl_easy_setopt(c, CURLOPT_HTTP_VERSION, ver) == CURLE_OK &&
-              curl_easy_setopt(c, CURLOPT_PIPEWAIT, 1L) == CURLE_OK &&
+              curl_easy_setopt(c, CURLOPT_PIPEWAIT, pipewait) == CURLE_OK &&
               curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L) == CURLE_OK &&
               curl_easy_setopt(c, CURLOPT_FOLLOWLOCATION, 0L) == CURLE_OK &&
               curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, RH_DL_CONNECT_MS) == CURLE_OK &&
@@ -393,9 +412,10 @@ static rh_err job_start(const run *r, job *j, CURLM *m, xfer **live, long conc, 
         goto fail;
     }
     j->state = J_RUNNING;
-    for (long i = 0; i < conc; i++) {
-        if (live[i] == NULL) {
-            live[i] = x;
+    for (size_t i = 0; i < r->nlive; i++) {
+        if (r->live[i] == NULL) {
+            r->live[i] = x;
+            x->slot = i;
             break;
         }
     }
@@ -410,7 +430,7 @@ out:
 }
 
 /* A transfer ended: classify, verify, and decide the job's next step. */
-static void job_finish(const run *r, xfer *x, CURLcode cr, int64_t now)
+static void job_finish(run *r, xfer *x, CURLcode cr, int64_t now)
 {
     job *j = x->j;
     uint64_t len = j->it->length;
@@ -445,13 +465,13 @@ static void job_finish(const run *r, xfer *x, CURLcode cr, int64_t now)
         } else if (!hash_matches(x)) {
             rc = RH_EHASH;
             snprintf(msg, sizeof msg, "%.300s: hash differs from the signed one", x->url);
-        } else if (fsync(x->fd) != 0) {
-            rc = RH_EIO;
-            snprintf(msg, sizeof msg, "%.300s: fsync of the staging file: %s", x->url,
-                     strerror(errno));
         }
     }
     if (rc == RH_OK) {
+        /* Start writing the verified bytes back now, so that the one syncfs(2) at the end of
+         * the run (rh_dl_run) finds little left to do; it is only a hint, so errors are left
+         * to that syncfs. */
+        (void)sync_file_range(x->fd, 0, 0, SYNC_FILE_RANGE_WRITE);
         j->state = J_DONE;
         r->st->objects++;
         return;
@@ -460,6 +480,52 @@ static void job_finish(const run *r, xfer *x, CURLcode cr, int64_t now)
         if (ftruncate(x->fd, 0) != 0)
             rc = RH_EIO;
     job_failed(r, j, rc, msg, now);
+}
+
+/* Start job j (fresh, or a retry whose backoff is over); true when it now needs a slot. */
+static bool start(run *r, job *j, CURLM *m, int64_t now, bool *io_failed)
+{
+    (void)job_start(r, j, m, now);
+    if (j->state == J_FAILED && j->err.code == RH_EIO)
+        *io_failed = true;
+    return j->state == J_RUNNING;
+}
+
+/* Collect finished transfers; returns how many ended. */
+static size_t reap(run *r, CURLM *m, bool *io_failed)
+{
+    size_t ended = 0;
+    CURLMsg *msg;
+    int left;
+    while ((msg = curl_multi_info_read(m, &left)) != NULL) {
+        if (msg->msg != CURLMSG_DONE)
+            continue;
+        xfer *x = NULL;
+        curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, (char **)&x);
+        CURLcode cr = msg->data.result;
+        curl_multi_remove_handle(m, msg->easy_handle);
+        job_finish(r, x, cr, now_ms());
+        if (x->j->state == J_FAILED && x->j->err.code == RH_EIO)
+            *io_failed = true;
+        r->live[x->slot] = NULL;
+        xfer_free(x);
+        ended++;
+    }
+    return ended;
+}
+
+/* Make everything written under staging durable: one syncfs(2) instead of an fsync per file
+ * (one journal commit, and the writeback started by sync_file_range is only waited for). */
+static rh_err sync_staging(const char *staging, rh_error *e)
+{
+    int fd = open(staging, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0)
+        return rh_fail(e, RH_EIO, "%s: %s", staging, strerror(errno));
+    rh_err rc = RH_OK;
+    if (syncfs(fd) != 0)
+        rc = rh_fail(e, RH_EIO, "%s: syncfs: %s", staging, strerror(errno));
+    close(fd);
+    return rc;
 }
 
 rh_err rh_dl_run(const rh_dl_opts *o, const rh_dl_item *items, size_t n, rh_dl_stats *stats,
@@ -471,31 +537,47 @@ rh_err rh_dl_run(const rh_dl_opts *o, const rh_dl_item *items, size_t n, rh_dl_s
         return RH_OK;
     rh_dl_stats local;
     memset(&local, 0, sizeof local);
-    run r = {o, stats != NULL ? stats : &local, NULL, NULL};
-    long conc = o->concurrency > 0 ? o->concurrency : 1;
+    run r = {o, stats != NULL ? stats : &local, NULL, 0, 0, 0, 0};
+    /* HTTP/2: `concurrency` streams on each of RH_DL_CONNS connections per upstream (fewer if
+     * the upstream's SETTINGS_MAX_CONCURRENT_STREAMS says so). HTTP/1.1 (see rh_dl_h2c_ok): one
+     * transfer per connection. */
+    bool h1 = false;
+    for (size_t u = 0; u < o->nupstreams; u++)
+        h1 = h1 || (strncasecmp(o->upstreams[u], "http://", 7) == 0 && !rh_dl_h2c_ok());
+    long streams = o->concurrency > 0 ? o->concurrency : 1;
+    long conns = h1 ? (streams < RH_DL_H1_CONNS ? streams : RH_DL_H1_CONNS) : RH_DL_CONNS;
+    if (!h1 && (size_t)conns > (n + (size_t)streams - 1) / (size_t)streams)
+        conns = (long)((n + (size_t)streams - 1) / (size_t)streams); /* no idle connection */
+    long inflight = h1 ? conns : streams * conns;
+    if (inflight > RH_DL_MAX_INFLIGHT)
+        inflight = RH_DL_MAX_INFLIGHT;
+    if ((size_t)inflight > n)
+        inflight = (long)n;
+    /* Every transfer in flight holds its staging file open: leave half the descriptors. */
+    struct rlimit fl;
+    if (getrlimit(RLIMIT_NOFILE, &fl) == 0 && fl.rlim_cur != RLIM_INFINITY &&
+        (rlim_t)inflight > fl.rlim_cur / 2)
+        inflight = fl.rlim_cur / 2 > 0 ? (long)(fl.rlim_cur / 2) : 1;
+    r.nlive = (size_t)inflight;
+    r.conns = conns;
     job *jobs = calloc(n, sizeof *jobs);
-    xfer **live = calloc((size_t)conc, sizeof *live);
+    r.live = calloc(r.nlive, sizeof *r.live);
     CURLM *m = curl_multi_init();
     rh_err rc = RH_OK;
-    if (jobs == NULL || live == NULL || m == NULL) {
+    if (jobs == NULL || r.live == NULL || m == NULL) {
         rc = rh_fail(e, RH_ENOMEM, "download: out of memory");
         goto out;
     }
     curl_multi_setopt(m, CURLMOPT_PIPELINING, (long)CURLPIPE_MULTIPLEX);
-    /* One connection per upstream, multiplexed; HTTP/1.1 (see rh_dl_h2c_ok) needs one per
-     * stream. */
-    bool h1 = false;
-    for (size_t u = 0; u < o->nupstreams; u++)
-        h1 = h1 || (strncasecmp(o->upstreams[u], "http://", 7) == 0 && !rh_dl_h2c_ok());
-    curl_multi_setopt(m, CURLMOPT_MAX_HOST_CONNECTIONS, h1 ? conc : 1L);
-    curl_multi_setopt(m, CURLMOPT_MAX_CONCURRENT_STREAMS, conc);
+    curl_multi_setopt(m, CURLMOPT_MAX_HOST_CONNECTIONS, conns);
+    curl_multi_setopt(m, CURLMOPT_MAX_CONCURRENT_STREAMS, streams);
     for (size_t i = 0; i < n; i++) {
         jobs[i].it = &items[i];
         jobs[i].state = J_PENDING;
     }
 
     size_t next = 0; /* jobs before next were started at least once */
-    long running = 0;
+    size_t running = 0;
     bool io_failed = false;
     for (;;) {
         if (o->cancel != NULL && atomic_load(o->cancel)) {
@@ -504,70 +586,46 @@ rh_err rh_dl_run(const rh_dl_opts *o, const rh_dl_item *items, size_t n, rh_dl_s
         }
         int64_t now = now_ms();
         int64_t wake = now + 200;
-        bool pending = false;
         /* Retries whose backoff is over first, then fresh jobs. */
-        for (size_t i = 0; i < next && running < conc && !io_failed; i++) {
+        for (size_t i = 0; r.nretry > 0 && i < next && running < r.nlive && !io_failed; i++) {
             if (jobs[i].state != J_PENDING)
                 continue;
-            pending = true;
             if (jobs[i].ready_ms > now) {
                 if (jobs[i].ready_ms < wake)
                     wake = jobs[i].ready_ms;
                 continue;
             }
-            if (job_start(&r, &jobs[i], m, live, conc, now) == RH_OK && jobs[i].state == J_RUNNING)
+            r.nretry--;
+            if (start(&r, &jobs[i], m, now, &io_failed))
                 running++;
-            if (jobs[i].state == J_FAILED && jobs[i].err.code == RH_EIO)
-                io_failed = true;
         }
-        while (next < n && running < conc && !io_failed) {
-            job *j = &jobs[next++];
-            if (job_start(&r, j, m, live, conc, now) == RH_OK && j->state == J_RUNNING)
+        /* A bounded batch per pass, so that requests go out while more are set up. */
+        for (long k = 0; k < RH_DL_START_BATCH && next < n && running < r.nlive && !io_failed;
+             k++)
+            if (start(&r, &jobs[next++], m, now, &io_failed))
                 running++;
-            if (j->state == J_FAILED && j->err.code == RH_EIO)
-                io_failed = true;
-            if (j->state == J_PENDING)
-                pending = true;
-        }
-        if (next < n && !io_failed)
-            pending = true;
-        for (size_t i = 0; i < next && !pending; i++)
-            pending = jobs[i].state == J_PENDING;
+        bool pending = r.nretry > 0 || next < n;
         if (running == 0 && (!pending || io_failed))
             break;
 
         int still = 0;
         curl_multi_perform(m, &still);
-        CURLMsg *msg;
-        int left;
-        while ((msg = curl_multi_info_read(m, &left)) != NULL) {
-            if (msg->msg != CURLMSG_DONE)
-                continue;
-            xfer *x = NULL;
-            curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, (char **)&x);
-            CURLcode cr = msg->data.result;
-            curl_multi_remove_handle(m, msg->easy_handle);
-            job_finish(&r, x, cr, now_ms());
-            if (x->j->state == J_FAILED && x->j->err.code == RH_EIO)
-                io_failed = true;
-            for (long i = 0; i < conc; i++)
-                if (live[i] == x)
-                    live[i] = NULL;
-            xfer_free(x);
-            running--;
-        }
+        size_t ended = reap(&r, m, &io_failed);
+        running -= ended;
+        /* Fill free slots before waiting: a finished transfer is replaced at once. */
+        if (!io_failed && ((ended > 0 && pending) || (next < n && running < r.nlive)))
+            continue;
         int wait = (int)(wake - now_ms());
         if (wait < 1)
             wait = 1;
-        if (running > 0 || wait > 0)
-            curl_multi_poll(m, NULL, 0, wait, NULL);
+        curl_multi_poll(m, NULL, 0, wait, NULL);
     }
 
     /* Abandon what is still running (cancel or disk failure): partial files stay for resume. */
-    for (size_t i = 0; live != NULL && i < (size_t)conc; i++) {
-        if (live[i] != NULL) {
-            curl_multi_remove_handle(m, live[i]->easy);
-            xfer_free(live[i]);
+    for (size_t i = 0; r.live != NULL && i < r.nlive; i++) {
+        if (r.live[i] != NULL) {
+            curl_multi_remove_handle(m, r.live[i]->easy);
+            xfer_free(r.live[i]);
         }
     }
     if (rc == RH_OK) {
@@ -581,10 +639,13 @@ rh_err rh_dl_run(const rh_dl_opts *o, const rh_dl_item *items, size_t n, rh_dl_s
             break;
         }
     }
+    /* Nothing is published before its bytes are durable (DESIGN 5.4). */
+    if (rc == RH_OK)
+        rc = sync_staging(o->staging, e);
 out:
     if (m != NULL)
         curl_multi_cleanup(m);
-    free(live);
+    free(r.live);
     free(jobs);
     return rc;
 }

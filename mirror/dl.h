@@ -15,7 +15,14 @@
 #define RH_DL_BACKOFF_MS     250L   /* first retry delay; doubled per retry ... */
 #define RH_DL_BACKOFF_MAX_MS 8000L  /* ... up to this */
 #define RH_DL_CONNECT_MS     10000L /* TCP + TLS handshake of one connection */
-#define RH_DL_BUFFER         (256L * 1024) /* libcurl receive buffer per transfer */
+#define RH_DL_BUFFER         (32L * 1024) /* libcurl receive buffer per transfer */
+#define RH_DL_CONNS          8L     /* HTTP/2 connections per upstream, opened at once (fewer
+                                     * when ceil(items / concurrency) is less) */
+#define RH_DL_H1_CONNS       16L    /* HTTP/1.1 connections (one transfer each), see below */
+#define RH_DL_MAX_INFLIGHT   800L   /* transfers in flight: bounds memory (each holds a receive
+                                     * buffer, a handle and hash state: under 40 KiB) and open
+                                     * staging files (also at most half of RLIMIT_NOFILE) */
+#define RH_DL_START_BATCH    32L    /* transfers set up per pass of the event loop */
 
 typedef struct rh_dl_item {
     const char *relpath; /* "targets/<dir>/<hex>.<name>": URL path under each upstream and the
@@ -29,7 +36,11 @@ typedef struct rh_dl_opts {
     size_t nupstreams;
     const char *staging;          /* directory receiving the verified files */
     const char *ca;               /* CA bundle for https://, NULL = system */
-    long concurrency;             /* streams in flight (all upstreams) */
+    long concurrency;             /* HTTP/2 streams per connection (the upstream's
+                                   * SETTINGS_MAX_CONCURRENT_STREAMS may lower it): with
+                                   * RH_DL_CONNS connections, concurrency * RH_DL_CONNS transfers
+                                   * are in flight, at most RH_DL_MAX_INFLIGHT; over HTTP/1.1,
+                                   * min(concurrency, RH_DL_H1_CONNS) */
     long timeout_s;               /* one transfer */
     long low_speed_limit;         /* bytes/s ... */
     long low_speed_time;          /* ... for this long: abort the transfer */
@@ -47,16 +58,21 @@ typedef struct rh_dl_stats {
 /* Whether cleartext http:// upstreams are spoken to as h2c (prior knowledge). libcurl before
  * 8.0.0 fails every request after the first on a reused prior-knowledge connection ("Error in
  * the HTTP2 framing layer", curl issue #10634), so with those versions http:// upstreams get
- * HTTP/1.1 over up to `concurrency` connections instead; https:// is always h2 by ALPN over one
- * connection. */
+ * HTTP/1.1 over up to RH_DL_H1_CONNS connections instead; https:// is always h2 by ALPN over
+ * RH_DL_CONNS connections. */
 bool rh_dl_h2c_ok(void);
 
-/* Download items[0..n) into staging. A staging file left by an earlier attempt is resumed
+/* Download items[0..n) into staging. A finished transfer is replaced at once, so the number in
+ * flight stays at its bound until the queue runs dry; the first RH_DL_CONNS transfers open their
+ * connections together, the rest wait for a free stream on one of them (CURLOPT_PIPEWAIT). A staging file left by an earlier attempt is resumed
  * (its prefix re-hashed, the rest asked for with Range); a complete one is only verified.
  * A transfer that is refused by its upstream (404), longer than signed or with a different hash
  * moves the item to the next upstream at once; a network failure, a timeout, a slow or
- * truncated transfer is retried with backoff (opts->retries times) and then moves on. Verified
- * files are fsynced. stats (optional) accumulates. Returns RH_OK when every item is verified in
+ * truncated transfer is retried with backoff (opts->retries times) and then moves on. Each
+ * verified file's writeback starts when it is verified (sync_file_range), and before RH_OK is
+ * returned one syncfs(2) of the staging file system makes them all durable (instead of an
+ * fsync per file): nothing may be renamed out of staging before this returns RH_OK.
+ * stats (optional) accumulates. Returns RH_OK when every item is verified in
  * staging; otherwise the error of the first item that no upstream could deliver ("URL: reason"):
  * RH_EHASH, RH_ETOOBIG, RH_ENOTFOUND, RH_ENET, RH_EIO (staging, e.g. disk full), RH_ENOMEM,
  * RH_EINVAL. */
