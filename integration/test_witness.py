@@ -14,7 +14,7 @@ import pytest
 from conftest import binary, env, read_ports
 from mirror_helpers import metrics, mirror, serve, status, tree_digest, verify_tree, write_source
 from origin_helpers import init, publish
-from witness_helpers import checkpoint_fields, cosig_time, parse_note, signers
+from witness_helpers import checkpoint_fields, cosig_time, keygen, parse_note, signers
 
 
 def audit(*args):
@@ -43,14 +43,6 @@ def release(w, n, check=0):
     (w["src"] / "a.txt").write_bytes(f"hello {n}\n".encode())
     return publish(w["repo"], w["keys"], w["src"], "--source-rev", f"rev{n}", "--build-recipe",
                    w["recipe"], check=check)
-
-
-def keygen(tmp: Path, name: str):
-    key = tmp / (name.replace("/", "_") + ".key")
-    p = mirror("witness-keygen", "--name", name, "--out", key, check=0)
-    vk = Path(f"{key}.pub").read_text().strip()
-    assert p.stdout.strip() == vk
-    return key, vk
 
 
 def wsync(w, data, up, *extra, check=None):

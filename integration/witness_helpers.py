@@ -3,6 +3,7 @@ Python (cryptography), independently of manifest/note.c."""
 import base64
 import hashlib
 import struct
+from pathlib import Path
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
@@ -72,3 +73,13 @@ def cosig_time(data: bytes, name: str) -> int:
     _, sigs = parse_note(data)
     [raw] = [r for n, r in sigs if n == name]
     return struct.unpack(">Q", raw[4:12])[0]
+
+
+def keygen(tmp: Path, name: str):
+    """rhine-mirror witness-keygen: (private key path, vkey printed and written to .pub)."""
+    from mirror_helpers import mirror
+    key = tmp / (name.replace("/", "_") + ".key")
+    p = mirror("witness-keygen", "--name", name, "--out", key, check=0)
+    vk = Path(f"{key}.pub").read_text().strip()
+    assert p.stdout.strip() == vk
+    return key, vk
