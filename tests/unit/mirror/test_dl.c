@@ -1,0 +1,340 @@
+/* test_dl.c -- the mirror's downloader against a forked loopback HTTP/1.1 server: verified
+ * fetch, failover on a wrong hash, 404, resume with Range, staging reuse, bad arguments. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "manifest/hash.h"
+#include "mirror/dl.h"
+
+#define NFILES 40
+#define FLEN(i) ((size_t)(1000 + (i) * 997))
+
+static char g_body[NFILES][FLEN(NFILES)];
+
+static void fill(void)
+{
+    for (int i = 0; i < NFILES; i++)
+        for (size_t k = 0; k < FLEN(i); k++)
+            g_body[i][k] = (char)('a' + (i * 7 + (int)k) % 26);
+}
+
+/* The server: GET /targets/a/f<i> answers file i (honouring "Range: bytes=N-"); an evil server
+ * flips one byte of every body; anything else is 404. One request per connection. */
+static void serve_one(int c, bool evil)
+{
+    char req[4096];
+    size_t got = 0;
+    while (got < sizeof req - 1) {
+        ssize_t k = read(c, req + got, sizeof req - 1 - got);
+        if (k <= 0)
+            return;
+        got += (size_t)k;
+        req[got] = '\0';
+        if (strstr(req, "\r\n\r\n") != NULL)
+            break;
+    }
+    int i = -1;
+    if (sscanf(req, "GET /targets/a/f%d ", &i) != 1 || i < 0 || i >= NFILES) {
+        static const char nf[] = "HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n"
+                                 "Connection: close\r\n\r\n";
+        (void)!write(c, nf, sizeof nf - 1);
+        return;
+    }
+    size_t from = 0;
+    const char *r = strstr(req, "Range: bytes=");
+    if (r != NULL)
+        from = strtoul(r + 13, NULL, 10);
+    char body[FLEN(NFILES)];
+    memcpy(body, g_body[i], FLEN(i));
+    if (evil)
+        body[FLEN(i) / 2] ^= 1;
+    char hdr[256];
+    int n = r != NULL ? snprintf(hdr, sizeof hdr, "HTTP/1.1 206 Partial Content\r\n"
+                                 "Content-Range: bytes %zu-%zu/%zu\r\nContent-Length: %zu\r\n"
+                                 "Connection: close\r\n\r\n", from, FLEN(i) - 1, FLEN(i),
+                                 FLEN(i) - from)
+                      : snprintf(hdr, sizeof hdr, "HTTP/1.1 200 OK\r\nContent-Length: %zu\r\n"
+                                 "Connection: close\r\n\r\n", FLEN(i));
+    (void)!write(c, hdr, (size_t)n);
+    (void)!write(c, body + from, FLEN(i) - from);
+}
+
+typedef struct srv {
+    pid_t pid;
+    char url[64];
+} srv;
+
+static void srv_start(srv *s, bool evil)
+{
+    int l = socket(AF_INET, SOCK_STREAM, 0);
+    assert_true(l >= 0);
+    struct sockaddr_in a;
+    memset(&a, 0, sizeof a);
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    assert_int_equal(bind(l, (struct sockaddr *)&a, sizeof a), 0);
+    assert_int_equal(listen(l, 128), 0);
+    socklen_t al = sizeof a;
+    assert_int_equal(getsockname(l, (struct sockaddr *)&a, &al), 0);
+    snprintf(s->url, sizeof s->url, "http://127.0.0.1:%u", ntohs(a.sin_port));
+    s->pid = fork();
+    assert_true(s->pid >= 0);
+    if (s->pid == 0) {
+        alarm(60); /* bounded even if the test dies */
+        for (;;) {
+            int c = accept(l, NULL, NULL);
+            if (c < 0)
+                continue;
+            serve_one(c, evil);
+            close(c);
+        }
+    }
+    close(l);
+}
+
+static void srv_stop(srv *s)
+{
+    kill(s->pid, SIGKILL);
+    waitpid(s->pid, NULL, 0);
+}
+
+typedef struct fx {
+    char staging[64];
+    rh_hashes h[NFILES];
+    rh_dl_item it[NFILES];
+    char rel[NFILES][32];
+} fx;
+
+static int setup(void **state)
+{
+    static fx f;
+    memset(&f, 0, sizeof f);
+    fill();
+    snprintf(f.staging, sizeof f.staging, "/tmp/rh_test_dl.XXXXXX");
+    if (mkdtemp(f.staging) == NULL)
+        return -1;
+    for (int i = 0; i < NFILES; i++) {
+        snprintf(f.rel[i], sizeof f.rel[i], "targets/a/f%d", i);
+        f.h[i].has_sha256 = true;
+        if (rh_hash_once(RH_SHA256, g_body[i], FLEN(i), f.h[i].sha256) != RH_OK)
+            return -1;
+        f.it[i] = (rh_dl_item){f.rel[i], FLEN(i), &f.h[i]};
+    }
+    *state = &f;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    fx *f = *state;
+    char p[128];
+    for (int i = 0; i < NFILES; i++) {
+        snprintf(p, sizeof p, "%s/targets/a/f%d", f->staging, i);
+        unlink(p);
+    }
+    snprintf(p, sizeof p, "%s/targets/a", f->staging);
+    rmdir(p);
+    snprintf(p, sizeof p, "%s/targets", f->staging);
+    rmdir(p);
+    rmdir(f->staging);
+    return 0;
+}
+
+static rh_dl_opts opts(const fx *f, const char *const *ups, size_t n, long conc)
+{
+    return (rh_dl_opts){ups, n, f->staging, NULL, conc, 30, 1, 30, 0, NULL};
+}
+
+/* The staging file of item i holds exactly its bytes. */
+static void assert_staged(const fx *f, int i)
+{
+    char p[128];
+    snprintf(p, sizeof p, "%s/targets/a/f%d", f->staging, i);
+    FILE *fp = fopen(p, "rb");
+    assert_non_null(fp);
+    static char buf[FLEN(NFILES) + 1];
+    size_t n = fread(buf, 1, sizeof buf, fp);
+    fclose(fp);
+    assert_int_equal(n, FLEN(i));
+    assert_memory_equal(buf, g_body[i], n);
+}
+
+static void test_fetch_all(void **state)
+{
+    fx *f = *state;
+    srv s;
+    srv_start(&s, false);
+    const char *ups[] = {s.url};
+    /* concurrency 3: several connections, more items than slots, slots refilled */
+    for (long conc = 1; conc <= 3; conc += 2) {
+        teardown(state);
+        assert_int_equal(mkdir(f->staging, 0700), 0);
+        rh_dl_opts o = opts(f, ups, 1, conc);
+        rh_dl_stats st;
+        memset(&st, 0, sizeof st);
+        rh_error e;
+        rh_error_clear(&e);
+        assert_int_equal(rh_dl_run(&o, f->it, NFILES, &st, &e), RH_OK);
+        assert_int_equal(st.objects, NFILES);
+        uint64_t total = 0;
+        for (int i = 0; i < NFILES; i++)
+            total += FLEN(i);
+        assert_int_equal(st.bytes, total);
+        assert_int_equal(st.resumed, 0);
+        for (int i = 0; i < NFILES; i++)
+            assert_staged(f, i);
+    }
+    srv_stop(&s);
+}
+
+static void test_wrong_hash_fails_over(void **state)
+{
+    fx *f = *state;
+    srv evil, good;
+    srv_start(&evil, true);
+    srv_start(&good, false);
+    const char *ups[] = {evil.url, good.url};
+    rh_dl_opts o = opts(f, ups, 2, 4);
+    rh_dl_stats st;
+    memset(&st, 0, sizeof st);
+    rh_error e;
+    rh_error_clear(&e);
+    assert_int_equal(rh_dl_run(&o, f->it, 5, &st, &e), RH_OK);
+    assert_int_equal(st.objects, 5);
+    assert_int_equal(st.failures[RH_EHASH], 5);
+    for (int i = 0; i < 5; i++)
+        assert_staged(f, i);
+    /* only the evil one: every item fails with the hash error naming the URL */
+    const char *evil_only[] = {evil.url};
+    teardown(state);
+    assert_int_equal(mkdir(f->staging, 0700), 0);
+    o = opts(f, evil_only, 1, 4);
+    rh_error_clear(&e);
+    assert_int_equal(rh_dl_run(&o, f->it, 2, NULL, &e), RH_EHASH);
+    assert_non_null(strstr(e.msg, "/targets/a/f0: hash differs from the signed one"));
+    srv_stop(&evil);
+    srv_stop(&good);
+}
+
+static void test_not_found(void **state)
+{
+    fx *f = *state;
+    srv s;
+    srv_start(&s, false);
+    const char *ups[] = {s.url};
+    rh_hashes h = f->h[0];
+    rh_dl_item it = {"targets/a/nothere", 10, &h};
+    rh_dl_opts o = opts(f, ups, 1, 4);
+    rh_dl_stats st;
+    memset(&st, 0, sizeof st);
+    rh_error e;
+    rh_error_clear(&e);
+    assert_int_equal(rh_dl_run(&o, &it, 1, &st, &e), RH_ENOTFOUND);
+    assert_int_equal(st.failures[RH_ENOTFOUND], 1);
+    assert_non_null(strstr(e.msg, "/targets/a/nothere: HTTP 404"));
+    char p[128];
+    snprintf(p, sizeof p, "%s/targets/a/nothere", f->staging);
+    unlink(p);
+    srv_stop(&s);
+}
+
+static void test_resume_with_range(void **state)
+{
+    fx *f = *state;
+    srv s;
+    srv_start(&s, false);
+    const char *ups[] = {s.url};
+    char p[128];
+    snprintf(p, sizeof p, "%s/targets", f->staging);
+    mkdir(p, 0755);
+    snprintf(p, sizeof p, "%s/targets/a", f->staging);
+    mkdir(p, 0755);
+    size_t half = FLEN(7) / 2;
+    snprintf(p, sizeof p, "%s/targets/a/f7", f->staging);
+    int fd = open(p, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    assert_true(fd >= 0);
+    assert_int_equal(write(fd, g_body[7], half), (ssize_t)half);
+    close(fd);
+    rh_dl_opts o = opts(f, ups, 1, 4);
+    rh_dl_stats st;
+    memset(&st, 0, sizeof st);
+    rh_error e;
+    rh_error_clear(&e);
+    assert_int_equal(rh_dl_run(&o, &f->it[7], 1, &st, &e), RH_OK);
+    assert_int_equal(st.resumed, 1);
+    assert_int_equal(st.bytes, FLEN(7) - half);
+    assert_staged(f, 7);
+    srv_stop(&s);
+}
+
+/* A complete, verified staging file needs no network at all (the upstream is a closed port). */
+static void test_complete_staging_needs_no_network(void **state)
+{
+    fx *f = *state;
+    test_resume_with_range(state); /* leaves f7 complete in staging */
+    const char *ups[] = {"http://127.0.0.1:1"};
+    rh_dl_opts o = opts(f, ups, 1, 4);
+    rh_dl_stats st;
+    memset(&st, 0, sizeof st);
+    rh_error e;
+    rh_error_clear(&e);
+    assert_int_equal(rh_dl_run(&o, &f->it[7], 1, &st, &e), RH_OK);
+    assert_int_equal(st.objects, 1);
+    assert_int_equal(st.bytes, 0);
+    /* f8 is not there: the closed port is a network failure (no retries) */
+    rh_error_clear(&e);
+    assert_int_equal(rh_dl_run(&o, &f->it[8], 1, &st, &e), RH_ENET);
+    assert_int_equal(st.failures[RH_ENET], 1);
+}
+
+static void test_bad_arguments(void **state)
+{
+    fx *f = *state;
+    rh_error e;
+    rh_error_clear(&e);
+    assert_int_equal(rh_dl_run(NULL, f->it, 1, NULL, &e), RH_EINVAL);
+    const char *ups[] = {"http://127.0.0.1:1"};
+    rh_dl_opts o = opts(f, ups, 0, 4);
+    rh_error_clear(&e);
+    assert_int_equal(rh_dl_run(&o, f->it, 1, NULL, &e), RH_EINVAL);
+    o = opts(f, ups, 1, 4);
+    rh_error_clear(&e);
+    assert_int_equal(rh_dl_run(&o, NULL, 1, NULL, &e), RH_EINVAL);
+    assert_int_equal(rh_dl_run(&o, NULL, 0, NULL, &e), RH_OK); /* nothing to do */
+    rh_hashes none = {0};
+    rh_dl_item it = {"targets/a/f0", FLEN(0), &none};
+    rh_error_clear(&e);
+    assert_int_equal(rh_dl_run(&o, &it, 1, NULL, &e), RH_EHASH);
+    assert_non_null(strstr(e.msg, "no sha256"));
+}
+
+int main(void)
+{
+    signal(SIGPIPE, SIG_IGN);
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_fetch_all, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_wrong_hash_fails_over, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_not_found, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_resume_with_range, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_complete_staging_needs_no_network, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_bad_arguments, setup, teardown),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
