@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 #include <event2/buffer.h>
@@ -167,17 +168,42 @@ static bool stage_put(rh_h2 *p, const void *data, size_t n)
 static bool stage_pread(rh_h2 *p, int fd, uint64_t off, size_t n)
 {
     while (n > 0) {
+        struct iovec iov[2];
+        uint8_t *next = NULL;
         size_t k;
         ssize_t r;
         if (!stage_room(p))
             return false;
         k = p->ocap - p->oused < n ? p->ocap - p->oused : n;
+        iov[0].iov_base = p->obase + p->oused;
+        iov[0].iov_len = k;
+        if (k < n) {
+            /* The frame runs past this chunk: one preadv fills its end and the next one. */
+            if ((next = rh_outpool_get(p->c->srv->opool)) == NULL)
+                return false;
+            iov[1].iov_base = next;
+            iov[1].iov_len = n - k < RH_OUTPOOL_CHUNK ? n - k : RH_OUTPOOL_CHUNK;
+        }
         do {
-            r = pread(fd, p->obase + p->oused, k, (off_t)off);
+            r = preadv(fd, iov, next != NULL ? 2 : 1, (off_t)off);
         } while (r < 0 && errno == EINTR);
-        if (r <= 0)
+        if (r <= 0) {
+            rh_outpool_put(next);
             return false;
-        p->oused += (size_t)r;
+        }
+        if ((size_t)r <= k) {
+            p->oused += (size_t)r;
+            rh_outpool_put(next);
+        } else {
+            p->oused += k; /* full: hand it over, continue in the next chunk */
+            if (!stage_commit(p)) {
+                rh_outpool_put(next);
+                return false;
+            }
+            p->obase = next;
+            p->ocap = RH_OUTPOOL_CHUNK;
+            p->oused = (size_t)r - k;
+        }
         off += (uint64_t)r;
         n -= (size_t)r;
     }
@@ -247,6 +273,23 @@ static int send_data_cb(nghttp2_session *s, nghttp2_frame *f, const uint8_t *fra
     (nghttp2_nv){(uint8_t *)(n), (uint8_t *)(v), sizeof(n) - 1, strlen(v),           \
                  NGHTTP2_NV_FLAG_NO_COPY_NAME}
 
+/* v in decimal, NUL-terminated (cap >= 21 holds any uint64_t; shorter buffers get the low
+ * digits only, never an overflow). No printf on the per-request path. */
+static void dec_u64(char *out, size_t cap, uint64_t v)
+{
+    char tmp[24];
+    size_t n = 0;
+    do {
+        tmp[n++] = (char)('0' + v % 10);
+        v /= 10;
+    } while (v != 0 && n < sizeof(tmp));
+    if (n > cap - 1)
+        n = cap - 1;
+    for (size_t i = 0; i < n; i++)
+        out[i] = tmp[n - 1 - i];
+    out[n] = '\0';
+}
+
 static void respond(rh_h2 *p, h2_stream *st)
 {
     rh_resp *r = &st->resp;
@@ -256,8 +299,8 @@ static void respond(rh_h2 *p, h2_stream *st)
     nghttp2_data_provider prd, *pprd = NULL;
 
     st->responded = true;
-    snprintf(status, sizeof(status), "%d", r->status);
-    snprintf(clen, sizeof(clen), "%" PRIu64, r->content_length);
+    dec_u64(status, sizeof(status), (uint64_t)r->status); /* 100..599 */
+    dec_u64(clen, sizeof(clen), r->content_length);
     nva[n++] = NV(":status", status);
     nva[n++] = NV("server", "rhine");
     nva[n++] = NV("date", rh_httpd_date(p->c->srv));

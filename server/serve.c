@@ -287,7 +287,10 @@ static void serve_file(rh_httpd *h, const rh_httpd_req *req, rh_resp *out)
     resp_blank(out, 200);
     out->fd = fd;
     out->fent = fent;
-    snprintf(out->etag, sizeof(out->etag), "\"%s\"", hex);
+    out->etag[0] = '"'; /* the quoted 64 hex digits */
+    memcpy(out->etag + 1, hex, 64);
+    out->etag[65] = '"';
+    out->etag[66] = '\0';
     out->content_type = rh_http_content_type(rel);
     out->cache_control = rh_http_is_short_cache(rel, h->o.short_cache_paths)
                              ? h->short_cc : "public, max-age=31536000, immutable";
