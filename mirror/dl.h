@@ -15,7 +15,7 @@
 #define RH_DL_BACKOFF_MS     250L   /* first retry delay; doubled per retry ... */
 #define RH_DL_BACKOFF_MAX_MS 8000L  /* ... up to this */
 #define RH_DL_CONNECT_MS     10000L /* TCP + TLS handshake of one connection */
-#define RH_DL_BUFFER         (32L * 1024) /* libcurl receive buffer per transfer */
+#define RH_DL_BUFFER         (16L * 1024) /* libcurl receive buffer per transfer */
 #define RH_DL_CONNS          8L     /* HTTP/2 connections per upstream, opened at once (fewer
                                      * when ceil(items / concurrency) is less) */
 #define RH_DL_H1_CONNS       16L    /* HTTP/1.1 connections (one transfer each), see below */
