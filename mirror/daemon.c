@@ -147,6 +147,8 @@ static void run_round(mirrord *d, const rh_mirror_config *cfg)
     rh_witness_opts wo = {cfg->log_key, cfg->has_witness ? cfg->witness.key : NULL,
                           cfg->witness.name != NULL ? cfg->witness.name : cfg->name};
     rh_err rc = rh_mirror_sync_round(&o, &wo, &r, &lr, &e);
+    /* Published and collected files: the server's open-file cache forgets what it holds. */
+    rh_httpd_files_changed(d->httpd);
     rh_log_status ls;
     rh_witness_status(cfg->data, &ls);
     if (rc != RH_OK)
@@ -601,8 +603,8 @@ rh_err rh_mirror_daemon_run(rh_mirror_config *cfg, rh_mirror_reload_fn reload, v
     rh_mirror_served_versions(d->cfg.data, &d->st.served);
     rh_witness_status(d->cfg.data, &d->st.log);
     load_root(d, &d->cfg);
-    if ((d->base = event_base_new()) == NULL) {
-        rc = rh_fail(e, RH_ENOMEM, "event_base_new failed");
+    if ((d->base = rh_httpd_base_new()) == NULL) {
+        rc = rh_fail(e, RH_ENOMEM, "cannot create the event base");
         goto out;
     }
     rh_httpd_opts ho;
