@@ -784,7 +784,7 @@ static const schema origin_s = SCHEMA(rh_origin_config, origin_f);
 
 /* mirror */
 static const field mirror_sync_f[] = {
-    NUM(rh_mirror_sync, concurrency, F_INT, 1, 256, 16),
+    NUM(rh_mirror_sync, concurrency, F_INT, 1, 256, 100),
     NUM(rh_mirror_sync, poll_interval, F_DUR, 1, DAY, 60),
     NUM(rh_mirror_sync, timeout, F_DUR, 1, DAY, 300),
     NUM(rh_mirror_sync, low_speed_limit, F_SIZE, 1, 1ll << 30, 1024),

@@ -63,7 +63,8 @@ typedef struct rh_origin_config {
 } rh_origin_config;
 
 typedef struct rh_mirror_sync {
-    int64_t concurrency;      /* parallel downloads: 1..256, default 16 */
+    int64_t concurrency;      /* HTTP/2 streams per connection (up to 8 connections per
+                               * upstream, mirror/dl.h): 1..256, default 100 */
     int64_t poll_interval;    /* seconds between polls without push: 1s..1d, default 60s */
     int64_t timeout;          /* seconds for one transfer: 1s..1d, default 300s */
     uint64_t low_speed_limit; /* bytes/s below which a transfer is slow: 1..1GiB, default 1024 */

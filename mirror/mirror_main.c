@@ -121,7 +121,7 @@ static rh_err build_config(void *ctx, rh_mirror_config *out, rh_error *e)
         if ((rc = rh_config_load_mirror(c->config, &cfg, e)) != RH_OK)
             return rc;
     } else {
-        cfg.sync.concurrency = 16;
+        cfg.sync.concurrency = 100;
         cfg.sync.poll_interval = 60;
         cfg.sync.timeout = 300;
         cfg.sync.low_speed_limit = 1024;

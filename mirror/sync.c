@@ -253,14 +253,17 @@ static rh_err publish_one(const char *data, const char *rel, char *lastdir, size
     if (snprintf(src, sizeof src, "%s/staging/%s", data, rel) >= (int)sizeof src ||
         snprintf(dst, sizeof dst, "%s/public/%s", data, rel) >= (int)sizeof dst)
         return rh_fail(e, RH_ETOOBIG, "%s: path too long", rel);
-    rh_err rc = rh_mfs_mkparent(dst, e);
+    char *slash = strrchr(dst, '/');
+    *slash = '\0';
+    bool same_dir = strcmp(lastdir, dst) == 0; /* made by the previous file: no mkdir walk */
+    *slash = '/';
+    rh_err rc = same_dir ? RH_OK : rh_mfs_mkparent(dst, e);
     if (rc != RH_OK)
         return rc;
     if (rename(src, dst) != 0)
         return rh_fail(e, RH_EIO, "publish %s: rename: %s", rel, strerror(errno));
-    char *slash = strrchr(dst, '/');
     *slash = '\0';
-    if (strcmp(lastdir, dst) != 0) {
+    if (!same_dir) {
         if (lastdir[0] != '\0' && (rc = rh_mfs_fsync_dir(lastdir, e)) != RH_OK)
             return rc;
         snprintf(lastdir, lastsz, "%s", dst);

@@ -165,7 +165,7 @@ static void test_defaults(void **state)
     assert_null(m.tls_key);
     assert_null(m.ca);
     assert_null(m.port_file);
-    assert_int_equal(m.sync.concurrency, 16);
+    assert_int_equal(m.sync.concurrency, 100);
     assert_int_equal(m.sync.poll_interval, 60);
     assert_int_equal(m.sync.timeout, 300);
     assert_int_equal(m.sync.low_speed_limit, 1024);
@@ -185,7 +185,7 @@ static void test_defaults(void **state)
                      RH_OK);
     assert_string_equal(m.root, "/etc/rhine/x");
     assert_int_equal(m.sync.retries, 0);
-    assert_int_equal(m.sync.concurrency, 16);
+    assert_int_equal(m.sync.concurrency, 100);
     assert_int_equal(m.sync.max_target_size, 4ull << 30);
     rh_mirror_config_cleanup(&m);
 
