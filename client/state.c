@@ -10,6 +10,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "manifest/afile.h"
+
 rh_err rh_state_filename(const char *role, char *out, size_t outsz)
 {
     static const char hex[] = "0123456789ABCDEF";
@@ -45,51 +47,9 @@ rh_err rh_state_filename(const char *role, char *out, size_t outsz)
 rh_err rh_state_write(const char *dir, const char *name, const uint8_t *p, size_t n,
                       rh_error *e)
 {
-    char tmp[PATH_MAX], dst[PATH_MAX];
-    if ((size_t)snprintf(tmp, sizeof(tmp), "%s/.%s.tmp-XXXXXX", dir, name) >= sizeof(tmp) ||
-        (size_t)snprintf(dst, sizeof(dst), "%s/%s", dir, name) >= sizeof(dst))
-        return rh_fail(e, RH_EIO, "%s/%s: path too long", dir, name);
-    int fd = mkstemp(tmp);
-    if (fd < 0)
-        return rh_fail(e, RH_EIO, "%s: cannot create a temporary file: %s", dir, strerror(errno));
-    rh_err rc = RH_OK;
-    size_t off = 0;
-    while (off < n) {
-        ssize_t k = write(fd, p + off, n - off);
-        if (k < 0 && errno == EINTR)
-            continue;
-        if (k <= 0) {
-            rc = rh_fail(e, RH_EIO, "%s: write: %s", tmp, k < 0 ? strerror(errno) : "no space");
-            goto out;
-        }
-        off += (size_t)k;
-    }
-    if (fchmod(fd, 0644) != 0 || fsync(fd) != 0) {
-        rc = rh_fail(e, RH_EIO, "%s: %s", tmp, strerror(errno));
-        goto out;
-    }
-    if (close(fd) != 0) {
-        fd = -1;
-        rc = rh_fail(e, RH_EIO, "%s: close: %s", tmp, strerror(errno));
-        goto out;
-    }
-    fd = -1;
-    if (rename(tmp, dst) != 0) {
-        rc = rh_fail(e, RH_EIO, "%s: rename: %s", dst, strerror(errno));
-        goto out;
-    }
-    tmp[0] = '\0';
-    int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (dfd < 0 || fsync(dfd) != 0)
-        rc = rh_fail(e, RH_EIO, "%s: fsync: %s", dir, strerror(errno));
-    if (dfd >= 0)
-        close(dfd);
-out:
-    if (fd >= 0)
-        close(fd);
-    if (tmp[0])
-        unlink(tmp);
-    return rc;
+    /* Temp file in dir, fsync, rename over the old file, fsync dir: a crash keeps the old or
+     * the new bytes, never a mix (manifest/afile). */
+    return rh_file_write_atomic(dir, name, p, n, true, 0644, e);
 }
 
 rh_err rh_state_read(const char *path, size_t max, rh_buf *out, rh_error *e)

@@ -18,6 +18,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "manifest/afile.h"
 #include "manifest/hash.h"
 #include "mirror/mfs.h"
 #include "mirror/plan.h"
@@ -84,21 +85,6 @@ static void xfail(xfer *x, rh_err code, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(x->msg, sizeof x->msg, fmt, ap);
     va_end(ap);
-}
-
-static rh_err write_all(int fd, const char *p, size_t n)
-{
-    while (n > 0) {
-        ssize_t w = write(fd, p, n);
-        if (w < 0) {
-            if (errno == EINTR)
-                continue;
-            return RH_EIO;
-        }
-        p += w;
-        n -= (size_t)w;
-    }
-    return RH_OK;
 }
 
 static rh_err hash_reset(xfer *x)
@@ -201,7 +187,7 @@ static size_t on_write(char *p, size_t sz, size_t nm, void *ud)
               len);
         return 0;
     }
-    if (write_all(x->fd, p, n) != RH_OK) {
+    if (rh_file_write_all(x->fd, (const uint8_t *)p, n) != RH_OK) {
         xfail(x, RH_EIO, "staging file of %.300s: write: %s", x->url, strerror(errno));
         return 0;
     }

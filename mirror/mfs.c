@@ -11,6 +11,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "manifest/afile.h"
+
 char *rh_mfs_join(const char *a, const char *b)
 {
     size_t na = strlen(a), nb = strlen(b);
@@ -70,28 +72,14 @@ rh_err rh_mfs_read(const char *path, size_t max, rh_buf *out, rh_error *e)
     return rc;
 }
 
-static rh_err write_all(int fd, const void *data, size_t n, const char *path, rh_error *e)
-{
-    const uint8_t *p = data;
-    while (n > 0) {
-        ssize_t w = write(fd, p, n);
-        if (w < 0) {
-            if (errno == EINTR)
-                continue;
-            return rh_fail(e, RH_EIO, "%s: write: %s", path, strerror(errno));
-        }
-        p += w;
-        n -= (size_t)w;
-    }
-    return RH_OK;
-}
-
 rh_err rh_mfs_write(const char *path, const void *data, size_t n, rh_error *e)
 {
     int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0644);
     if (fd < 0)
         return rh_fail(e, RH_EIO, "%s: %s", path, strerror(errno));
-    rh_err rc = write_all(fd, data, n, path, e);
+    rh_err rc = RH_OK;
+    if (rh_file_write_all(fd, data, n) != RH_OK)
+        rc = rh_fail(e, RH_EIO, "%s: write: %s", path, strerror(errno));
     if (rc == RH_OK && fsync(fd) != 0)
         rc = rh_fail(e, RH_EIO, "%s: fsync: %s", path, strerror(errno));
     if (close(fd) != 0 && rc == RH_OK)
@@ -130,21 +118,12 @@ static rh_err dir_of(const char *path, char *out, size_t outsz, rh_error *e)
 
 rh_err rh_mfs_write_atomic(const char *path, const void *data, size_t n, rh_error *e)
 {
-    char tmp[PATH_MAX], dir[PATH_MAX];
-    int len = snprintf(tmp, sizeof tmp, "%s.tmp", path);
-    if (len < 0 || (size_t)len >= sizeof tmp)
-        return rh_fail(e, RH_ETOOBIG, "%s: path too long", path);
+    char dir[PATH_MAX];
     rh_err rc = dir_of(path, dir, sizeof dir, e);
     if (rc != RH_OK)
         return rc;
-    if ((rc = rh_mfs_write(tmp, data, n, e)) != RH_OK)
-        return rc;
-    if (rename(tmp, path) != 0) {
-        rc = rh_fail(e, RH_EIO, "%s: rename: %s", path, strerror(errno));
-        unlink(tmp);
-        return rc;
-    }
-    return rh_mfs_fsync_dir(dir, e);
+    const char *slash = strrchr(path, '/');
+    return rh_file_write_atomic(dir, slash == NULL ? path : slash + 1, data, n, true, 0644, e);
 }
 
 rh_err rh_mfs_mkdirs(const char *dir, rh_error *e)

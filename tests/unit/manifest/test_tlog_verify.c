@@ -46,7 +46,7 @@ static void test_entry_rejects(void **state)
 {
     (void)state;
     const char *H = "\"" SAMPLE_SHA "\"";
-    char bad[20][512];
+    char bad[32][512];
     int n = 0;
     snprintf(bad[n++], 512, "{\"length\":1,\"role\":\"root\",\"sha256\":%s,\"version\":1}\n", H);
     snprintf(bad[n++], 512, "{\"version\":1,\"length\":1,\"role\":\"root\",\"sha256\":%s}", H);
@@ -78,6 +78,22 @@ static void test_entry_rejects(void **state)
     snprintf(bad[n++], 512, "{\"length\":1,\"role\":\"ro\\u006ft\",\"sha256\":%s,"
                             "\"version\":1}", H);
     snprintf(bad[n++], 512, "null");
+    /* What the origin's own parser rejected before it shared this one. */
+    snprintf(bad[n++], 512, "{\"length\":1,\"role\":\"root\",\"sha256\":%s,\"version\":1} ", H);
+    snprintf(bad[n++], 512, "{\"role\":\"root\",\"length\":1,\"sha256\":%s,\"version\":1}", H);
+    snprintf(bad[n++], 512, "{\"length\":-1,\"role\":\"root\",\"sha256\":%s,\"version\":1}", H);
+    snprintf(bad[n++], 512, "{\"length\":1,\"provenance\":{\"source_rev\":\"a\"},\"role\":"
+                            "\"root\",\"sha256\":%s,\"version\":1}", H);
+    snprintf(bad[n++], 512, "{\"length\":1,\"provenance\":{\"source_rev\":\"a\",\"x\":1},"
+                            "\"role\":\"targets\",\"sha256\":%s,\"version\":1}", H);
+    snprintf(bad[n++], 512, "{\"length\":1,\"role\":\"root\",\"sha256\":%s,\"time\":"
+                            "\"2023-11-14 22:13:20\",\"version\":1}", H);
+    snprintf(bad[n++], 512, "{\"length\":1,\"role\":\"root\",\"sha256\":%s,\"time\":5,"
+                            "\"version\":1}", H);
+    snprintf(bad[n++], 512, "[1]");
+    snprintf(bad[n++], 512, "{\"length\":1,\"length\":1,\"role\":\"root\",\"sha256\":%s,"
+                            "\"version\":1}", H);
+    snprintf(bad[n++], 512, "%s", "");
     for (int i = 0; i < n; i++) {
         rh_log_entry en;
         memset(&en, 0x5a, sizeof en);
