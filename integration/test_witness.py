@@ -360,3 +360,31 @@ def test_archived_metadata_must_match_the_log(world, procs):
         assert "archiving logged 2.targets.json" in p.stderr and why in p.stderr, p.stderr
         assert not (data / "public" / "metadata" / "timestamp.json").exists()
         assert not (data / "public" / "metadata" / "2.targets.json").exists()
+
+
+def test_full_tiles_are_reused_not_refetched(world, procs):
+    """Past 256 entries the log has full tiles and bundles, which never change: a witness reads
+    them from its own verified copy. Proof: from an upstream that lacks them, the next round
+    (which must replay the whole log) still verifies and publishes."""
+    n = 0
+    while True:
+        n += 1
+        world["release"](n)
+        size = int((world["repo"] / "log" / "checkpoint").read_bytes().split(b"\n")[1])
+        if size > 256:
+            break
+    data = world["tmp"] / "m"
+    wsync(world, data, world["url"], check=0)
+    world["release"](n + 1)
+    partial = world["tmp"] / "partial-upstream"
+    shutil.copytree(world["repo"], partial)
+    for rel in ("log/tile/0/000", "log/tile/entries/000"):
+        assert (data / "public" / rel).stat().st_size > 0
+        (partial / rel).unlink()  # the upstream no longer serves them
+    _, ports = serve(procs, world["tmp"], partial, name="partial")
+    up = f"http://127.0.0.1:{ports['clear']}"
+    p = wsync(world, data, up, check=0)
+    assert f"log: {size + 2} entries verified" in p.stdout + p.stderr, p.stdout + p.stderr
+    # A witness without the copies cannot replay the log from this upstream.
+    p = wsync(world, world["tmp"] / "fresh", up)
+    assert p.returncode != 0 and "log/tile" in p.stderr, p.stderr
