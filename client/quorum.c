@@ -34,6 +34,11 @@ rh_err rh_wit_keys_check(const rh_log_keys *keys, rh_error *e)
         for (size_t j = 0; j < i; j++)
             if (same_key(k, &keys->witnesses[j]))
                 return rh_fail(e, RH_EINVAL, "witness %s: listed twice", k->name);
+            /* A cosignature does not sign the key's name: one public key under two names
+             * would let a copied line count twice towards the quorum. */
+            else if (memcmp(k->pub, keys->witnesses[j].pub, sizeof k->pub) == 0)
+                return rh_fail(e, RH_EINVAL, "witness %s: the same public key as witness %s",
+                               k->name, keys->witnesses[j].name);
     }
     return RH_OK;
 }

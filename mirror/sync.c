@@ -349,7 +349,16 @@ static rh_err archive_logged(sctx *c, const rh_log_view *view, const rh_tuf *t, 
             rc = rh_fail(e, RH_ENOMEM, "%s: out of memory", fn);
             break;
         }
-        if ((rc = fetch_cb(c, fn, (size_t)en->length, &b, e)) == RH_OK &&
+        rh_error fe;
+        rh_error_clear(&fe);
+        if ((rc = fetch_cb(c, fn, (size_t)en->length, &b, &fe)) == RH_ENOTFOUND) {
+            rc = RH_OK; /* collected upstream (an ordinary mirror): best effort, not a stall */
+            free(sp);
+            continue;
+        }
+        if (rc != RH_OK)
+            rh_fail(e, rc, "%s", fe.msg);
+        if (rc == RH_OK &&
             (rc = rh_witness_check_logged(view, en->role, en->version, fn, b.data, b.len, e)) ==
                 RH_OK &&
             (rc = rh_mfs_write(sp, b.data, b.len, e)) == RH_OK)
@@ -525,8 +534,24 @@ rh_err rh_mirror_sync_round(const rh_sync_opts *o, const rh_witness_opts *w,
         }
     }
 
-    if (witness && (rc = archive_logged(&c, wr.view, t, stg, o->data, e)) != RH_OK)
-        goto out;
+    if (witness) {
+        /* The new checkpoint is verified and consistent: it becomes the baseline now, before
+         * anything cosigned can be served, so a round that fails later can never leave a
+         * cosigned checkpoint that the next round does not judge against (no second tree of
+         * the same size gets cosigned). */
+        char *acc = strndup((const char *)wr.cur.data, wr.cur.len);
+        if (acc == NULL) {
+            rc = rh_fail(e, RH_ENOMEM, "sync: out of memory");
+            goto out;
+        }
+        rh_mirror_state ks = st;
+        ks.log_checkpoint = acc;
+        rc = rh_mirror_state_save(statep, &ks, e);
+        free(st.log_checkpoint);
+        st.log_checkpoint = acc;
+        if (rc != RH_OK || (rc = archive_logged(&c, wr.view, t, stg, o->data, e)) != RH_OK)
+            goto out;
+    }
 
     /* What the new version consists of, and what public/ holds. */
     if ((rc = rh_mfs_list(pub, "metadata", &present, &npresent, e)) != RH_OK ||

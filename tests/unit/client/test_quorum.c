@@ -144,6 +144,7 @@ static void test_keys_check_table(void **state)
         {"quorum above the keys", 5},
         {"no witnesses", 6},
         {"too many witnesses", 7},
+        {"one public key under two names", 8},
     };
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         rh_log_keys k = F.keys;
@@ -155,6 +156,9 @@ static void test_keys_check_table(void **state)
         case 5: k.quorum = 4; break;
         case 6: k.nwitnesses = 0; break;
         case 7: k.nwitnesses = RH_LOGV_MAX_WITNESSES + 1; break;
+        case 8:
+            memcpy(k.witnesses[2].pub, k.witnesses[0].pub, sizeof k.witnesses[2].pub);
+            break;
         default: break;
         }
         rh_error e;
