@@ -1,6 +1,6 @@
 /* dl.c -- the mirror's target downloader: libcurl multi over one HTTP/2 connection per upstream,
  * verified streaming into staging, resume, retries with backoff, failover between upstreams. */
-#define _GNU_SOURCE /* syncfs(2), sync_file_range(2) */
+#define _GNU_SOURCE /* syncfs(2) */
 #include "mirror/dl.h"
 
 #include <curl/curl.h>
@@ -20,6 +20,7 @@
 
 #include "manifest/afile.h"
 #include "manifest/hash.h"
+#include "mirror/flusher.h"
 #include "mirror/mfs.h"
 #include "mirror/plan.h"
 
@@ -49,6 +50,9 @@ typedef struct xfer {
     char *url;           /* upstream URL of the file (heap: many transfers are in flight) */
     char errbuf[CURL_ERROR_SIZE];
     rh_dl_stats *st;
+    uint8_t *wb;         /* write buffer (NULL: bytes go straight to the file) */
+    size_t wlen, wcap;
+    size_t *wb_left;     /* the run's write-buffer budget */
 } xfer;
 
 typedef struct run {
@@ -59,6 +63,8 @@ typedef struct run {
     size_t nretry; /* jobs waiting for a retry (J_PENDING among those started once) */
     long conns;    /* connections per upstream */
     long opened;   /* transfers set up so far */
+    rh_flusher *fl; /* starts writeback of verified files and closes them */
+    size_t wb_left; /* bytes of write buffers that may still be handed out */
 } run;
 
 bool rh_dl_h2c_ok(void)
@@ -147,6 +153,38 @@ static size_t on_header(char *p, size_t sz, size_t nm, void *ud)
     return n;
 }
 
+/* Write through the transfer's buffer: the page cache then gets few large page-aligned
+ * writes (large folios, no partial pages to zero) instead of one unaligned write per HTTP/2
+ * DATA frame. */
+static rh_err wb_flush(xfer *x)
+{
+    if (x->wlen == 0)
+        return RH_OK;
+    rh_err rc = rh_file_write_all(x->fd, x->wb, x->wlen);
+    x->wlen = 0;
+    return rc;
+}
+
+static rh_err wb_put(xfer *x, const uint8_t *p, size_t n)
+{
+    if (x->wb == NULL)
+        return rh_file_write_all(x->fd, p, n);
+    while (n > 0) {
+        if (x->wlen == 0 && n >= x->wcap) /* a whole buffer's worth: no copy */
+            return rh_file_write_all(x->fd, p, n - n % x->wcap) == RH_OK
+                       ? wb_put(x, p + (n - n % x->wcap), n % x->wcap)
+                       : RH_EIO;
+        size_t k = x->wcap - x->wlen < n ? x->wcap - x->wlen : n;
+        memcpy(x->wb + x->wlen, p, k);
+        x->wlen += k;
+        p += k;
+        n -= k;
+        if (x->wlen == x->wcap && wb_flush(x) != RH_OK)
+            return RH_EIO;
+    }
+    return RH_OK;
+}
+
 static size_t on_write(char *p, size_t sz, size_t nm, void *ud)
 {
     xfer *x = ud;
@@ -187,7 +225,16 @@ static size_t on_write(char *p, size_t sz, size_t nm, void *ud)
               len);
         return 0;
     }
-    if (rh_file_write_all(x->fd, (const uint8_t *)p, n) != RH_OK) {
+    if (x->wb == NULL && x->wcap == 0) { /* first bytes: take a buffer if the budget allows */
+        uint64_t rest = len - x->got;
+        size_t want = rest < RH_DL_WBUF ? (size_t)rest : RH_DL_WBUF;
+        x->wcap = 1; /* asked once */
+        if (n < want && want <= *x->wb_left && (x->wb = malloc(want)) != NULL) {
+            *x->wb_left -= want;
+            x->wcap = want;
+        }
+    }
+    if (wb_put(x, (const uint8_t *)p, n) != RH_OK) {
         xfail(x, RH_EIO, "staging file of %.300s: write: %s", x->url, strerror(errno));
         return 0;
     }
@@ -208,6 +255,10 @@ static void xfer_free(xfer *x)
         curl_easy_cleanup(x->easy);
     if (x->fd >= 0)
         close(x->fd);
+    if (x->wb != NULL) {
+        free(x->wb);
+        *x->wb_left += x->wcap;
+    }
     rh_hash_free(x->h256);
     rh_hash_free(x->h512);
     free(x->url);
@@ -260,6 +311,7 @@ static rh_err job_start(run *r, job *j, CURLM *m, int64_t now)
     x->fd = -1;
     x->j = j;
     x->st = r->st;
+    x->wb_left = &r->wb_left;
     x->range_start = -1;
     x->h256 = rh_hash_new(RH_SHA256);
     if (x->h256 == NULL || (it->hashes->has_sha512 && (x->h512 = rh_hash_new(RH_SHA512)) == NULL)) {
@@ -277,7 +329,7 @@ static rh_err job_start(run *r, job *j, CURLM *m, int64_t now)
     /* Directories are made on first need: one open(2) for most files. */
     x->fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0644);
     if (x->fd < 0 && errno == ENOENT) {
-        if ((rc = rh_mfs_mkparent(path, &le)) != RH_OK) {
+        if ((rc = rh_mfs_mkparent_nosync(path, &le)) != RH_OK) { /* rh_dl_run syncs them */
             snprintf(emsg, sizeof emsg, "%.500s", le.msg);
             goto fail;
         }
@@ -422,6 +474,8 @@ static void job_finish(run *r, xfer *x, CURLcode cr, int64_t now)
     uint64_t len = j->it->length;
     long status = 0;
     curl_easy_getinfo(x->easy, CURLINFO_RESPONSE_CODE, &status);
+    if (wb_flush(x) != RH_OK) /* the file holds x->got bytes, for verifying or resuming */
+        xfail(x, RH_EIO, "staging file of %.300s: write: %s", x->url, strerror(errno));
     rh_err rc = x->fail;
     char msg[RH_ERRMSG_MAX];
     snprintf(msg, sizeof msg, "%.500s", x->msg);
@@ -454,10 +508,10 @@ static void job_finish(run *r, xfer *x, CURLcode cr, int64_t now)
         }
     }
     if (rc == RH_OK) {
-        /* Start writing the verified bytes back now, so that the one syncfs(2) at the end of
-         * the run (rh_dl_run) finds little left to do; it is only a hint, so errors are left
-         * to that syncfs. */
-        (void)sync_file_range(x->fd, 0, 0, SYNC_FILE_RANGE_WRITE);
+        /* Start writing the verified bytes back now, off this thread, so that the one
+         * syncfs(2) at the end of the run (rh_dl_run) finds little left to do. */
+        rh_flusher_put(r->fl, x->fd);
+        x->fd = -1;
         j->state = J_DONE;
         r->st->objects++;
         return;
@@ -500,20 +554,6 @@ static size_t reap(run *r, CURLM *m, bool *io_failed)
     return ended;
 }
 
-/* Make everything written under staging durable: one syncfs(2) instead of an fsync per file
- * (one journal commit, and the writeback started by sync_file_range is only waited for). */
-static rh_err sync_staging(const char *staging, rh_error *e)
-{
-    int fd = open(staging, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (fd < 0)
-        return rh_fail(e, RH_EIO, "%s: %s", staging, strerror(errno));
-    rh_err rc = RH_OK;
-    if (syncfs(fd) != 0)
-        rc = rh_fail(e, RH_EIO, "%s: syncfs: %s", staging, strerror(errno));
-    close(fd);
-    return rc;
-}
-
 rh_err rh_dl_run(const rh_dl_opts *o, const rh_dl_item *items, size_t n, rh_dl_stats *stats,
                  rh_error *e)
 {
@@ -523,7 +563,7 @@ rh_err rh_dl_run(const rh_dl_opts *o, const rh_dl_item *items, size_t n, rh_dl_s
         return RH_OK;
     rh_dl_stats local;
     memset(&local, 0, sizeof local);
-    run r = {o, stats != NULL ? stats : &local, NULL, 0, 0, 0, 0};
+    run r = {o, stats != NULL ? stats : &local, NULL, 0, 0, 0, 0, NULL, RH_DL_WBUF_TOTAL};
     /* HTTP/2: `concurrency` streams on each of RH_DL_CONNS connections per upstream (fewer if
      * the upstream's SETTINGS_MAX_CONCURRENT_STREAMS says so). HTTP/1.1 (see rh_dl_h2c_ok): one
      * transfer per connection. */
@@ -550,10 +590,18 @@ rh_err rh_dl_run(const rh_dl_opts *o, const rh_dl_item *items, size_t n, rh_dl_s
     r.live = calloc(r.nlive, sizeof *r.live);
     CURLM *m = curl_multi_init();
     rh_err rc = RH_OK;
+    /* Opened before anything is written: syncfs(2) reports the write-back errors of the file
+     * system that happen after the descriptor was opened. */
+    int sfd = open(o->staging, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (sfd < 0) {
+        rc = rh_fail(e, RH_EIO, "%s: %s", o->staging, strerror(errno));
+        goto out;
+    }
     if (jobs == NULL || r.live == NULL || m == NULL) {
         rc = rh_fail(e, RH_ENOMEM, "download: out of memory");
         goto out;
     }
+    r.fl = rh_flusher_new(r.nlive); /* NULL: done inline */
     curl_multi_setopt(m, CURLMOPT_PIPELINING, (long)CURLPIPE_MULTIPLEX);
     curl_multi_setopt(m, CURLMOPT_MAX_HOST_CONNECTIONS, conns);
     curl_multi_setopt(m, CURLMOPT_MAX_CONCURRENT_STREAMS, streams);
@@ -625,10 +673,16 @@ rh_err rh_dl_run(const rh_dl_opts *o, const rh_dl_item *items, size_t n, rh_dl_s
             break;
         }
     }
-    /* Nothing is published before its bytes are durable (DESIGN 5.4). */
-    if (rc == RH_OK)
-        rc = sync_staging(o->staging, e);
+    rh_flusher_free(r.fl); /* every staging file closed */
+    r.fl = NULL;
+    /* Nothing is published before its bytes are durable (DESIGN 5.4): one syncfs(2), not an
+     * fsync per file and directory. */
+    if (rc == RH_OK && syncfs(sfd) != 0)
+        rc = rh_fail(e, RH_EIO, "%s: syncfs: %s", o->staging, strerror(errno));
 out:
+    if (sfd >= 0)
+        close(sfd);
+    rh_flusher_free(r.fl);
     if (m != NULL)
         curl_multi_cleanup(m);
     free(r.live);

@@ -23,6 +23,9 @@
                                      * buffer, a handle and hash state: under 40 KiB) and open
                                      * staging files (also at most half of RLIMIT_NOFILE) */
 #define RH_DL_START_BATCH    32L    /* transfers set up per pass of the event loop */
+#define RH_DL_WBUF           (64u * 1024) /* write buffer of a transfer (smaller for a file
+                                           * that is smaller) ... */
+#define RH_DL_WBUF_TOTAL     (8u * 1024 * 1024) /* ... while the run's buffers stay under this */
 
 typedef struct rh_dl_item {
     const char *relpath; /* "targets/<dir>/<hex>.<name>": URL path under each upstream and the
@@ -68,10 +71,14 @@ bool rh_dl_h2c_ok(void);
  * (its prefix re-hashed, the rest asked for with Range); a complete one is only verified.
  * A transfer that is refused by its upstream (404), longer than signed or with a different hash
  * moves the item to the next upstream at once; a network failure, a timeout, a slow or
- * truncated transfer is retried with backoff (opts->retries times) and then moves on. Each
- * verified file's writeback starts when it is verified (sync_file_range), and before RH_OK is
- * returned one syncfs(2) of the staging file system makes them all durable (instead of an
- * fsync per file): nothing may be renamed out of staging before this returns RH_OK.
+ * truncated transfer is retried with backoff (opts->retries times) and then moves on. Bytes
+ * reach the staging file through a write buffer per transfer (RH_DL_WBUF, within
+ * RH_DL_WBUF_TOTAL for the run): few large page-aligned writes instead of one per DATA frame.
+ * Each verified file's writeback is started and the file closed on a second thread (flusher.h),
+ * so the loop never waits for the disk queue, and before RH_OK is returned one syncfs(2) of the
+ * staging file system (its descriptor opened before the first write, so no write-back error is
+ * missed) makes files and directories durable, instead of an fsync per file and directory:
+ * nothing may be renamed out of staging before this returns RH_OK.
  * stats (optional) accumulates. Returns RH_OK when every item is verified in
  * staging; otherwise the error of the first item that no upstream could deliver ("URL: reason"):
  * RH_EHASH, RH_ETOOBIG, RH_ENOTFOUND, RH_ENET, RH_EIO (staging, e.g. disk full), RH_ENOMEM,

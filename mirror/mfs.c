@@ -1,4 +1,5 @@
 /* mfs.c -- the mirror's file-system helpers (bounded reads, durable writes, walks). */
+#define _GNU_SOURCE /* syncfs(2) */
 #include "mirror/mfs.h"
 
 #include <dirent.h>
@@ -89,16 +90,28 @@ rh_err rh_mfs_write(const char *path, const void *data, size_t n, rh_error *e)
     return rc;
 }
 
-rh_err rh_mfs_fsync_dir(const char *dir, rh_error *e)
+/* fsync(2) dir, or syncfs(2) the whole file system holding it. */
+static rh_err dir_sync(const char *dir, bool whole_fs, rh_error *e)
 {
     int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (fd < 0)
         return rh_fail(e, RH_EIO, "%s: %s", dir, strerror(errno));
     rh_err rc = RH_OK;
-    if (fsync(fd) != 0 && errno != EINVAL)
-        rc = rh_fail(e, RH_EIO, "%s: fsync: %s", dir, strerror(errno));
+    if (whole_fs ? syncfs(fd) != 0 : (fsync(fd) != 0 && errno != EINVAL))
+        rc = rh_fail(e, RH_EIO, "%s: %s: %s", dir, whole_fs ? "syncfs" : "fsync",
+                     strerror(errno));
     close(fd);
     return rc;
+}
+
+rh_err rh_mfs_fsync_dir(const char *dir, rh_error *e)
+{
+    return dir_sync(dir, false, e);
+}
+
+rh_err rh_mfs_syncfs(const char *path, rh_error *e)
+{
+    return dir_sync(path, true, e);
 }
 
 static rh_err dir_of(const char *path, char *out, size_t outsz, rh_error *e)
@@ -126,7 +139,7 @@ rh_err rh_mfs_write_atomic(const char *path, const void *data, size_t n, rh_erro
     return rh_file_write_atomic(dir, slash == NULL ? path : slash + 1, data, n, true, 0644, e);
 }
 
-rh_err rh_mfs_mkdirs(const char *dir, rh_error *e)
+static rh_err mkdirs(const char *dir, bool durable, rh_error *e)
 {
     char p[PATH_MAX];
     size_t n = strlen(dir);
@@ -145,7 +158,7 @@ rh_err rh_mfs_mkdirs(const char *dir, rh_error *e)
                 return rc;
             }
             char parent[PATH_MAX];
-            if (dir_of(p, parent, sizeof parent, NULL) == RH_OK &&
+            if (durable && dir_of(p, parent, sizeof parent, NULL) == RH_OK &&
                 rh_mfs_fsync_dir(parent, NULL) != RH_OK)
                 parent[0] = '\0'; /* best effort: the rename that follows is fsynced */
         } else if (!S_ISDIR(st.st_mode)) {
@@ -156,13 +169,28 @@ rh_err rh_mfs_mkdirs(const char *dir, rh_error *e)
     return RH_OK;
 }
 
-rh_err rh_mfs_mkparent(const char *path, rh_error *e)
+rh_err rh_mfs_mkdirs(const char *dir, rh_error *e)
+{
+    return mkdirs(dir, true, e);
+}
+
+static rh_err mkparent(const char *path, bool durable, rh_error *e)
 {
     char dir[PATH_MAX];
     rh_err rc = dir_of(path, dir, sizeof dir, e);
     if (rc != RH_OK)
         return rc;
-    return rh_mfs_mkdirs(dir, e);
+    return mkdirs(dir, durable, e);
+}
+
+rh_err rh_mfs_mkparent(const char *path, rh_error *e)
+{
+    return mkparent(path, true, e);
+}
+
+rh_err rh_mfs_mkparent_nosync(const char *path, rh_error *e)
+{
+    return mkparent(path, false, e);
 }
 
 static rh_err list_rec(const char *base, const char *rel, int depth, char ***v, size_t *n,

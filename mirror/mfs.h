@@ -33,6 +33,14 @@ rh_err rh_mfs_mkdirs(const char *dir, rh_error *e) __attribute__((warn_unused_re
 /* mkdir -p of the directory part of path. */
 rh_err rh_mfs_mkparent(const char *path, rh_error *e) __attribute__((warn_unused_result));
 
+/* mkdir -p of the directory part of path without fsyncing anything: for trees the caller makes
+ * durable as a whole with rh_mfs_syncfs (one journal commit instead of one per directory). */
+rh_err rh_mfs_mkparent_nosync(const char *path, rh_error *e) __attribute__((warn_unused_result));
+
+/* syncfs(2) the file system holding path (a directory): every file, directory entry and rename
+ * on it is durable when this returns RH_OK. */
+rh_err rh_mfs_syncfs(const char *path, rh_error *e) __attribute__((warn_unused_result));
+
 /* fsync a directory. */
 rh_err rh_mfs_fsync_dir(const char *dir, rh_error *e) __attribute__((warn_unused_result));
 

@@ -246,8 +246,11 @@ static int64_t mono_ms(void)
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-static rh_err publish_one(const char *data, const char *rel, char *lastdir, size_t lastsz,
-                          rh_error *e)
+/* Rename staging/rel to public/rel. Durable: fsync each directory it leaves behind (the caller
+ * fsyncs the last one). Not durable: no fsync at all; the caller syncs the file system (one
+ * journal commit for a whole tree of targets instead of one per directory). */
+static rh_err publish_one(const char *data, const char *rel, bool durable, char *lastdir,
+                          size_t lastsz, rh_error *e)
 {
     char src[PATH_MAX], dst[PATH_MAX];
     if (snprintf(src, sizeof src, "%s/staging/%s", data, rel) >= (int)sizeof src ||
@@ -257,14 +260,16 @@ static rh_err publish_one(const char *data, const char *rel, char *lastdir, size
     *slash = '\0';
     bool same_dir = strcmp(lastdir, dst) == 0; /* made by the previous file: no mkdir walk */
     *slash = '/';
-    rh_err rc = same_dir ? RH_OK : rh_mfs_mkparent(dst, e);
+    rh_err rc = RH_OK;
+    if (!same_dir)
+        rc = durable ? rh_mfs_mkparent(dst, e) : rh_mfs_mkparent_nosync(dst, e);
     if (rc != RH_OK)
         return rc;
     if (rename(src, dst) != 0)
         return rh_fail(e, RH_EIO, "publish %s: rename: %s", rel, strerror(errno));
     *slash = '\0';
     if (!same_dir) {
-        if (lastdir[0] != '\0' && (rc = rh_mfs_fsync_dir(lastdir, e)) != RH_OK)
+        if (durable && lastdir[0] != '\0' && (rc = rh_mfs_fsync_dir(lastdir, e)) != RH_OK)
             return rc;
         snprintf(lastdir, lastsz, "%s", dst);
     }
@@ -287,7 +292,7 @@ static rh_err publish_log(const rh_sync_opts *o, rh_witness_run *wr, const char 
     rh_buf_init(&note, RH_NOTE_MAX_BYTES);
     rh_err rc = rh_mfs_list(stg, "log", &v, &n, e);
     for (size_t i = 0; rc == RH_OK && i < n; i++)
-        rc = publish_one(o->data, v[i], lastdir, sizeof lastdir, e);
+        rc = publish_one(o->data, v[i], true, lastdir, sizeof lastdir, e);
     if (rc == RH_OK && lastdir[0] != '\0')
         rc = rh_mfs_fsync_dir(lastdir, e);
     if (rc != RH_OK || !wr->rewrite_cp)
@@ -301,7 +306,8 @@ static rh_err publish_log(const rh_sync_opts *o, rh_witness_run *wr, const char 
     if ((rc = rh_witness_run_note(wr, now, &note, e)) != RH_OK ||
         (rc = rh_mfs_mkparent(p, e)) != RH_OK ||
         (rc = rh_mfs_write(p, note.data, note.len, e)) != RH_OK ||
-        (rc = publish_one(o->data, "log/checkpoint", lastdir, sizeof lastdir, e)) != RH_OK ||
+        (rc = publish_one(o->data, "log/checkpoint", true, lastdir, sizeof lastdir, e)) !=
+            RH_OK ||
         (rc = rh_mfs_fsync_dir(lastdir, e)) != RH_OK)
         goto out;
     lr->cosigned = wr->cosign;
@@ -362,7 +368,7 @@ static rh_err archive_logged(sctx *c, const rh_log_view *view, const rh_tuf *t, 
             (rc = rh_witness_check_logged(view, en->role, en->version, fn, b.data, b.len, e)) ==
                 RH_OK &&
             (rc = rh_mfs_write(sp, b.data, b.len, e)) == RH_OK)
-            rc = publish_one(data, rel, lastdir, sizeof lastdir, e);
+            rc = publish_one(data, rel, true, lastdir, sizeof lastdir, e);
         if (rc != RH_OK)
             rh_error_prefix(e, "archiving logged %s", fn);
         free(sp);
@@ -625,17 +631,27 @@ rh_err rh_mirror_sync_round(const rh_sync_opts *o, const rh_witness_opts *w,
     /* DESIGN 5.4: publish in dependency order, each by rename; timestamp.json last. */
     if (witness && (rc = publish_log(o, &wr, stg, now, &lr, e)) != RH_OK)
         goto out;
+    /* Targets: renamed without an fsync each, then one syncfs before the first metadata file
+     * that may name them. Metadata: durable one by one, so a power cut keeps the order too. */
     char lastdir[PATH_MAX] = "";
+    bool unsynced = false;
     for (size_t i = 0; i < plan.npublish; i++) {
-        if ((rc = publish_one(o->data, plan.publish[i], lastdir, sizeof lastdir, e)) != RH_OK)
-            goto out;
-        /* Metadata: durable one by one, so a power cut keeps the order too. */
-        if (strncmp(plan.publish[i], "metadata/", 9) == 0 || i + 1 == plan.npublish ||
-            strncmp(plan.publish[i + 1], "metadata/", 9) == 0) {
-            if (lastdir[0] != '\0' && (rc = rh_mfs_fsync_dir(lastdir, e)) != RH_OK)
+        bool meta = strncmp(plan.publish[i], "metadata/", 9) == 0;
+        if (meta && unsynced) {
+            if ((rc = rh_mfs_syncfs(pub, e)) != RH_OK)
                 goto out;
+            unsynced = false;
+            lastdir[0] = '\0';
         }
+        if ((rc = publish_one(o->data, plan.publish[i], meta, lastdir, sizeof lastdir, e)) !=
+            RH_OK)
+            goto out;
+        if (meta && (rc = rh_mfs_fsync_dir(lastdir, e)) != RH_OK)
+            goto out;
+        unsynced = unsynced || !meta;
     }
+    if (unsynced && (rc = rh_mfs_syncfs(pub, e)) != RH_OK)
+        goto out;
     res.published_files = plan.npublish;
     res.published = plan.npublish > 0;
 

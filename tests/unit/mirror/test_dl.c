@@ -1,5 +1,6 @@
 /* test_dl.c -- the mirror's downloader against a forked loopback HTTP/1.1 server: verified
- * fetch, failover on a wrong hash, 404, resume with Range, staging reuse, bad arguments. */
+ * fetch, failover on a wrong hash, 404, resume with Range, a connection cut mid-body (the
+ * write buffer reaches the staging file, the rest is resumed), staging reuse, bad arguments. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -28,16 +29,28 @@
 
 static char g_body[NFILES][FLEN(NFILES)];
 
+/* A file larger than the downloader's write buffer (RH_DL_WBUF), and where a cutting server
+ * stops sending it: neither on a page nor on a buffer boundary. */
+#define BIGLEN ((size_t)(5 * RH_DL_WBUF + 1234))
+#define CUT    ((size_t)(2 * RH_DL_WBUF + 777))
+static char g_big[BIGLEN];
+
+enum { GOOD, EVIL, CUTTING };
+
 static void fill(void)
 {
     for (int i = 0; i < NFILES; i++)
         for (size_t k = 0; k < FLEN(i); k++)
             g_body[i][k] = (char)('a' + (i * 7 + (int)k) % 26);
+    for (size_t k = 0; k < BIGLEN; k++)
+        g_big[k] = (char)(k * 2654435761u >> 13);
 }
 
-/* The server: GET /targets/a/f<i> answers file i (honouring "Range: bytes=N-"); an evil server
- * flips one byte of every body; anything else is 404. One request per connection. */
-static void serve_one(int c, bool evil)
+/* The server: GET /targets/a/f<i> answers file i (honouring "Range: bytes=N-"), and
+ * /targets/a/big the big file; an evil server flips one byte of every body, a cutting one closes
+ * the connection after byte CUT of the big file; anything else is 404. One request per
+ * connection. */
+static void serve_one(int c, int mode)
 {
     char req[4096];
     size_t got = 0;
@@ -51,7 +64,16 @@ static void serve_one(int c, bool evil)
             break;
     }
     int i = -1;
-    if (sscanf(req, "GET /targets/a/f%d ", &i) != 1 || i < 0 || i >= NFILES) {
+    const char *body = NULL;
+    size_t len = 0;
+    if (strncmp(req, "GET /targets/a/big ", 19) == 0) {
+        body = g_big;
+        len = BIGLEN;
+    } else if (sscanf(req, "GET /targets/a/f%d ", &i) == 1 && i >= 0 && i < NFILES) {
+        body = g_body[i];
+        len = FLEN(i);
+    }
+    if (body == NULL) {
         static const char nf[] = "HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n"
                                  "Connection: close\r\n\r\n";
         (void)!write(c, nf, sizeof nf - 1);
@@ -61,19 +83,26 @@ static void serve_one(int c, bool evil)
     const char *r = strstr(req, "Range: bytes=");
     if (r != NULL)
         from = strtoul(r + 13, NULL, 10);
-    char body[FLEN(NFILES)];
-    memcpy(body, g_body[i], FLEN(i));
-    if (evil)
-        body[FLEN(i) / 2] ^= 1;
+    if (from > len)
+        from = len;
     char hdr[256];
     int n = r != NULL ? snprintf(hdr, sizeof hdr, "HTTP/1.1 206 Partial Content\r\n"
                                  "Content-Range: bytes %zu-%zu/%zu\r\nContent-Length: %zu\r\n"
-                                 "Connection: close\r\n\r\n", from, FLEN(i) - 1, FLEN(i),
-                                 FLEN(i) - from)
+                                 "Connection: close\r\n\r\n", from, len - 1, len, len - from)
                       : snprintf(hdr, sizeof hdr, "HTTP/1.1 200 OK\r\nContent-Length: %zu\r\n"
-                                 "Connection: close\r\n\r\n", FLEN(i));
+                                 "Connection: close\r\n\r\n", len);
     (void)!write(c, hdr, (size_t)n);
-    (void)!write(c, body + from, FLEN(i) - from);
+    size_t end = mode == CUTTING && body == g_big && CUT > from ? CUT : len;
+    for (size_t k = from; k < end;) { /* in pieces: the client sees many small reads */
+        char piece[3001];
+        size_t m = end - k < sizeof piece ? end - k : sizeof piece;
+        memcpy(piece, body + k, m);
+        if (mode == EVIL && k <= len / 2 && len / 2 < k + m)
+            piece[len / 2 - k] ^= 1;
+        if (write(c, piece, m) != (ssize_t)m)
+            return;
+        k += m;
+    }
 }
 
 typedef struct srv {
@@ -81,7 +110,7 @@ typedef struct srv {
     char url[64];
 } srv;
 
-static void srv_start(srv *s, bool evil)
+static void srv_start(srv *s, int mode)
 {
     int l = socket(AF_INET, SOCK_STREAM, 0);
     assert_true(l >= 0);
@@ -102,7 +131,7 @@ static void srv_start(srv *s, bool evil)
             int c = accept(l, NULL, NULL);
             if (c < 0)
                 continue;
-            serve_one(c, evil);
+            serve_one(c, mode);
             close(c);
         }
     }
@@ -149,6 +178,8 @@ static int teardown(void **state)
         snprintf(p, sizeof p, "%s/targets/a/f%d", f->staging, i);
         unlink(p);
     }
+    snprintf(p, sizeof p, "%s/targets/a/big", f->staging);
+    unlink(p);
     snprintf(p, sizeof p, "%s/targets/a", f->staging);
     rmdir(p);
     snprintf(p, sizeof p, "%s/targets", f->staging);
@@ -180,7 +211,7 @@ static void test_fetch_all(void **state)
 {
     fx *f = *state;
     srv s;
-    srv_start(&s, false);
+    srv_start(&s, GOOD);
     const char *ups[] = {s.url};
     /* concurrency 3: several connections, more items than slots, slots refilled */
     for (long conc = 1; conc <= 3; conc += 2) {
@@ -208,8 +239,8 @@ static void test_wrong_hash_fails_over(void **state)
 {
     fx *f = *state;
     srv evil, good;
-    srv_start(&evil, true);
-    srv_start(&good, false);
+    srv_start(&evil, EVIL);
+    srv_start(&good, GOOD);
     const char *ups[] = {evil.url, good.url};
     rh_dl_opts o = opts(f, ups, 2, 4);
     rh_dl_stats st;
@@ -237,7 +268,7 @@ static void test_not_found(void **state)
 {
     fx *f = *state;
     srv s;
-    srv_start(&s, false);
+    srv_start(&s, GOOD);
     const char *ups[] = {s.url};
     rh_hashes h = f->h[0];
     rh_dl_item it = {"targets/a/nothere", 10, &h};
@@ -259,7 +290,7 @@ static void test_resume_with_range(void **state)
 {
     fx *f = *state;
     srv s;
-    srv_start(&s, false);
+    srv_start(&s, GOOD);
     const char *ups[] = {s.url};
     char p[128];
     snprintf(p, sizeof p, "%s/targets", f->staging);
@@ -282,6 +313,63 @@ static void test_resume_with_range(void **state)
     assert_int_equal(st.bytes, FLEN(7) - half);
     assert_staged(f, 7);
     srv_stop(&s);
+}
+
+/* A connection cut mid-body: what arrived (buffered or not) is in the staging file, exactly,
+ * and the next run asks only for the rest. */
+static void test_cut_then_resume(void **state)
+{
+    fx *f = *state;
+    srv cut, good;
+    srv_start(&cut, CUTTING);
+    srv_start(&good, GOOD);
+    rh_hashes h = {0};
+    h.has_sha256 = true;
+    assert_int_equal(rh_hash_once(RH_SHA256, g_big, BIGLEN, h.sha256), RH_OK);
+    rh_dl_item it = {"targets/a/big", BIGLEN, &h};
+    const char *ups_cut[] = {cut.url};
+    rh_dl_opts o = opts(f, ups_cut, 1, 4);
+    rh_dl_stats st;
+    memset(&st, 0, sizeof st);
+    rh_error e;
+    rh_error_clear(&e);
+    assert_int_equal(rh_dl_run(&o, &it, 1, &st, &e), RH_ENET);
+    assert_non_null(strstr(e.msg, "/targets/a/big"));
+    assert_int_equal(st.bytes, CUT);
+    char p[128];
+    snprintf(p, sizeof p, "%s/targets/a/big", f->staging);
+    struct stat sb;
+    assert_int_equal(stat(p, &sb), 0);
+    assert_int_equal((size_t)sb.st_size, CUT);
+    const char *ups_good[] = {good.url};
+    o = opts(f, ups_good, 1, 4);
+    memset(&st, 0, sizeof st);
+    rh_error_clear(&e);
+    assert_int_equal(rh_dl_run(&o, &it, 1, &st, &e), RH_OK);
+    assert_int_equal(st.resumed, 1);
+    assert_int_equal(st.bytes, BIGLEN - CUT);
+    static char back[BIGLEN];
+    FILE *fp = fopen(p, "rb");
+    assert_non_null(fp);
+    assert_int_equal(fread(back, 1, sizeof back, fp), BIGLEN);
+    fclose(fp);
+    assert_memory_equal(back, g_big, BIGLEN);
+    /* a fresh fetch of the big file, with small ones around it, goes through whole */
+    unlink(p);
+    rh_dl_item mix[3] = {f->it[30], it, f->it[39]};
+    memset(&st, 0, sizeof st);
+    rh_error_clear(&e);
+    assert_int_equal(rh_dl_run(&o, mix, 3, &st, &e), RH_OK);
+    assert_int_equal(st.bytes, FLEN(30) + BIGLEN + FLEN(39));
+    fp = fopen(p, "rb");
+    assert_non_null(fp);
+    assert_int_equal(fread(back, 1, sizeof back, fp), BIGLEN);
+    fclose(fp);
+    assert_memory_equal(back, g_big, BIGLEN);
+    assert_staged(f, 30);
+    assert_staged(f, 39);
+    srv_stop(&cut);
+    srv_stop(&good);
 }
 
 /* A complete, verified staging file needs no network at all (the upstream is a closed port). */
@@ -333,6 +421,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_wrong_hash_fails_over, setup, teardown),
         cmocka_unit_test_setup_teardown(test_not_found, setup, teardown),
         cmocka_unit_test_setup_teardown(test_resume_with_range, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_cut_then_resume, setup, teardown),
         cmocka_unit_test_setup_teardown(test_complete_staging_needs_no_network, setup, teardown),
         cmocka_unit_test_setup_teardown(test_bad_arguments, setup, teardown),
     };
