@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/mman.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <time.h>
@@ -32,8 +33,54 @@ typedef struct job {
     long attempts;    /* network failures on this upstream */
     int64_t ready_ms; /* not before (backoff) */
     int state;
-    rh_error err;     /* last failure */
+    rh_err code;      /* last failure ... */
+    char *msg;        /* ... and its message (heap: one job per target, few fail) */
 } job;
+
+static void job_set_error(job *j, rh_err code, const char *msg)
+{
+    free(j->msg);
+    j->code = code;
+    j->msg = strdup(msg); /* NULL: reported without the details */
+}
+
+/* Write buffers: RH_DL_WBUF_TOTAL / RH_DL_WBUF slabs of one anonymous mapping, touched only
+ * when used, so they neither fragment the heap nor count before they are needed. */
+typedef struct wbpool {
+    uint8_t *base;
+    size_t free[RH_DL_WBUF_TOTAL / RH_DL_WBUF]; /* stack of free slab numbers */
+    size_t nfree;
+} wbpool;
+
+static void wbpool_init(wbpool *p)
+{
+    p->nfree = 0;
+    p->base = mmap(NULL, RH_DL_WBUF_TOTAL, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
+                   -1, 0);
+    if (p->base == MAP_FAILED) {
+        p->base = NULL; /* no buffers: every byte is written as it comes */
+        return;
+    }
+    for (size_t i = RH_DL_WBUF_TOTAL / RH_DL_WBUF; i > 0; i--)
+        p->free[p->nfree++] = i - 1;
+}
+
+static void wbpool_destroy(wbpool *p)
+{
+    if (p->base != NULL)
+        munmap(p->base, RH_DL_WBUF_TOTAL);
+    p->base = NULL;
+}
+
+static uint8_t *wbpool_get(wbpool *p)
+{
+    return p->base != NULL && p->nfree > 0 ? p->base + p->free[--p->nfree] * RH_DL_WBUF : NULL;
+}
+
+static void wbpool_put(wbpool *p, uint8_t *b)
+{
+    p->free[p->nfree++] = (size_t)(b - p->base) / RH_DL_WBUF;
+}
 
 typedef struct xfer {
     job *j;
@@ -50,9 +97,10 @@ typedef struct xfer {
     char *url;           /* upstream URL of the file (heap: many transfers are in flight) */
     char errbuf[CURL_ERROR_SIZE];
     rh_dl_stats *st;
-    uint8_t *wb;         /* write buffer (NULL: bytes go straight to the file) */
+    uint8_t *wb;         /* write buffer, a slab of pool (NULL: bytes go straight to the file) */
     size_t wlen, wcap;
-    size_t *wb_left;     /* the run's write-buffer budget */
+    bool wb_asked;
+    struct wbpool *pool;
 } xfer;
 
 typedef struct run {
@@ -64,7 +112,7 @@ typedef struct run {
     long conns;    /* connections per upstream */
     long opened;   /* transfers set up so far */
     rh_flusher *fl; /* starts writeback of verified files and closes them */
-    size_t wb_left; /* bytes of write buffers that may still be handed out */
+    wbpool *pool;   /* write buffers */
 } run;
 
 bool rh_dl_h2c_ok(void)
@@ -225,14 +273,11 @@ static size_t on_write(char *p, size_t sz, size_t nm, void *ud)
               len);
         return 0;
     }
-    if (x->wb == NULL && x->wcap == 0) { /* first bytes: take a buffer if the budget allows */
+    if (!x->wb_asked) { /* first bytes: a buffer, unless they are the whole rest of the file */
         uint64_t rest = len - x->got;
-        size_t want = rest < RH_DL_WBUF ? (size_t)rest : RH_DL_WBUF;
-        x->wcap = 1; /* asked once */
-        if (n < want && want <= *x->wb_left && (x->wb = malloc(want)) != NULL) {
-            *x->wb_left -= want;
-            x->wcap = want;
-        }
+        x->wb_asked = true;
+        if (n < rest && (x->wb = wbpool_get(x->pool)) != NULL)
+            x->wcap = rest < RH_DL_WBUF ? (size_t)rest : RH_DL_WBUF;
     }
     if (wb_put(x, (const uint8_t *)p, n) != RH_OK) {
         xfail(x, RH_EIO, "staging file of %.300s: write: %s", x->url, strerror(errno));
@@ -255,10 +300,8 @@ static void xfer_free(xfer *x)
         curl_easy_cleanup(x->easy);
     if (x->fd >= 0)
         close(x->fd);
-    if (x->wb != NULL) {
-        free(x->wb);
-        *x->wb_left += x->wcap;
-    }
+    if (x->wb != NULL)
+        wbpool_put(x->pool, x->wb);
     rh_hash_free(x->h256);
     rh_hash_free(x->h512);
     free(x->url);
@@ -268,8 +311,7 @@ static void xfer_free(xfer *x)
 /* Mark j failed on its upstream with code/msg and decide what comes next. */
 static void job_failed(run *r, job *j, rh_err code, const char *msg, int64_t now)
 {
-    rh_error_clear(&j->err);
-    rh_fail(&j->err, code, "%s", msg);
+    job_set_error(j, code, msg);
     r->st->failures[code]++;
     if (code == RH_EIO || code == RH_ENOMEM || code == RH_ECRYPTO) {
         j->state = J_FAILED; /* our side: no upstream can help */
@@ -311,7 +353,7 @@ static rh_err job_start(run *r, job *j, CURLM *m, int64_t now)
     x->fd = -1;
     x->j = j;
     x->st = r->st;
-    x->wb_left = &r->wb_left;
+    x->pool = r->pool;
     x->range_start = -1;
     x->h256 = rh_hash_new(RH_SHA256);
     if (x->h256 == NULL || (it->hashes->has_sha512 && (x->h512 = rh_hash_new(RH_SHA512)) == NULL)) {
@@ -323,7 +365,7 @@ static rh_err job_start(run *r, job *j, CURLM *m, int64_t now)
         snprintf(emsg, sizeof emsg, "%.300s: no sha256 in the signed metadata", it->relpath);
         r->st->failures[rc]++;
         j->state = J_FAILED;
-        rh_fail(&j->err, rc, "%s", emsg);
+        job_set_error(j, rc, emsg);
         goto out;
     }
     /* Directories are made on first need: one open(2) for most files. */
@@ -526,7 +568,7 @@ static void job_finish(run *r, xfer *x, CURLcode cr, int64_t now)
 static bool start(run *r, job *j, CURLM *m, int64_t now, bool *io_failed)
 {
     (void)job_start(r, j, m, now);
-    if (j->state == J_FAILED && j->err.code == RH_EIO)
+    if (j->state == J_FAILED && j->code == RH_EIO)
         *io_failed = true;
     return j->state == J_RUNNING;
 }
@@ -545,7 +587,7 @@ static size_t reap(run *r, CURLM *m, bool *io_failed)
         CURLcode cr = msg->data.result;
         curl_multi_remove_handle(m, msg->easy_handle);
         job_finish(r, x, cr, now_ms());
-        if (x->j->state == J_FAILED && x->j->err.code == RH_EIO)
+        if (x->j->state == J_FAILED && x->j->code == RH_EIO)
             *io_failed = true;
         r->live[x->slot] = NULL;
         xfer_free(x);
@@ -563,7 +605,9 @@ rh_err rh_dl_run(const rh_dl_opts *o, const rh_dl_item *items, size_t n, rh_dl_s
         return RH_OK;
     rh_dl_stats local;
     memset(&local, 0, sizeof local);
-    run r = {o, stats != NULL ? stats : &local, NULL, 0, 0, 0, 0, NULL, RH_DL_WBUF_TOTAL};
+    wbpool pool;
+    wbpool_init(&pool);
+    run r = {o, stats != NULL ? stats : &local, NULL, 0, 0, 0, 0, NULL, &pool};
     /* HTTP/2: `concurrency` streams on each of RH_DL_CONNS connections per upstream (fewer if
      * the upstream's SETTINGS_MAX_CONCURRENT_STREAMS says so). HTTP/1.1 (see rh_dl_h2c_ok): one
      * transfer per connection. */
@@ -667,7 +711,8 @@ rh_err rh_dl_run(const rh_dl_opts *o, const rh_dl_item *items, size_t n, rh_dl_s
             if (jobs[i].state == J_DONE)
                 continue;
             if (jobs[i].state == J_FAILED)
-                rc = rh_fail(e, jobs[i].err.code, "%s", jobs[i].err.msg);
+                rc = rh_fail(e, jobs[i].code, "%s",
+                             jobs[i].msg != NULL ? jobs[i].msg : "out of memory for the reason");
             else
                 rc = rh_fail(e, RH_EIO, "%s: not downloaded (staging failed)", items[i].relpath);
             break;
@@ -683,9 +728,12 @@ out:
     if (sfd >= 0)
         close(sfd);
     rh_flusher_free(r.fl);
+    wbpool_destroy(&pool);
     if (m != NULL)
         curl_multi_cleanup(m);
     free(r.live);
+    for (size_t i = 0; jobs != NULL && i < n; i++)
+        free(jobs[i].msg);
     free(jobs);
     return rc;
 }

@@ -25,7 +25,7 @@
 #define RH_DL_START_BATCH    32L    /* transfers set up per pass of the event loop */
 #define RH_DL_WBUF           (64u * 1024) /* write buffer of a transfer (smaller for a file
                                            * that is smaller) ... */
-#define RH_DL_WBUF_TOTAL     (8u * 1024 * 1024) /* ... while the run's buffers stay under this */
+#define RH_DL_WBUF_TOTAL     (4u * 1024 * 1024) /* ... while the run's buffers stay under this */
 
 typedef struct rh_dl_item {
     const char *relpath; /* "targets/<dir>/<hex>.<name>": URL path under each upstream and the
