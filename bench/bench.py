@@ -676,6 +676,12 @@ def mirror_sync(info, url, rootfile, data, cafile, timeout=900):
     return dt, rss, out
 
 
+def mirror_phases(out):
+    """The mirror's own split of a round: (metadata, targets, publish) seconds, or None."""
+    m = re.search(r"\(metadata ([\d.]+)s, targets ([\d.]+)s, publish ([\d.]+)s\)", out)
+    return tuple(float(v) for v in m.groups()) if m else None
+
+
 def mirror_fetched(out):
     m = re.search(r"(\d+) objects \((\d+) bytes\) fetched", out)
     return (int(m.group(1)), int(m.group(2))) if m else (None, None)
@@ -785,12 +791,15 @@ def bench_sync(work, cert, key, res):
         else:
             rss_all = []
 
+            phases = []
+
             def one_mirror():
                 d = os.path.join(work, "dst-mirror")
                 retire(work, d)
-                dt, rss, _ = mirror_sync(info, "https://127.0.0.1:%d/" % hport,
-                                         os.path.join(repo, "metadata/1.root.json"), d, cert)
+                dt, rss, out = mirror_sync(info, "https://127.0.0.1:%d/" % hport,
+                                           os.path.join(repo, "metadata/1.root.json"), d, cert)
                 rss_all.append(rss)
+                phases.append((dt, mirror_phases(out)))
                 got = sum(v for r, v in tree_files(os.path.join(d, "public")).items()
                           if r.startswith("targets/"))
                 if got != targets_bytes:
@@ -799,10 +808,14 @@ def bench_sync(work, cert, key, res):
                 return dt
             try:
                 t, vals = median_run(one_mirror, REPEAT)
+                ph = next((p for dt, p in phases if dt == t), None)
                 rows.append({"tool": "rhine-mirror sync --once (verifies everything)",
                              "key": "mirror", "seconds": t, "runs": vals, "bytes": total,
-                             "peak_rss_kib": max(r for r in rss_all if r)})
-                log("  rhine-mirror: %.2f s, peak RSS %.1f MiB" % (t, max(rss_all) / 1024))
+                             "peak_rss_kib": max(r for r in rss_all if r),
+                             "phases": ph})
+                log("  rhine-mirror: %.2f s, peak RSS %.1f MiB%s"
+                    % (t, max(rss_all) / 1024,
+                       " (metadata %.2f s, targets %.2f s, publish %.2f s)" % ph if ph else ""))
             except RuntimeError as e:
                 rows.append({"tool": "rhine-mirror sync --once (verifies everything)",
                              "key": "mirror", "seconds": None,
@@ -1070,19 +1083,30 @@ def bench_longdist(work, cert, key, res):
                    "one_conn_100_streams_seconds": streams_floor})
         log("  proxy bulk bandwidth %.0f MB/s; bandwidth-delay limit %.2f s" % (bw / 1e6, ideal))
 
-        d = os.path.join(work, "ld-dst-rsync")
-        t, got = rsync_pull(rpport, "ld", d)
-        ld["rows"].append({"tool": "rsync -a through the proxy", "key": "rsync", "seconds": t,
-                           "bytes": got})
-        log("  rsync: %.2f s" % t)
-        retire(work, d)
+        # Every tool starts with clean page cache (the sources and other tools' copies written
+        # back), so a tool that syncs does not pay for the bytes of another.
+        drop_dirty()
+        got_rsync = []
 
-        d = os.path.join(work, "ld-dst-curlp")
-        t = curl_parallel(hpport, rels, d, cert, work)
+        def one_rsync():
+            d = os.path.join(work, "ld-dst-rsync")
+            retire(work, d)
+            t, got = rsync_pull(rpport, "ld", d)
+            got_rsync.append(got)
+            return t
+        t, vals = median_run(one_rsync, REPEAT)
+        ld["rows"].append({"tool": "rsync -a through the proxy", "key": "rsync", "seconds": t,
+                           "runs": vals, "bytes": got_rsync[0]})
+        log("  rsync: %.2f s (runs %s)" % (t, " ".join("%.2f" % v for v in vals)))
+
+        def one_curlp():
+            d = os.path.join(work, "ld-dst-curlp")
+            retire(work, d)
+            return curl_parallel(hpport, rels, d, cert, work)
+        t, vals = median_run(one_curlp, REPEAT)
         ld["rows"].append({"tool": "curl --parallel --http2 through the proxy (verifies nothing)",
-                           "key": "curl-parallel", "seconds": t})
-        log("  curl --parallel: %.2f s" % t)
-        retire(work, d)
+                           "key": "curl-parallel", "seconds": t, "runs": vals})
+        log("  curl --parallel: %.2f s (runs %s)" % (t, " ".join("%.2f" % v for v in vals)))
 
         # Sequential curl (one reused connection, one file after the other): two sample sizes,
         # extrapolated linearly to all files (2,000 x 280 ms would not fit the time budget).
@@ -1106,22 +1130,34 @@ def bench_longdist(work, cert, key, res):
                                "key": "mirror", "seconds": None,
                                "note": "not available: rhine-mirror is not built yet"})
         else:
-            d = os.path.join(work, "ld-dst-mirror")
+            drop_dirty()
+            runs = []
+
+            def one_mirror():
+                d = os.path.join(work, "ld-dst-mirror")
+                retire(work, d)
+                t, rss, out = mirror_sync(info, "https://127.0.0.1:%d/" % hpport,
+                                          os.path.join(repo, "metadata/1.root.json"), d, cert,
+                                          timeout=300)
+                runs.append((t, rss, mirror_phases(out)))
+                return t
             try:
-                t, rss, _ = mirror_sync(info, "https://127.0.0.1:%d/" % hpport,
-                                        os.path.join(repo, "metadata/1.root.json"), d, cert,
-                                        timeout=300)
+                t, vals = median_run(one_mirror, REPEAT)
+                _, rss, ph = next(r for r in runs if r[0] == t)
                 ld["rows"].append({"tool": "rhine-mirror sync --once through the proxy",
-                                   "key": "mirror", "seconds": t, "peak_rss_kib": rss})
-                log("  rhine-mirror: %.2f s" % t)
+                                   "key": "mirror", "seconds": t, "runs": vals,
+                                   "peak_rss_kib": rss, "phases": ph})
+                log("  rhine-mirror: %.2f s%s (runs %s)"
+                    % (t, " (metadata %.2f s, targets %.2f s, publish %.2f s)" % ph if ph else "",
+                       " ".join("%.2f" % v for v in vals)))
             except RuntimeError as e:
                 ld["rows"].append({"tool": "rhine-mirror sync --once through the proxy",
                                    "key": "mirror", "seconds": None,
                                    "note": "failed: " + str(e).splitlines()[0][:200]})
-            shutil.rmtree(d, ignore_errors=True)
     finally:
         for p in procs:
             PROCS.stop(p)
+        bury(work)
     res["longdist"] = ld
     for x in (src, bulk_dir):
         shutil.rmtree(x, ignore_errors=True)

@@ -4,6 +4,7 @@ import json
 import math
 import os
 import random
+import re
 import shutil
 import signal
 import subprocess
@@ -71,6 +72,12 @@ def test_sync_once_publish_again_and_gc(tmp_path, procs, origin_repo):
     data = tmp_path / "m"
     p = sync(o, data, up, check=0)
     assert p.stdout.startswith("published: timestamp 2")
+    # the summary splits the round: metadata, then targets, then publishing, within the total
+    m = re.search(r"fetched in ([\d.]+)s \(metadata ([\d.]+)s, targets ([\d.]+)s, "
+                  r"publish ([\d.]+)s\)", p.stdout)
+    assert m, p.stdout
+    total, parts = float(m.group(1)), [float(v) for v in m.groups()[1:]]
+    assert parts[0] > 0 and sum(parts) <= total + 0.015, p.stdout
     pub = data / "public"
     assert verify_tree(pub) == 2
     served_equals_origin(pub, o["repo"])

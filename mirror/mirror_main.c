@@ -242,12 +242,14 @@ static int sync_once(const rh_mirror_config *cfg)
                lr.cosigned ? ", checkpoint cosigned" : "");
     }
     printf("%s: timestamp %llu, snapshot %llu, targets %llu, root %llu from %s; %zu files "
-           "published, %zu collected, %llu objects (%llu bytes) fetched in %.2fs\n",
+           "published, %zu collected, %llu objects (%llu bytes) fetched in %.2fs (metadata "
+           "%.2fs, targets %.2fs, publish %.2fs)\n",
            r.published ? "published" : "unchanged",
            (unsigned long long)r.served.v[1], (unsigned long long)r.served.v[2],
            (unsigned long long)r.served.v[3], (unsigned long long)r.served.v[0], r.upstream,
            r.published_files, r.collected_files, (unsigned long long)r.objects,
-           (unsigned long long)r.bytes, r.seconds);
+           (unsigned long long)r.bytes, r.seconds, r.metadata_seconds, r.targets_seconds,
+           r.publish_seconds);
     return r.published ? 0 : 3;
 }
 

@@ -620,7 +620,11 @@ rh_err rh_mirror_sync_round(const rh_sync_opts *o, const rh_witness_opts *w,
                       (long)o->params.low_speed_time, (long)o->params.retries, o->cancel};
     rh_dl_stats ds;
     memset(&ds, 0, sizeof ds);
+    int64_t t_dl = mono_ms();
+    res.metadata_seconds = (double)(t_dl - t0) / 1000.0;
     rc = rh_dl_run(&dlo, tl.dl, plan.nfetch, &ds, e);
+    int64_t t_pub = mono_ms();
+    res.targets_seconds = (double)(t_pub - t_dl) / 1000.0;
     res.bytes += ds.bytes;
     res.objects += ds.objects;
     for (int k = 0; k < RH_ERR_COUNT; k++)
@@ -652,6 +656,7 @@ rh_err rh_mirror_sync_round(const rh_sync_opts *o, const rh_witness_opts *w,
     }
     if (unsynced && (rc = rh_mfs_syncfs(pub, e)) != RH_OK)
         goto out;
+    res.publish_seconds = (double)(mono_ms() - t_pub) / 1000.0;
     res.published_files = plan.npublish;
     res.published = plan.npublish > 0;
 

@@ -38,6 +38,9 @@ typedef struct rh_sync_result {
     uint64_t failures[RH_ERR_COUNT]; /* verification and transfer failures met, by code */
     size_t published_files, collected_files;
     double seconds;
+    double metadata_seconds;      /* of which: TUF metadata and log, until targets start ... */
+    double targets_seconds;       /* ... downloading and making targets durable ... */
+    double publish_seconds;       /* ... and renaming into public/ (0 when not reached) */
     char upstream[256];           /* the upstream whose metadata was used */
 } rh_sync_result;
 
