@@ -31,6 +31,7 @@ typedef struct job {
     const rh_dl_item *it;
     size_t up;        /* upstream in use */
     long attempts;    /* network failures on this upstream */
+    long fd_waits;    /* starts put off for want of a file descriptor */
     int64_t ready_ms; /* not before (backoff) */
     int state;
     rh_err code;      /* last failure ... */
@@ -377,6 +378,16 @@ static rh_err job_start(run *r, job *j, CURLM *m, int64_t now)
         }
         x->fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0644);
     }
+    if (x->fd < 0 && (errno == EMFILE || errno == ENFILE) && j->fd_waits < RH_DL_FD_WAITS) {
+        /* Out of descriptors (the server side of a daemon holds some too): not a disk failure.
+         * Try again once transfers in flight have ended and closed theirs. */
+        j->fd_waits++;
+        j->state = J_PENDING;
+        j->ready_ms = now + RH_DL_FD_WAIT_MS;
+        r->nretry++;
+        rc = RH_OK;
+        goto out;
+    }
     struct stat st;
     if (x->fd < 0 || fstat(x->fd, &st) != 0) {
         rc = RH_EIO;
@@ -623,11 +634,14 @@ rh_err rh_dl_run(const rh_dl_opts *o, const rh_dl_item *items, size_t n, rh_dl_s
         inflight = RH_DL_MAX_INFLIGHT;
     if ((size_t)inflight > n)
         inflight = (long)n;
-    /* Every transfer in flight holds its staging file open: leave half the descriptors. */
+    /* Every transfer in flight holds its staging file open, and the flusher's queue up to
+     * RH_DL_FLUSH_QUEUE more: leave at least half the descriptors to everything else. */
     struct rlimit fl;
-    if (getrlimit(RLIMIT_NOFILE, &fl) == 0 && fl.rlim_cur != RLIM_INFINITY &&
-        (rlim_t)inflight > fl.rlim_cur / 2)
-        inflight = fl.rlim_cur / 2 > 0 ? (long)(fl.rlim_cur / 2) : 1;
+    if (getrlimit(RLIMIT_NOFILE, &fl) == 0 && fl.rlim_cur != RLIM_INFINITY) {
+        rlim_t cap = fl.rlim_cur / 2 > RH_DL_FLUSH_QUEUE ? fl.rlim_cur / 2 - RH_DL_FLUSH_QUEUE : 1;
+        if ((rlim_t)inflight > cap)
+            inflight = (long)cap;
+    }
     r.nlive = (size_t)inflight;
     r.conns = conns;
     job *jobs = calloc(n, sizeof *jobs);
@@ -645,7 +659,7 @@ rh_err rh_dl_run(const rh_dl_opts *o, const rh_dl_item *items, size_t n, rh_dl_s
         rc = rh_fail(e, RH_ENOMEM, "download: out of memory");
         goto out;
     }
-    r.fl = rh_flusher_new(r.nlive); /* NULL: done inline */
+    r.fl = rh_flusher_new(RH_DL_FLUSH_QUEUE); /* NULL: done inline */
     curl_multi_setopt(m, CURLMOPT_PIPELINING, (long)CURLPIPE_MULTIPLEX);
     curl_multi_setopt(m, CURLMOPT_MAX_HOST_CONNECTIONS, conns);
     curl_multi_setopt(m, CURLMOPT_MAX_CONCURRENT_STREAMS, streams);

@@ -23,6 +23,9 @@
                                      * buffer, a handle and hash state: under 40 KiB) and open
                                      * staging files (also at most half of RLIMIT_NOFILE) */
 #define RH_DL_START_BATCH    32L    /* transfers set up per pass of the event loop */
+#define RH_DL_FLUSH_QUEUE    64u    /* verified files waiting for the flusher thread */
+#define RH_DL_FD_WAITS       100L   /* out of file descriptors: a start is put off this often ... */
+#define RH_DL_FD_WAIT_MS     100L   /* ... by this long, before the item fails with RH_EIO */
 #define RH_DL_WBUF           (64u * 1024) /* write buffer of a transfer (smaller for a file
                                            * that is smaller) ... */
 #define RH_DL_WBUF_TOTAL     (4u * 1024 * 1024) /* ... while the run's buffers stay under this */
@@ -81,7 +84,8 @@ bool rh_dl_h2c_ok(void);
  * nothing may be renamed out of staging before this returns RH_OK.
  * stats (optional) accumulates. Returns RH_OK when every item is verified in
  * staging; otherwise the error of the first item that no upstream could deliver ("URL: reason"):
- * RH_EHASH, RH_ETOOBIG, RH_ENOTFOUND, RH_ENET, RH_EIO (staging, e.g. disk full), RH_ENOMEM,
+ * RH_EHASH, RH_ETOOBIG, RH_ENOTFOUND, RH_ENET, RH_EIO (staging, e.g. disk full, or no file
+ * descriptor for RH_DL_FD_WAITS * RH_DL_FD_WAIT_MS), RH_ENOMEM,
  * RH_EINVAL. */
 rh_err rh_dl_run(const rh_dl_opts *o, const rh_dl_item *items, size_t n, rh_dl_stats *stats,
                  rh_error *e) __attribute__((warn_unused_result));

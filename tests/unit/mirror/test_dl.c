@@ -1,6 +1,7 @@
 /* test_dl.c -- the mirror's downloader against a forked loopback HTTP/1.1 server: verified
  * fetch, failover on a wrong hash, 404, resume with Range, a connection cut mid-body (the
- * write buffer reaches the staging file, the rest is resumed), staging reuse, bad arguments. */
+ * write buffer reaches the staging file, the rest is resumed), running out of file descriptors
+ * (waited out, not a disk failure), staging reuse, bad arguments. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -16,6 +17,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <pthread.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -372,6 +375,63 @@ static void test_cut_then_resume(void **state)
     srv_stop(&good);
 }
 
+/* Descriptors held by "someone else" (a daemon's server side) for a while. */
+typedef struct fillers {
+    int fd[512];
+    int n;
+} fillers;
+
+static void *release_later(void *arg)
+{
+    fillers *f = arg;
+    usleep(300 * 1000);
+    for (int i = 0; i < f->n; i++)
+        close(f->fd[i]);
+    return NULL;
+}
+
+/* Out of file descriptors when staging files are opened: the downloader waits for them
+ * instead of failing the round as a disk error. */
+static void test_out_of_descriptors_is_waited_out(void **state)
+{
+    fx *f = *state;
+    srv s;
+    srv_start(&s, GOOD);
+    const char *ups[] = {s.url};
+    struct rlimit old, low;
+    assert_int_equal(getrlimit(RLIMIT_NOFILE, &old), 0);
+    low = old;
+    low.rlim_cur = 256;
+    assert_int_equal(setrlimit(RLIMIT_NOFILE, &low), 0);
+    static fillers fl;
+    fl.n = 0;
+    int fd;
+    while (fl.n < (int)(sizeof fl.fd / sizeof fl.fd[0]) && (fd = open("/dev/null", O_RDONLY)) >= 0)
+        fl.fd[fl.n++] = fd;
+    assert_int_equal(errno, EMFILE);
+    /* room for the run's own descriptors (staging directory, libcurl's wake-up pair), not for
+     * the staging files */
+    for (int k = 0; k < 3; k++)
+        close(fl.fd[--fl.n]);
+    pthread_t th;
+    assert_int_equal(pthread_create(&th, NULL, release_later, &fl), 0);
+    rh_dl_opts o = opts(f, ups, 1, 4);
+    o.retries = 8; /* a connection refused for want of a socket is retried with backoff */
+    rh_dl_stats st;
+    memset(&st, 0, sizeof st);
+    rh_error e;
+    rh_error_clear(&e);
+    rh_err rc = rh_dl_run(&o, f->it, 10, &st, &e);
+    pthread_join(th, NULL);
+    assert_int_equal(setrlimit(RLIMIT_NOFILE, &old), 0);
+    assert_int_equal(rc, RH_OK);
+    assert_int_equal(st.objects, 10);
+    assert_int_equal(st.failures[RH_EIO], 0);
+    for (int i = 0; i < 10; i++)
+        assert_staged(f, i);
+    srv_stop(&s);
+}
+
 /* A complete, verified staging file needs no network at all (the upstream is a closed port). */
 static void test_complete_staging_needs_no_network(void **state)
 {
@@ -422,6 +482,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_not_found, setup, teardown),
         cmocka_unit_test_setup_teardown(test_resume_with_range, setup, teardown),
         cmocka_unit_test_setup_teardown(test_cut_then_resume, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_out_of_descriptors_is_waited_out, setup, teardown),
         cmocka_unit_test_setup_teardown(test_complete_staging_needs_no_network, setup, teardown),
         cmocka_unit_test_setup_teardown(test_bad_arguments, setup, teardown),
     };
