@@ -260,11 +260,18 @@ def test_truncated_log_is_evidence(world, procs):
     assert verify_tree(data / "public") == 3
     # The operator's reset: the refusal goes, the evidence stays; the truncated log lacks
     # the served version's metadata, so the next round refuses it as unlogged.
+    served_log = (data / "public" / "log" / "checkpoint").read_bytes()
     p = mirror("log-reset", "--data", data, check=0)
     assert "1 evidence directory kept" in p.stdout
+    # the log served until now goes with the evidence: its full tiles are no longer taken for
+    # a verified copy of the log the next round trusts afresh
+    assert not (data / "public" / "log").exists()
+    resets = [d for d in (data / "evidence").iterdir() if d.name.endswith("-reset")]
+    assert len(resets) == 1
+    assert (resets[0] / "served-log" / "checkpoint").read_bytes() == served_log
     p = wsync(w, data, w["url"], check=1)
     assert "not in the transparency log" in p.stderr, p.stderr
-    assert len(list((data / "evidence").iterdir())) == 1
+    assert len(list((data / "evidence").iterdir())) == 2
 
 
 def test_rewritten_log_is_evidence(world, procs):

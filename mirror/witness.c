@@ -255,13 +255,12 @@ static rh_err write_file(const char *dir, const char *name, const void *p, size_
     return rc == RH_OK ? rc : rh_fail(e, RH_EIO, "%s: cannot write: %s", path, strerror(errno));
 }
 
-rh_err rh_witness_evidence_write(const char *data, const uint8_t *old, size_t oldlen,
-                                 const uint8_t *cur, size_t curlen, const char *upstream,
-                                 const char *why, int64_t now, char *dir, size_t dirsz,
-                                 rh_error *e)
+/* A new directory DATA/evidence/<stamp><suffix>[-k] into d (base: DATA/evidence): mkdir is
+ * the exclusive claim, nothing is ever replaced. */
+static rh_err evidence_claim(const char *data, int64_t now, const char *suffix, char *base,
+                             char *d, char *stamp, rh_error *e)
 {
-    char base[PATH_MAX], d[PATH_MAX], stamp[32];
-    if (snprintf(base, sizeof base, "%s/%s", data, RH_WITNESS_EVIDENCE_DIR) >= (int)sizeof base)
+    if (snprintf(base, PATH_MAX, "%s/%s", data, RH_WITNESS_EVIDENCE_DIR) >= PATH_MAX)
         return rh_fail(e, RH_ETOOBIG, "%s: path too long", data);
     rh_err rc = rh_mfs_mkdirs(base, e);
     if (rc != RH_OK)
@@ -269,22 +268,30 @@ rh_err rh_witness_evidence_write(const char *data, const uint8_t *old, size_t ol
     struct tm tm;
     time_t t = (time_t)now;
     gmtime_r(&t, &tm);
-    strftime(stamp, sizeof stamp, "%Y%m%dT%H%M%SZ", &tm);
-    /* A new directory every time: mkdir is the exclusive claim, nothing is ever replaced. */
-    int k;
-    for (k = 0; k < RH_WITNESS_MAX_EVIDENCE; k++) {
-        int n = k == 0 ? snprintf(d, sizeof d, "%s/%s", base, stamp)
-                       : snprintf(d, sizeof d, "%s/%s-%d", base, stamp, k);
-        if (n >= (int)sizeof d)
+    strftime(stamp, 32, "%Y%m%dT%H%M%SZ", &tm);
+    for (int k = 0; k < RH_WITNESS_MAX_EVIDENCE; k++) {
+        int n = k == 0 ? snprintf(d, PATH_MAX, "%s/%s%s", base, stamp, suffix)
+                       : snprintf(d, PATH_MAX, "%s/%s%s-%d", base, stamp, suffix, k);
+        if (n >= PATH_MAX)
             return rh_fail(e, RH_ETOOBIG, "%s: path too long", base);
         if (mkdir(d, 0755) == 0)
-            break;
+            return RH_OK;
         if (errno != EEXIST)
             return rh_fail(e, RH_EIO, "%s: %s", d, strerror(errno));
     }
-    if (k == RH_WITNESS_MAX_EVIDENCE)
-        return rh_fail(e, RH_EIO, "%s: %d evidence directories already", base,
-                       RH_WITNESS_MAX_EVIDENCE);
+    return rh_fail(e, RH_EIO, "%s: %d evidence directories already", base,
+                   RH_WITNESS_MAX_EVIDENCE);
+}
+
+rh_err rh_witness_evidence_write(const char *data, const uint8_t *old, size_t oldlen,
+                                 const uint8_t *cur, size_t curlen, const char *upstream,
+                                 const char *why, int64_t now, char *dir, size_t dirsz,
+                                 rh_error *e)
+{
+    char base[PATH_MAX], d[PATH_MAX], stamp[32];
+    rh_err rc = evidence_claim(data, now, "", base, d, stamp, e);
+    if (rc != RH_OK)
+        return rc;
     rh_buf r;
     rh_buf_init(&r, 16384);
     (void)rh_buf_appendf(&r, "upstream: %s\ntime: %s\nreason: %s\n"
@@ -384,6 +391,22 @@ rh_err rh_witness_log_reset(const char *data, rh_error *e)
         st.log_checkpoint = st.log_inconsistent = NULL;
         rc = rh_mirror_state_save(statep, &st, e);
         rh_mirror_state_cleanup(&st);
+    }
+    /* The log served so far goes with the evidence: the next round must not take its full
+     * tiles for its own verified copy of a log it now trusts afresh. */
+    char pl[PATH_MAX], base[PATH_MAX], d[PATH_MAX], dst[PATH_MAX], stamp[32];
+    struct stat sb;
+    if (rc == RH_OK && snprintf(pl, sizeof pl, "%s/public/log", data) < (int)sizeof pl &&
+        lstat(pl, &sb) == 0 &&
+        (rc = evidence_claim(data, (int64_t)time(NULL), "-reset", base, d, stamp, e)) == RH_OK) {
+        if (snprintf(dst, sizeof dst, "%s/served-log", d) >= (int)sizeof dst)
+            rc = rh_fail(e, RH_ETOOBIG, "%s: path too long", d);
+        else if (rename(pl, dst) != 0)
+            rc = rh_fail(e, RH_EIO, "%s: cannot move to %s: %s", pl, dst, strerror(errno));
+        else if ((rc = rh_mfs_fsync_dir(d, e)) == RH_OK &&
+                 (rc = rh_mfs_fsync_dir(base, e)) == RH_OK &&
+                 snprintf(pl, sizeof pl, "%s/public", data) < (int)sizeof pl)
+            rc = rh_mfs_fsync_dir(pl, e);
     }
     close(fd);
     return rc;

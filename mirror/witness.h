@@ -135,8 +135,9 @@ rh_err rh_mirror_sync_round(const rh_sync_opts *o, const rh_witness_opts *w, rh_
 void rh_witness_status(const char *data, rh_log_status *out);
 
 /* Operator action after an inconsistency was investigated: forgets the accepted checkpoint and
- * the refusal (DATA/state.json, under DATA/.lock); evidence stays. The next round accepts the
- * upstream's current log as on first use. Returns RH_OK, RH_EIO (locked, unwritable),
+ * the refusal (DATA/state.json, under DATA/.lock); evidence stays, and the log served so far
+ * (DATA/public/log) joins it as DATA/evidence/<when>-reset/served-log. The next round accepts
+ * the upstream's current log as on first use. Returns RH_OK, RH_EIO (locked, unwritable),
  * RH_EPARSE, RH_ENOMEM. */
 rh_err rh_witness_log_reset(const char *data, rh_error *e) __attribute__((warn_unused_result));
 
