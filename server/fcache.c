@@ -13,14 +13,21 @@ struct rh_fcache {
     rh_fent *mru, *lru;          /* the LRU list, most recently used first */
 };
 
+/* Eight bytes a step (a served path is about 100 bytes: FNV-1a's byte-serial multiplies were
+ * 1.3% of the server's CPU under the small-file benchmark); a multiply-xorshift mix per word. */
 static unsigned key_hash(const char *s, size_t n)
 {
-    uint32_t h = 2166136261u; /* FNV-1a */
-    for (size_t i = 0; i < n; i++) {
-        h ^= (uint8_t)s[i];
-        h *= 16777619u;
+    uint64_t h = 0x9e3779b97f4a7c15u ^ (uint64_t)n, w;
+    for (; n >= 8; s += 8, n -= 8) {
+        memcpy(&w, s, 8);
+        h = (h ^ w) * 0xff51afd7ed558ccdu;
+        h ^= h >> 32;
     }
-    return h;
+    w = 0;
+    memcpy(&w, s, n);
+    h = (h ^ w) * 0xc4ceb9fe1a85ec53u;
+    h ^= h >> 29;
+    return (unsigned)h;
 }
 
 rh_fcache *rh_fcache_new(size_t max_entries)

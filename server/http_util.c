@@ -15,6 +15,25 @@ int rh_http_path_decode(const char *raw, size_t rawlen, char *out, size_t outcap
         return 414;
     if (rawlen == 0 || raw[0] != '/')
         return 400;
+    /* Fast path, the common request: visible ASCII without '%' or '\\' is its own decoding;
+     * one pass copies it and checks the segments. */
+    if (rawlen <= outcap) {
+        bool bad_seg = false;
+        unsigned char prev = '/';
+        size_t i = 1;
+        for (; i < rawlen; i++) {
+            unsigned char c = (unsigned char)raw[i];
+            if (c < 0x21 || c >= 0x7f || c == '%' || c == '\\')
+                break;
+            bad_seg |= prev == '/' && (c == '/' || c == '.');
+            prev = c;
+        }
+        if (i == rawlen) {
+            memcpy(out, raw + 1, rawlen - 1);
+            out[rawlen - 1] = '\0';
+            return rawlen == 1 || bad_seg || prev == '/' ? 404 : 0;
+        }
+    }
     /* First pass: decode into out, remembering a 404 cause but finishing the 400 checks so a
      * malformed request is always reported as malformed. */
     for (size_t i = 1; i < rawlen; i++) {
