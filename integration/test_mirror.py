@@ -105,6 +105,15 @@ def test_sync_once_publish_again_and_gc(tmp_path, procs, origin_repo):
     assert set(tree_digest(pub)) == referenced(pub)
 
 
+def h2_connections(port):
+    st, body = http_get(port, "/metrics")
+    text = body.decode()
+    h2 = [l for l in text.split("\n")
+          if l.startswith('rhine_httpd_http_protocol_connections_total{protocol="h2"}')]
+    assert h2, text
+    return int(float(h2[0].rsplit(" ", 1)[1]))
+
+
 def test_one_h2_connection_over_tls(tmp_path, procs, origin_repo, tls_ca):
     """Targets come over few multiplexed HTTP/2 connections (metadata over another handle)."""
     o = origin_repo
@@ -115,14 +124,35 @@ def test_one_h2_connection_over_tls(tmp_path, procs, origin_repo, tls_ca):
     data = tmp_path / "m"
     sync(o, data, up, check=0, extra=("--ca", tls_ca["ca"], "--concurrency", "16"))
     assert verify_tree(data / "public") == repo_version(o["repo"])
-    st, body = http_get(ports["clear"], "/metrics")
-    text = body.decode()
-    h2 = [l for l in text.split("\n")
-          if l.startswith('rhine_httpd_http_protocol_connections_total{protocol="h2"}')]
-    assert h2, text
-    n = int(float(h2[0].rsplit(" ", 1)[1]))
-    # Targets over ceil(41/16) multiplexed connections (16 streams each), one for metadata.
-    assert n == 1 + math.ceil(41 / 16), text
+    n = h2_connections(ports["clear"])
+    # Targets over ceil(41/16) multiplexed connections (16 streams each); metadata over one,
+    # and timestamp.json over one more while the root probe is in flight. Nearby (loopback),
+    # no download connection is opened ahead.
+    assert n == 2 + math.ceil(41 / 16)
+
+
+def test_far_upstream_download_connections_opened_ahead(tmp_path, procs, origin_repo, tls_ca):
+    """Through a proxy adding 60 ms each way, the mirror opens its download connections while
+    snapshot and targets metadata arrive, and the downloads use exactly those: 8 opened ahead
+    (RH_DL_CONNS), none opened again for the 3 the 41 targets need, plus the metadata
+    connection and the timestamp prefetch's."""
+    o = origin_repo
+    write_source(o["src"], files_v(40, seed=3))
+    publish(o["repo"], o["keys"], o["src"])
+    _, ports = serve(procs, tmp_path, o["repo"], tls=tls_ca)
+    pf = tmp_path / "proxy.port"
+    procs.start([sys.executable, HERE.parent / "bench" / "delayproxy.py", "--target",
+                 f"127.0.0.1:{ports['tls']}", "--delay-ms", "60", "--port-file", pf],
+                port_file=pf)
+    up = f"https://127.0.0.1:{int(pf.read_text())}"
+    data = tmp_path / "m"
+    sync(o, data, up, check=0, extra=("--ca", tls_ca["ca"], "--concurrency", "16"))
+    assert verify_tree(data / "public") == repo_version(o["repo"])
+    assert h2_connections(ports["clear"]) == 2 + 8
+    # A second round finds nothing new (exit 3): no snapshot is fetched, nothing is opened
+    # ahead.
+    sync(o, data, up, check=3, extra=("--ca", tls_ca["ca"], "--concurrency", "16"))
+    assert h2_connections(ports["clear"]) == 2 + 8 + 2
 
 
 def test_chain_origin_a_b(tmp_path, procs, origin_repo):

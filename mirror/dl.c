@@ -8,6 +8,7 @@
 #include <fcntl.h>
 #include <inttypes.h>
 #include <limits.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -335,6 +336,122 @@ static void job_failed(run *r, job *j, rh_err code, const char *msg, int64_t now
         r->nretry++;
 }
 
+/* What every request of the downloader sets alike, the warm-up's included: libcurl reuses a
+ * connection only for a transfer with the same TLS settings (CA) and HTTP version. */
+static bool easy_base(CURL *c, const char *url, const char *ca)
+{
+    long ver = (long)CURL_HTTP_VERSION_2TLS;
+    if (strncasecmp(url, "http://", 7) == 0)
+        ver = rh_dl_h2c_ok() ? (long)CURL_HTTP_VERSION_2_PRIOR_KNOWLEDGE
+                             : (long)CURL_HTTP_VERSION_1_1;
+    return curl_easy_setopt(c, CURLOPT_URL, url) == CURLE_OK &&
+           curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https") == CURLE_OK &&
+           curl_easy_setopt(c, CURLOPT_HTTP_VERSION, ver) == CURLE_OK &&
+           curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L) == CURLE_OK &&
+           curl_easy_setopt(c, CURLOPT_FOLLOWLOCATION, 0L) == CURLE_OK &&
+           curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, RH_DL_CONNECT_MS) == CURLE_OK &&
+           curl_easy_setopt(c, CURLOPT_USERAGENT, "rhine-mirror/1") == CURLE_OK &&
+           (ca == NULL || curl_easy_setopt(c, CURLOPT_CAINFO, ca) == CURLE_OK);
+}
+
+struct rh_dl_warm {
+    pthread_t th;
+    CURLM *m;
+    char *url;
+    char *ca;
+    long opened;       /* connections that answered */
+    atomic_bool stop;  /* rh_dl_warm_free: give up now rather than wait for the answers */
+};
+
+/* The warm-up thread: RH_DL_CONNS HEAD requests added together, none waiting for another's
+ * connection (no PIPEWAIT, one stream each), so each opens its own; when they are answered the
+ * connections stay in m's cache for rh_dl_run. */
+static void *warm_main(void *arg)
+{
+    rh_dl_warm *w = arg;
+    CURL *hs[RH_DL_CONNS] = {0};
+    curl_multi_setopt(w->m, CURLMOPT_PIPELINING, (long)CURLPIPE_MULTIPLEX);
+    curl_multi_setopt(w->m, CURLMOPT_MAX_HOST_CONNECTIONS, RH_DL_CONNS);
+    curl_multi_setopt(w->m, CURLMOPT_MAX_CONCURRENT_STREAMS, 1L);
+    for (long i = 0; i < RH_DL_CONNS; i++) {
+        CURL *c = curl_easy_init();
+        if (c == NULL)
+            break;
+        if (!easy_base(c, w->url, w->ca) ||
+            curl_easy_setopt(c, CURLOPT_NOBODY, 1L) != CURLE_OK ||
+            curl_easy_setopt(c, CURLOPT_PIPEWAIT, 0L) != CURLE_OK ||
+            curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, RH_DL_CONNECT_MS) != CURLE_OK ||
+            curl_multi_add_handle(w->m, c) != CURLM_OK) {
+            curl_easy_cleanup(c);
+            break;
+        }
+        hs[i] = c;
+    }
+    int running = 1;
+    while (running > 0 && !atomic_load(&w->stop)) {
+        if (curl_multi_perform(w->m, &running) != CURLM_OK)
+            break;
+        if (running > 0 && curl_multi_poll(w->m, NULL, 0, 100, NULL) != CURLM_OK)
+            break;
+    }
+    CURLMsg *msg;
+    int left;
+    while ((msg = curl_multi_info_read(w->m, &left)) != NULL)
+        if (msg->msg == CURLMSG_DONE && msg->data.result == CURLE_OK)
+            w->opened++;
+    for (long i = 0; i < RH_DL_CONNS; i++) {
+        if (hs[i] != NULL) {
+            curl_multi_remove_handle(w->m, hs[i]);
+            curl_easy_cleanup(hs[i]);
+        }
+    }
+    return NULL;
+}
+
+rh_dl_warm *rh_dl_warm_start(const char *upstream, const char *ca)
+{
+    rh_dl_warm *w = calloc(1, sizeof *w);
+    if (w == NULL)
+        return NULL;
+    atomic_init(&w->stop, false);
+    size_t n = strlen(upstream) + sizeof "/metadata/timestamp.json";
+    if ((w->url = malloc(n)) == NULL || (ca != NULL && (w->ca = strdup(ca)) == NULL) ||
+        (w->m = curl_multi_init()) == NULL)
+        goto fail;
+    snprintf(w->url, n, "%s/metadata/timestamp.json", upstream);
+    if (pthread_create(&w->th, NULL, warm_main, w) != 0)
+        goto fail;
+    return w;
+fail:
+    if (w->m != NULL)
+        curl_multi_cleanup(w->m);
+    free(w->url);
+    free(w->ca);
+    free(w);
+    return NULL;
+}
+
+/* Joins the thread; the multi handle (with its open connections) is handed to the caller. */
+static CURLM *warm_take(rh_dl_warm *w, long *opened)
+{
+    pthread_join(w->th, NULL);
+    CURLM *m = w->m;
+    *opened = w->opened;
+    free(w->url);
+    free(w->ca);
+    free(w);
+    return m;
+}
+
+void rh_dl_warm_free(rh_dl_warm *w)
+{
+    long opened;
+    if (w != NULL) {
+        atomic_store(&w->stop, true);
+        curl_multi_cleanup(warm_take(w, &opened));
+    }
+}
+
 /* Open the staging file and take up a partial one. Returns RH_OK with *x (network needed) or
  * with *x NULL and the job done (already complete and verified); else an error (job state set). */
 static rh_err job_start(run *r, job *j, CURLM *m, int64_t now)
@@ -471,32 +588,21 @@ static rh_err job_start(run *r, job *j, CURLM *m, int64_t now)
      * the rest wait for a connection with a free stream rather than opening their own. */
     long pipewait = r->opened < r->conns ? 0L : 1L;
     r->opened++;
-    long ver = (long)CURL_HTTP_VERSION_2TLS;
-    if (strncasecmp(x->url, "http://", 7) == 0)
-        ver = rh_dl_h2c_ok() ? (long)CURL_HTTP_VERSION_2_PRIOR_KNOWLEDGE
-                             : (long)CURL_HTTP_VERSION_1_1;
-    bool ok = curl_easy_setopt(c, CURLOPT_URL, x->url) == CURLE_OK &&
-              curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https") == CURLE_OK &&
-              curl_easy_setopt(c, CURLOPT_HTTP_VERSION, ver) == CURLE_OK &&
+    bool ok = easy_base(c, x->url, o->ca) &&
               curl_easy_setopt(c, CURLOPT_PIPEWAIT, pipewait) == CURLE_OK &&
-              curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L) == CURLE_OK &&
-              curl_easy_setopt(c, CURLOPT_FOLLOWLOCATION, 0L) == CURLE_OK &&
-              curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, RH_DL_CONNECT_MS) == CURLE_OK &&
               curl_easy_setopt(c, CURLOPT_TIMEOUT, o->timeout_s) == CURLE_OK &&
               curl_easy_setopt(c, CURLOPT_LOW_SPEED_LIMIT, o->low_speed_limit) == CURLE_OK &&
               curl_easy_setopt(c, CURLOPT_LOW_SPEED_TIME, o->low_speed_time) == CURLE_OK &&
               curl_easy_setopt(c, CURLOPT_BUFFERSIZE, RH_DL_BUFFER) == CURLE_OK &&
               curl_easy_setopt(c, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)it->length) ==
                   CURLE_OK &&
-              curl_easy_setopt(c, CURLOPT_USERAGENT, "rhine-mirror/1") == CURLE_OK &&
               curl_easy_setopt(c, CURLOPT_ERRORBUFFER, x->errbuf) == CURLE_OK &&
               curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_write) == CURLE_OK &&
               curl_easy_setopt(c, CURLOPT_WRITEDATA, x) == CURLE_OK &&
               curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, on_header) == CURLE_OK &&
               curl_easy_setopt(c, CURLOPT_HEADERDATA, x) == CURLE_OK &&
               curl_easy_setopt(c, CURLOPT_PRIVATE, x) == CURLE_OK &&
-              (have == 0 || curl_easy_setopt(c, CURLOPT_RANGE, range) == CURLE_OK) &&
-              (o->ca == NULL || curl_easy_setopt(c, CURLOPT_CAINFO, o->ca) == CURLE_OK);
+              (have == 0 || curl_easy_setopt(c, CURLOPT_RANGE, range) == CURLE_OK);
     if (!ok || curl_multi_add_handle(m, c) != CURLM_OK) {
         rc = RH_ENET;
         snprintf(emsg, sizeof emsg, "%.300s: cannot set up the transfer", x->url);
@@ -610,10 +716,15 @@ static size_t reap(run *r, CURLM *m, bool *io_failed)
 rh_err rh_dl_run(const rh_dl_opts *o, const rh_dl_item *items, size_t n, rh_dl_stats *stats,
                  rh_error *e)
 {
-    if (o == NULL || o->nupstreams == 0 || o->staging == NULL || (n > 0 && items == NULL))
+    if (o == NULL || o->nupstreams == 0 || o->staging == NULL || (n > 0 && items == NULL)) {
+        if (o != NULL)
+            rh_dl_warm_free(o->warm);
         return rh_fail(e, RH_EINVAL, "download: bad arguments");
-    if (n == 0)
+    }
+    if (n == 0) {
+        rh_dl_warm_free(o->warm);
         return RH_OK;
+    }
     rh_dl_stats local;
     memset(&local, 0, sizeof local);
     wbpool pool;
@@ -646,7 +757,9 @@ rh_err rh_dl_run(const rh_dl_opts *o, const rh_dl_item *items, size_t n, rh_dl_s
     r.conns = conns;
     job *jobs = calloc(n, sizeof *jobs);
     r.live = calloc(r.nlive, sizeof *r.live);
-    CURLM *m = curl_multi_init();
+    long warmed = 0;
+    CURLM *m = o->warm != NULL ? warm_take(o->warm, &warmed) : curl_multi_init();
+    r.opened = warmed < conns ? warmed : conns; /* already open: no transfer opens them again */
     rh_err rc = RH_OK;
     /* Opened before anything is written: syncfs(2) reports the write-back errors of the file
      * system that happen after the descriptor was opened. */

@@ -52,7 +52,19 @@ typedef struct rh_dl_opts {
     long low_speed_time;          /* ... for this long: abort the transfer */
     long retries;                 /* further attempts per upstream after a network failure */
     const atomic_bool *cancel;    /* may be NULL; when set, the run stops with RH_ENET */
+    struct rh_dl_warm *warm;      /* may be NULL: connections opened ahead (rh_dl_warm_start),
+                                   * taken over and freed by rh_dl_run */
 } rh_dl_opts;
+
+/* Opens RH_DL_CONNS connections to upstream (TCP and TLS handshakes, then one HEAD of its
+ * metadata/timestamp.json each) on a thread, while the caller does other work: the mirror
+ * starts it when a new snapshot is coming from a distant upstream, and its targets metadata
+ * arrives while the handshakes complete, so the first transfers of rh_dl_run do not wait a
+ * round trip for their connections. ca as for rh_dl_opts. NULL when it cannot start (then
+ * rh_dl_run opens its own). Hand it to rh_dl_run in opts->warm, or free it. */
+typedef struct rh_dl_warm rh_dl_warm;
+rh_dl_warm *rh_dl_warm_start(const char *upstream, const char *ca);
+void rh_dl_warm_free(rh_dl_warm *w); /* waits for the thread; accepts NULL */
 
 typedef struct rh_dl_stats {
     uint64_t bytes;                /* body bytes received */

@@ -1,7 +1,7 @@
 /* test_dl.c -- the mirror's downloader against a forked loopback HTTP/1.1 server: verified
  * fetch, failover on a wrong hash, 404, resume with Range, a connection cut mid-body (the
  * write buffer reaches the staging file, the rest is resumed), running out of file descriptors
- * (waited out, not a disk failure), staging reuse, bad arguments. */
+ * (waited out, not a disk failure), staging reuse, connections opened ahead, bad arguments. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -53,6 +53,8 @@ static void fill(void)
  * /targets/a/big the big file; an evil server flips one byte of every body, a cutting one closes
  * the connection after byte CUT of the big file; anything else is 404. One request per
  * connection. */
+static int g_reqlog = -1; /* when >= 0, the server writes each request line here */
+
 static void serve_one(int c, int mode)
 {
     char req[4096];
@@ -65,6 +67,12 @@ static void serve_one(int c, int mode)
         req[got] = '\0';
         if (strstr(req, "\r\n\r\n") != NULL)
             break;
+    }
+    if (g_reqlog >= 0) {
+        size_t n = strcspn(req, "\r");
+        req[n] = '\n';
+        (void)!write(g_reqlog, req, n + 1);
+        req[n] = '\r';
     }
     int i = -1;
     const char *body = NULL;
@@ -193,7 +201,7 @@ static int teardown(void **state)
 
 static rh_dl_opts opts(const fx *f, const char *const *ups, size_t n, long conc)
 {
-    return (rh_dl_opts){ups, n, f->staging, NULL, conc, 30, 1, 30, 0, NULL};
+    return (rh_dl_opts){ups, n, f->staging, NULL, conc, 30, 1, 30, 0, NULL, NULL};
 }
 
 /* The staging file of item i holds exactly its bytes. */
@@ -210,6 +218,24 @@ static void assert_staged(const fx *f, int i)
     assert_memory_equal(buf, g_body[i], n);
 }
 
+/* One run over every item: all verified into staging, every byte counted once. */
+static void fetch_all_ok(const fx *f, const rh_dl_opts *o)
+{
+    rh_dl_stats st;
+    memset(&st, 0, sizeof st);
+    rh_error e;
+    rh_error_clear(&e);
+    assert_int_equal(rh_dl_run(o, f->it, NFILES, &st, &e), RH_OK);
+    assert_int_equal(st.objects, NFILES);
+    uint64_t total = 0;
+    for (int i = 0; i < NFILES; i++)
+        total += FLEN(i);
+    assert_int_equal(st.bytes, total);
+    assert_int_equal(st.resumed, 0);
+    for (int i = 0; i < NFILES; i++)
+        assert_staged(f, i);
+}
+
 static void test_fetch_all(void **state)
 {
     fx *f = *state;
@@ -221,19 +247,7 @@ static void test_fetch_all(void **state)
         teardown(state);
         assert_int_equal(mkdir(f->staging, 0700), 0);
         rh_dl_opts o = opts(f, ups, 1, conc);
-        rh_dl_stats st;
-        memset(&st, 0, sizeof st);
-        rh_error e;
-        rh_error_clear(&e);
-        assert_int_equal(rh_dl_run(&o, f->it, NFILES, &st, &e), RH_OK);
-        assert_int_equal(st.objects, NFILES);
-        uint64_t total = 0;
-        for (int i = 0; i < NFILES; i++)
-            total += FLEN(i);
-        assert_int_equal(st.bytes, total);
-        assert_int_equal(st.resumed, 0);
-        for (int i = 0; i < NFILES; i++)
-            assert_staged(f, i);
+        fetch_all_ok(f, &o);
     }
     srv_stop(&s);
 }
@@ -452,6 +466,62 @@ static void test_complete_staging_needs_no_network(void **state)
     assert_int_equal(st.failures[RH_ENET], 1);
 }
 
+/* Connections opened ahead: RH_DL_CONNS requests (HEAD of the metadata/timestamp.json) reach
+ * the upstream before rh_dl_run starts, and a run handed the warm-up still fetches and verifies
+ * everything, also when the upstream refused the HEADs and closed those connections (as this
+ * one-request-per-connection server does). Handed over with nothing to fetch, or never used,
+ * it is freed (ASan: no leak, no thread left). */
+static void test_warm_up(void **state)
+{
+    fx *f = *state;
+    char logp[] = "/tmp/rh_test_dl_req.XXXXXX";
+    g_reqlog = mkstemp(logp);
+    assert_true(g_reqlog >= 0);
+    srv s;
+    srv_start(&s, GOOD);
+    const char *ups[] = {s.url};
+    rh_dl_opts o = opts(f, ups, 1, 4);
+    o.warm = rh_dl_warm_start(s.url, NULL);
+    assert_non_null(o.warm);
+    fetch_all_ok(f, &o);
+    srv_stop(&s);
+    char buf[16384];
+    ssize_t n = pread(g_reqlog, buf, sizeof buf - 1, 0);
+    assert_true(n > 0);
+    buf[n] = '\0';
+    int heads = 0, gets = 0;
+    for (char *l = buf; *l != '\0'; l = strchr(l, '\n') + 1) {
+        if (strncmp(l, "HEAD /metadata/timestamp.json HTTP/1.1\n", 39) == 0)
+            heads++;
+        else if (strncmp(l, "GET /targets/a/f", 16) == 0)
+            gets++;
+        else
+            fail_msg("unexpected request: %.80s", l);
+        if (heads + gets > 2 * NFILES)
+            break;
+    }
+    assert_int_equal(heads, RH_DL_CONNS);
+    assert_int_equal(gets, NFILES);
+    /* The HEADs all came before the first GET: the warm-up was over when the run began. */
+    assert_non_null(strstr(buf, "GET"));
+    char *first_get = strstr(buf, "GET");
+    char *last_head = NULL;
+    for (char *h = strstr(buf, "HEAD"); h != NULL; h = strstr(h + 1, "HEAD"))
+        last_head = h;
+    assert_true(last_head != NULL && last_head < first_get);
+    close(g_reqlog);
+    unlink(logp);
+    g_reqlog = -1;
+
+    rh_error e;
+    rh_error_clear(&e);
+    o.warm = rh_dl_warm_start("http://127.0.0.1:1", NULL); /* nothing to fetch */
+    assert_non_null(o.warm);
+    assert_int_equal(rh_dl_run(&o, f->it, 0, NULL, &e), RH_OK);
+    rh_dl_warm_free(rh_dl_warm_start("http://127.0.0.1:1", NULL)); /* never used */
+    rh_dl_warm_free(NULL);
+}
+
 static void test_bad_arguments(void **state)
 {
     fx *f = *state;
@@ -484,6 +554,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_cut_then_resume, setup, teardown),
         cmocka_unit_test_setup_teardown(test_out_of_descriptors_is_waited_out, setup, teardown),
         cmocka_unit_test_setup_teardown(test_complete_staging_needs_no_network, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_warm_up, setup, teardown),
         cmocka_unit_test_setup_teardown(test_bad_arguments, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
