@@ -306,20 +306,26 @@ def make_cert(work):
 # --------------------------------------------------------------------------------------------
 # Servers.
 
-def start_rhine(name, root, cert, key, work, extra=()):
+def start_rhine(name, root, cert, key, work, extra=(), clear=False):
+    """rhine-httpd over TLS on CPU 0: (process, TLS port), plus the cleartext port (h2c and
+    HTTP/1.1) when clear is true."""
     pf = os.path.join(work, name + ".port")
     if os.path.exists(pf):
         os.unlink(pf)
-    p = PROCS.start(name, [os.path.join(BUILD, "rhine-httpd"), "--root", root,
-                           "--listen", "127.0.0.1:0", "--tls-cert", cert, "--tls-key", key,
-                           "--port-file", pf] + list(extra), SERVER_CPU, work)
+    argv = [os.path.join(BUILD, "rhine-httpd"), "--root", root, "--listen", "127.0.0.1:0",
+            "--tls-cert", cert, "--tls-key", key, "--port-file", pf] + list(extra)
+    if clear:
+        argv += ["--listen-h2c", "127.0.0.1:0"]
+    p = PROCS.start(name, argv, SERVER_CPU, work)
     text = wait_file(pf, p)
-    m = re.search(r"^tls (\d+)$", text, re.M)
-    if not m:
+    ports = dict((k, int(v)) for k, v in re.findall(r"^(tls|clear) (\d+)$", text, re.M))
+    if "tls" not in ports or (clear and "clear" not in ports):
         raise RuntimeError("rhine-httpd port file: %r" % text)
-    port = int(m.group(1))
-    wait_port(port, p)
-    return p, port
+    wait_port(ports["tls"], p)
+    if clear:
+        wait_port(ports["clear"], p)
+        return p, ports["tls"], ports["clear"]
+    return p, ports["tls"]
 
 
 def start_nginx(root, cert, key, work):
@@ -741,8 +747,8 @@ def bench_sync(work, cert, key, res):
     targets_bytes = sum(files[r] for r in rels if r.startswith("targets/"))
     res["sync_repo"] = {"targets": len(sizes), "files": len(rels), "bytes": total,
                         "source_bytes": sum(sizes), "level": LEVEL}
-    httpd, hport = start_rhine("rhine-httpd-upstream", repo, cert, key, work,
-                               ["--etag-from-name", "--test-routes"])
+    httpd, hport, cport = start_rhine("rhine-httpd-upstream", repo, cert, key, work,
+                                      ["--etag-from-name", "--test-routes"], clear=True)
     rsyncd, rport = start_rsyncd({"repo": repo}, work)
     rows = []
     state = {}
@@ -821,6 +827,32 @@ def bench_sync(work, cert, key, res):
                              "key": "mirror", "seconds": None,
                              "note": "failed: " + str(e).splitlines()[0][:200]})
                 log("  rhine-mirror: FAILED: %s" % e)
+
+            # Not a target row: the same sync over cleartext http:// (TUF needs no TLS for
+            # integrity), to show what TLS costs and to compare plaintext with plaintext
+            # (rsync). libcurl before 8.0 speaks HTTP/1.1 there (see rh_dl_h2c_ok).
+            def one_clear():
+                d = os.path.join(work, "dst-mirror-clear")
+                retire(work, d)
+                dt, _, _ = mirror_sync(info, "http://127.0.0.1:%d/" % cport,
+                                       os.path.join(repo, "metadata/1.root.json"), d, cert)
+                got = sum(v for r, v in tree_files(os.path.join(d, "public")).items()
+                          if r.startswith("targets/"))
+                if got != targets_bytes:
+                    raise RuntimeError("mirror published %d target bytes, expected %d"
+                                       % (got, targets_bytes))
+                return dt
+            try:
+                t, vals = median_run(one_clear, REPEAT)
+                rows.append({"tool": "rhine-mirror sync --once over cleartext http:// (not a "
+                             "target row: no TLS, like rsync)", "key": "mirror-clear",
+                             "seconds": t, "runs": vals, "bytes": total})
+                log("  rhine-mirror over http://: %.2f s" % t)
+                retire(work, os.path.join(work, "dst-mirror-clear"))
+            except RuntimeError as e:
+                rows.append({"tool": "rhine-mirror sync --once over cleartext http://",
+                             "key": "mirror-clear", "seconds": None,
+                             "note": "failed: " + str(e).splitlines()[0][:200]})
         res["sync"] = rows
 
         if "incr" in ONLY:
