@@ -799,18 +799,24 @@ def bench_sync(work, cert, key, res):
 
             phases = []
 
-            def one_mirror():
-                d = os.path.join(work, "dst-mirror")
+            def checked_sync(url, dest):
+                """One sync into a fresh dest: (seconds, peak RSS, output); every target byte
+                must be published."""
+                d = os.path.join(work, dest)
                 retire(work, d)
-                dt, rss, out = mirror_sync(info, "https://127.0.0.1:%d/" % hport,
-                                           os.path.join(repo, "metadata/1.root.json"), d, cert)
-                rss_all.append(rss)
-                phases.append((dt, mirror_phases(out)))
+                dt, rss, out = mirror_sync(info, url, os.path.join(repo, "metadata/1.root.json"),
+                                           d, cert)
                 got = sum(v for r, v in tree_files(os.path.join(d, "public")).items()
                           if r.startswith("targets/"))
                 if got != targets_bytes:
                     raise RuntimeError("mirror published %d target bytes, expected %d"
                                        % (got, targets_bytes))
+                return dt, rss, out
+
+            def one_mirror():
+                dt, rss, out = checked_sync("https://127.0.0.1:%d/" % hport, "dst-mirror")
+                rss_all.append(rss)
+                phases.append((dt, mirror_phases(out)))
                 return dt
             try:
                 t, vals = median_run(one_mirror, REPEAT)
@@ -831,19 +837,9 @@ def bench_sync(work, cert, key, res):
             # Not a target row: the same sync over cleartext http:// (TUF needs no TLS for
             # integrity), to show what TLS costs and to compare plaintext with plaintext
             # (rsync). libcurl before 8.0 speaks HTTP/1.1 there (see rh_dl_h2c_ok).
-            def one_clear():
-                d = os.path.join(work, "dst-mirror-clear")
-                retire(work, d)
-                dt, _, _ = mirror_sync(info, "http://127.0.0.1:%d/" % cport,
-                                       os.path.join(repo, "metadata/1.root.json"), d, cert)
-                got = sum(v for r, v in tree_files(os.path.join(d, "public")).items()
-                          if r.startswith("targets/"))
-                if got != targets_bytes:
-                    raise RuntimeError("mirror published %d target bytes, expected %d"
-                                       % (got, targets_bytes))
-                return dt
             try:
-                t, vals = median_run(one_clear, REPEAT)
+                t, vals = median_run(lambda: checked_sync("http://127.0.0.1:%d/" % cport,
+                                                          "dst-mirror-clear")[0], REPEAT)
                 rows.append({"tool": "rhine-mirror sync --once over cleartext http:// (not a "
                              "target row: no TLS, like rsync)", "key": "mirror-clear",
                              "seconds": t, "runs": vals, "bytes": total})
