@@ -664,12 +664,13 @@ static rhine_code wit_establish(rhine_client *c)
     rh_buf_init(&cur, 2 * RH_NOTE_MAX_BYTES);
     rh_buf_init(&old, RH_NOTE_MAX_BYTES);
     size_t *try = calloc(c->nm, sizeof(*try));
+    size_t *obs_mirror = calloc(c->nm, sizeof(*obs_mirror)); /* w.obs[i] came from mirror [i] */
     rh_log_view *view = NULL;
     rhine_code code = RHINE_ERR_NOMEM;
     rh_error e;
     rh_error_clear(&e);
     snprintf(c->werr, sizeof(c->werr), "transparency: out of memory");
-    if (!try || rh_wit_init(&w, c->wkeys, &e) != RH_OK)
+    if (!try || !obs_mirror || rh_wit_init(&w, c->wkeys, &e) != RH_OK)
         goto out;
     for (size_t mi = 0; mi < c->nm; mi++) {
         if (!c->m[mi].base)
@@ -683,6 +684,7 @@ static rhine_code wit_establish(rhine_client *c)
             fe.code = rc;
         if (rh_wit_add(&w, c->m[mi].label, b.data, b.len, rc == RH_OK ? NULL : &fe) != RH_OK)
             goto out;
+        obs_mirror[w.nobs - 1] = mi; /* rh_wit_add adds exactly one observation */
     }
     size_t gi;
     if (!rh_wit_choose(&w, &gi)) {
@@ -704,11 +706,7 @@ static rhine_code wit_establish(rhine_client *c)
             bool serves = w.obs[i].err == RH_OK && w.obs[i].group == gi;
             if (serves != (pass == 0))
                 continue;
-            for (size_t mi = 0; mi < c->nm; mi++)
-                if (c->m[mi].base && strcmp(c->m[mi].label, w.obs[i].label) == 0) {
-                    try[ntry++] = mi;
-                    break;
-                }
+            try[ntry++] = obs_mirror[i]; /* by index: labels are cut to RH_WIT_MAX_LABEL */
         }
     /* Append-only: the stored checkpoint must be a prefix of the chosen one (or the chosen one,
      * from lagging witnesses, a prefix of the stored one). */
@@ -815,6 +813,7 @@ static rhine_code wit_establish(rhine_client *c)
 out:
     rh_log_view_free(view);
     free(try);
+    free(obs_mirror);
     rh_buf_cleanup(&b);
     rh_buf_cleanup(&cur);
     rh_buf_cleanup(&old);

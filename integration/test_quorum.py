@@ -53,18 +53,21 @@ def cosigned(note: bytes, *witnesses) -> bytes:
     return out
 
 
-def mirror(procs, tmp: Path, name: str, repo: Path, *witnesses, note: bytes = None) -> str:
+def mirror(procs, tmp: Path, name: str, repo: Path, *witnesses, note: bytes = None,
+           prefix: str = "") -> str:
     """A copy of repo whose log/checkpoint carries the witnesses' cosignatures, served by
-    rhine-httpd (h2c/HTTP/1.1 cleartext). Returns the base URL."""
-    root = tmp / name
+    rhine-httpd (h2c/HTTP/1.1 cleartext) under the URL path prefix. Returns the base URL."""
+    top = tmp / name
+    root = top / prefix if prefix else top
     shutil.copytree(repo, root)
     cp = root / "log" / "checkpoint"
     cp.write_bytes(cosigned(note if note is not None else cp.read_bytes(), *witnesses))
     pf = tmp / f"{name}.ports"
-    procs.start([binary("rhine-httpd"), "--root", root, "--listen-h2c", "127.0.0.1:0",
+    procs.start([binary("rhine-httpd"), "--root", top, "--listen-h2c", "127.0.0.1:0",
                  "--port-file", pf], port_file=pf)
     ports = read_ports(pf)
-    return f"http://127.0.0.1:{ports.get('clear', next(iter(ports.values())))}"
+    base = f"http://127.0.0.1:{ports.get('clear', next(iter(ports.values())))}"
+    return base + "/" + prefix if prefix else base
 
 
 def witnesses_block(log_key, quorum, *ws):
@@ -115,6 +118,28 @@ def test_quorum_met_installs_and_stores_checkpoint(procs, tmp_path):
     plain = config(tmp_path, "plain", repo, tmp_path / "plain-state", [a], "")
     assert run_get("--config", plain, "update").returncode == 0
     assert not (tmp_path / "plain-state" / "log.checkpoint").exists()
+
+
+def test_quorum_with_mirror_urls_longer_than_512_bytes(procs, tmp_path):
+    """Mirror URLs (the labels of the quorum's observations) longer than the 512 bytes an
+    observation keeps: the quorum is still met and the log still read from those mirrors
+    (once, observations were matched back to mirrors by their cut label, and none matched)."""
+    repo, keys, _ = make_repo(tmp_path, {"app.bin": b"release one\n" * 50})
+    w1, w2 = Witness("w1.example"), Witness("w2.example")
+    long = "/".join(["d" * 200] * 3)
+    a = mirror(procs, tmp_path, "m-a", repo, w1, prefix=long)
+    b = mirror(procs, tmp_path, "m-b", repo, w2, prefix=long)
+    assert len(a) > 600 and len(b) > 600
+    state = tmp_path / "state"
+    cfg = config(tmp_path, "c", repo, state, [a, b],
+                 witnesses_block(keys / "log.pub", 2, w1, w2))
+    r = run_get("--config", cfg, "fetch", "app.bin", "-o", tmp_path / "app.bin")
+    assert r.returncode == 0, r.stderr
+    assert (tmp_path / "app.bin").read_bytes() == b"release one\n" * 50
+    stored = (state / "log.checkpoint").read_bytes()
+    served = (repo / "log" / "checkpoint").read_bytes()
+    assert note_text(stored) == note_text(served)
+    assert w1.line(note_text(served)) in stored and w2.line(note_text(served)) in stored
 
 
 def test_quorum_not_met_is_refused_and_nothing_trusted(procs, tmp_path):
