@@ -93,11 +93,15 @@ def checkpoint_size(note: bytes) -> int:
 
 # ---- (a) quorum met ------------------------------------------------------------------------
 
-def test_quorum_met_installs_and_stores_checkpoint(procs, tmp_path):
+def quorum_2_install(procs, tmp_path, prefix=""):
+    """Two mirrors, each serving the checkpoint with one of two witnesses' cosignatures, and a
+    client asking for both: app.bin installs and the stored note carries the checkpoint text,
+    the log's line and both witnesses' lines (united from the two mirrors).
+    Returns (repo, mirror a's URL, state directory)."""
     repo, keys, _ = make_repo(tmp_path, {"app.bin": b"release one\n" * 50})
     w1, w2 = Witness("w1.example"), Witness("w2.example")
-    a = mirror(procs, tmp_path, "m-a", repo, w1)
-    b = mirror(procs, tmp_path, "m-b", repo, w2)
+    a = mirror(procs, tmp_path, "m-a", repo, w1, prefix=prefix)
+    b = mirror(procs, tmp_path, "m-b", repo, w2, prefix=prefix)
     state = tmp_path / "state"
     # The log key given as the file rhine-origin wrote.
     cfg = config(tmp_path, "c", repo, state, [a, b],
@@ -107,11 +111,14 @@ def test_quorum_met_installs_and_stores_checkpoint(procs, tmp_path):
     assert (tmp_path / "app.bin").read_bytes() == b"release one\n" * 50
     stored = (state / "log.checkpoint").read_bytes()
     served = (repo / "log" / "checkpoint").read_bytes()
-    # The stored note: the same checkpoint text, the log's line, and both witnesses' lines
-    # (united from two mirrors that each served one).
     assert note_text(stored) == note_text(served)
     assert stored.count("\u2014 ".encode()) == 3
     assert w1.line(note_text(served)) in stored and w2.line(note_text(served)) in stored
+    return repo, a, state
+
+
+def test_quorum_met_installs_and_stores_checkpoint(procs, tmp_path):
+    repo, a, state = quorum_2_install(procs, tmp_path)
     assert no_temp_files(state) == []
 
     # Without the witnesses block the same repository works as before (off by default).
@@ -124,22 +131,8 @@ def test_quorum_with_mirror_urls_longer_than_512_bytes(procs, tmp_path):
     """Mirror URLs (the labels of the quorum's observations) longer than the 512 bytes an
     observation keeps: the quorum is still met and the log still read from those mirrors
     (once, observations were matched back to mirrors by their cut label, and none matched)."""
-    repo, keys, _ = make_repo(tmp_path, {"app.bin": b"release one\n" * 50})
-    w1, w2 = Witness("w1.example"), Witness("w2.example")
-    long = "/".join(["d" * 200] * 3)
-    a = mirror(procs, tmp_path, "m-a", repo, w1, prefix=long)
-    b = mirror(procs, tmp_path, "m-b", repo, w2, prefix=long)
-    assert len(a) > 600 and len(b) > 600
-    state = tmp_path / "state"
-    cfg = config(tmp_path, "c", repo, state, [a, b],
-                 witnesses_block(keys / "log.pub", 2, w1, w2))
-    r = run_get("--config", cfg, "fetch", "app.bin", "-o", tmp_path / "app.bin")
-    assert r.returncode == 0, r.stderr
-    assert (tmp_path / "app.bin").read_bytes() == b"release one\n" * 50
-    stored = (state / "log.checkpoint").read_bytes()
-    served = (repo / "log" / "checkpoint").read_bytes()
-    assert note_text(stored) == note_text(served)
-    assert w1.line(note_text(served)) in stored and w2.line(note_text(served)) in stored
+    _, a, _ = quorum_2_install(procs, tmp_path, prefix="/".join(["d" * 200] * 3))
+    assert len(a) > 600
 
 
 def test_quorum_not_met_is_refused_and_nothing_trusted(procs, tmp_path):
