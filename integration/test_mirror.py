@@ -127,8 +127,9 @@ def test_one_h2_connection_over_tls(tmp_path, procs, origin_repo, tls_ca):
     n = h2_connections(ports["clear"])
     # Targets over ceil(41/16) multiplexed connections (16 streams each); metadata over one,
     # and timestamp.json over one more while the root probe is in flight. Nearby (loopback),
-    # no download connection is opened ahead.
-    assert n == 2 + math.ceil(41 / 16)
+    # no download connection is opened ahead, unless a loaded machine made the first fetch
+    # take 40 ms: then the 8 opened ahead carry the targets and none is opened again.
+    assert n in (2 + math.ceil(41 / 16), 2 + 8)
 
 
 def test_far_upstream_download_connections_opened_ahead(tmp_path, procs, origin_repo, tls_ca):

@@ -25,6 +25,7 @@
 #include "mirror/flusher.h"
 #include "mirror/mfs.h"
 #include "mirror/plan.h"
+#include "net/fetch.h"
 
 enum { J_PENDING, J_RUNNING, J_DONE, J_FAILED };
 
@@ -359,9 +360,16 @@ struct rh_dl_warm {
     CURLM *m;
     char *url;
     char *ca;
-    long opened;       /* connections that answered */
     atomic_bool stop;  /* rh_dl_warm_free: give up now rather than wait for the answers */
+    _Atomic int64_t deadline_ms; /* rh_dl_run: give up at this time (0: none yet) */
 };
+
+static int64_t warm_now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
 
 /* The warm-up thread: RH_DL_CONNS HEAD requests added together, none waiting for another's
  * connection (no PIPEWAIT, one stream each), so each opens its own; when they are answered the
@@ -389,16 +397,14 @@ static void *warm_main(void *arg)
     }
     int running = 1;
     while (running > 0 && !atomic_load(&w->stop)) {
+        int64_t dl = atomic_load(&w->deadline_ms);
+        if (dl != 0 && warm_now_ms() >= dl)
+            break; /* rh_dl_run is waiting: what is open by now is kept */
         if (curl_multi_perform(w->m, &running) != CURLM_OK)
             break;
         if (running > 0 && curl_multi_poll(w->m, NULL, 0, 100, NULL) != CURLM_OK)
             break;
     }
-    CURLMsg *msg;
-    int left;
-    while ((msg = curl_multi_info_read(w->m, &left)) != NULL)
-        if (msg->msg == CURLMSG_DONE && msg->data.result == CURLE_OK)
-            w->opened++;
     for (long i = 0; i < RH_DL_CONNS; i++) {
         if (hs[i] != NULL) {
             curl_multi_remove_handle(w->m, hs[i]);
@@ -410,10 +416,14 @@ static void *warm_main(void *arg)
 
 rh_dl_warm *rh_dl_warm_start(const char *upstream, const char *ca)
 {
+    rh_error ge;
+    if (rh_net_global_init(&ge) != RH_OK) /* before the thread makes its first handle */
+        return NULL;
     rh_dl_warm *w = calloc(1, sizeof *w);
     if (w == NULL)
         return NULL;
     atomic_init(&w->stop, false);
+    atomic_init(&w->deadline_ms, 0);
     size_t n = strlen(upstream) + sizeof "/metadata/timestamp.json";
     if ((w->url = malloc(n)) == NULL || (ca != NULL && (w->ca = strdup(ca)) == NULL) ||
         (w->m = curl_multi_init()) == NULL)
@@ -431,12 +441,14 @@ fail:
     return NULL;
 }
 
-/* Joins the thread; the multi handle (with its open connections) is handed to the caller. */
-static CURLM *warm_take(rh_dl_warm *w, long *opened)
+/* Joins the thread, waiting at most RH_DL_WARM_WAIT_MS more for answers (a stalled handshake
+ * must not hold the download up); the multi handle, with the connections open by then, is
+ * handed to the caller. */
+static CURLM *warm_take(rh_dl_warm *w)
 {
+    atomic_store(&w->deadline_ms, warm_now_ms() + RH_DL_WARM_WAIT_MS);
     pthread_join(w->th, NULL);
     CURLM *m = w->m;
-    *opened = w->opened;
     free(w->url);
     free(w->ca);
     free(w);
@@ -445,10 +457,9 @@ static CURLM *warm_take(rh_dl_warm *w, long *opened)
 
 void rh_dl_warm_free(rh_dl_warm *w)
 {
-    long opened;
     if (w != NULL) {
         atomic_store(&w->stop, true);
-        curl_multi_cleanup(warm_take(w, &opened));
+        curl_multi_cleanup(warm_take(w));
     }
 }
 
@@ -757,9 +768,9 @@ rh_err rh_dl_run(const rh_dl_opts *o, const rh_dl_item *items, size_t n, rh_dl_s
     r.conns = conns;
     job *jobs = calloc(n, sizeof *jobs);
     r.live = calloc(r.nlive, sizeof *r.live);
-    long warmed = 0;
-    CURLM *m = o->warm != NULL ? warm_take(o->warm, &warmed) : curl_multi_init();
-    r.opened = warmed < conns ? warmed : conns; /* already open: no transfer opens them again */
+    /* Warm connections that are still open are reused as any idle multiplexed connection is;
+     * r.opened stays 0, so that the first transfers open new ones where they were closed. */
+    CURLM *m = o->warm != NULL ? warm_take(o->warm) : curl_multi_init();
     rh_err rc = RH_OK;
     /* Opened before anything is written: syncfs(2) reports the write-back errors of the file
      * system that happen after the descriptor was opened. */

@@ -24,6 +24,7 @@
                                      * staging files (also at most half of RLIMIT_NOFILE) */
 #define RH_DL_START_BATCH    32L    /* transfers set up per pass of the event loop */
 #define RH_DL_FLUSH_QUEUE    64u    /* verified files waiting for the flusher thread */
+#define RH_DL_WARM_WAIT_MS   1000L  /* rh_dl_run waits this long at most for the warm-up */
 #define RH_DL_FD_WAITS       100L   /* out of file descriptors: a start is put off this often ... */
 #define RH_DL_FD_WAIT_MS     100L   /* ... by this long, before the item fails with RH_EIO */
 #define RH_DL_WBUF           (64u * 1024) /* write buffer of a transfer (smaller for a file

@@ -61,8 +61,9 @@ static void strv_free(strv *s)
 /* timestamp.json fetched on a second connection while the engine probes for the next root
  * version: the two requests share one round trip instead of taking one each (at 280 ms RTT a
  * round trip is 10% of a 2,000-target sync). The bytes are verified exactly as if fetched in
- * turn; any failure of the prefetch is dropped and the engine fetches again, so its errors
- * are the ones it always gave. */
+ * turn; a failed prefetch is dropped and the engine fetches again, and so is one that predates
+ * a new root trusted by the probe (a key rotation may have come with a new timestamp), so the
+ * engine sees what a fetch in turn would have given it. */
 typedef struct prefetch {
     pthread_t th;
     bool running; /* started and not yet joined */
@@ -131,6 +132,7 @@ typedef struct sctx {
     rh_http *http;
     prefetch ts;
     bool refreshing;        /* inside rh_tuf_refresh_all: a snapshot fetched now is new */
+    bool new_root;          /* a new root was trusted in this refresh */
     int64_t first_fetch_ms; /* duration of this upstream's first network fetch, -1: none yet */
     rh_dl_warm *warm;       /* download connections being opened to upstream, or NULL */
     char *pub_meta, *stg_meta;
@@ -144,11 +146,12 @@ static bool safe_name(const char *name)
     return name[0] != '\0' && name[0] != '.' && strchr(name, '/') == NULL;
 }
 
+/* "snapshot.json" or "<version>.snapshot.json" (not a delegated role named "*.snapshot"). */
 static bool is_snapshot(const char *name)
 {
-    size_t n = strlen(name), k = strlen("snapshot.json");
-    return n >= k && strcmp(name + n - k, "snapshot.json") == 0 &&
-           (n == k || name[n - k - 1] == '.');
+    size_t d = strspn(name, "0123456789");
+    return strcmp(name, "snapshot.json") == 0 ||
+           (d > 0 && name[d] == '.' && strcmp(name + d + 1, "snapshot.json") == 0);
 }
 
 /* Metadata: an immutable file already published is read back (verified again by the engine);
@@ -173,7 +176,7 @@ static rh_err fetch_cb(void *ctx, const char *name, size_t max, rh_buf *out, rh_
     if (strcmp(name, "timestamp.json") == 0 && (c->ts.running || c->ts.done)) {
         prefetch_join(&c->ts);
         c->ts.done = false; /* used once: a second fetch in this round goes to the network */
-        if (c->ts.rc == RH_OK && c->ts.body.len <= max &&
+        if (!c->new_root && c->ts.rc == RH_OK && c->ts.body.len <= max &&
             rh_buf_append(out, c->ts.body.data, c->ts.body.len) == RH_OK) {
             c->res->bytes += c->ts.body.len;
             c->res->objects++;
@@ -202,9 +205,10 @@ static rh_err fetch_cb(void *ctx, const char *name, size_t max, rh_buf *out, rh_
 static rh_err persist_cb(void *ctx, const char *role, uint64_t version, const char *filename,
                          const uint8_t *p, size_t n, rh_error *e)
 {
-    (void)role;
     (void)version;
     sctx *c = ctx;
+    if (c->refreshing && strcmp(role, "root") == 0)
+        c->new_root = true; /* the prefetched timestamp predates it: not used */
     if (!safe_name(filename))
         return rh_fail(e, RH_EPATH, "metadata name \"%.64s\": unsafe", filename);
     if (strv_has(&c->local, filename) && strcmp(filename, "timestamp.json") != 0)
@@ -577,6 +581,7 @@ rh_err rh_mirror_sync_round(const rh_sync_opts *o, const rh_witness_opts *w,
         }
         load_cached(t, c.pub_meta);
         c.first_fetch_ms = -1;
+        c.new_root = false;
         prefetch_start(&c.ts, &fo, c.upstream);
         c.refreshing = true;
         r2 = rh_tuf_refresh_all(t, now, &ue);

@@ -25,8 +25,12 @@ static unsigned key_hash(const char *s, size_t n)
     }
     w = 0;
     memcpy(&w, s, n);
-    h = (h ^ w) * 0xc4ceb9fe1a85ec53u;
-    h ^= h >> 29;
+    h ^= w; /* then murmur3's fmix64: every input bit reaches the low bits of the index */
+    h ^= h >> 33;
+    h *= 0xff51afd7ed558ccdu;
+    h ^= h >> 33;
+    h *= 0xc4ceb9fe1a85ec53u;
+    h ^= h >> 33;
     return (unsigned)h;
 }
 

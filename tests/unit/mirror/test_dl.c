@@ -470,7 +470,8 @@ static void test_complete_staging_needs_no_network(void **state)
  * the upstream before rh_dl_run starts, and a run handed the warm-up still fetches and verifies
  * everything, also when the upstream refused the HEADs and closed those connections (as this
  * one-request-per-connection server does). Handed over with nothing to fetch, or never used,
- * it is freed (ASan: no leak, no thread left). */
+ * it is freed (ASan: no leak). This server closes every connection, so reuse of the warm
+ * connections is shown by the integration test that counts them (test_mirror.py). */
 static void test_warm_up(void **state)
 {
     fx *f = *state;
