@@ -1,6 +1,6 @@
 /* dl.c -- the mirror's target downloader: libcurl multi over one HTTP/2 connection per upstream,
  * verified streaming into staging, resume, retries with backoff, failover between upstreams. */
-#define _GNU_SOURCE /* syncfs(2) */
+#define _GNU_SOURCE /* syncfs(2), O_DIRECT */
 #include "mirror/dl.h"
 
 #include <curl/curl.h>
@@ -22,9 +22,9 @@
 
 #include "manifest/afile.h"
 #include "manifest/hash.h"
-#include "mirror/flusher.h"
 #include "mirror/mfs.h"
 #include "mirror/plan.h"
+#include "mirror/writer.h"
 #include "net/fetch.h"
 
 enum { J_PENDING, J_RUNNING, J_DONE, J_FAILED };
@@ -48,9 +48,12 @@ static void job_set_error(job *j, rh_err code, const char *msg)
 }
 
 /* Write buffers: RH_DL_WBUF_TOTAL / RH_DL_WBUF slabs of one anonymous mapping, touched only
- * when used, so they neither fragment the heap nor count before they are needed. */
+ * when used, so they neither fragment the heap nor count before they are needed; page-aligned,
+ * as direct writes need. Taken by the download loop, given back by the writer's threads once
+ * written. */
 typedef struct wbpool {
     uint8_t *base;
+    pthread_mutex_t mu;
     size_t free[RH_DL_WBUF_TOTAL / RH_DL_WBUF]; /* stack of free slab numbers */
     size_t nfree;
 } wbpool;
@@ -58,10 +61,15 @@ typedef struct wbpool {
 static void wbpool_init(wbpool *p)
 {
     p->nfree = 0;
+    if (pthread_mutex_init(&p->mu, NULL) != 0) {
+        p->base = NULL;
+        return;
+    }
     p->base = mmap(NULL, RH_DL_WBUF_TOTAL, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
                    -1, 0);
     if (p->base == MAP_FAILED) {
         p->base = NULL; /* no buffers: every byte is written as it comes */
+        pthread_mutex_destroy(&p->mu);
         return;
     }
     for (size_t i = RH_DL_WBUF_TOTAL / RH_DL_WBUF; i > 0; i--)
@@ -70,19 +78,29 @@ static void wbpool_init(wbpool *p)
 
 static void wbpool_destroy(wbpool *p)
 {
-    if (p->base != NULL)
+    if (p->base != NULL) {
         munmap(p->base, RH_DL_WBUF_TOTAL);
+        pthread_mutex_destroy(&p->mu);
+    }
     p->base = NULL;
 }
 
 static uint8_t *wbpool_get(wbpool *p)
 {
-    return p->base != NULL && p->nfree > 0 ? p->base + p->free[--p->nfree] * RH_DL_WBUF : NULL;
+    if (p->base == NULL)
+        return NULL;
+    pthread_mutex_lock(&p->mu);
+    uint8_t *b = p->nfree > 0 ? p->base + p->free[--p->nfree] * RH_DL_WBUF : NULL;
+    pthread_mutex_unlock(&p->mu);
+    return b;
 }
 
-static void wbpool_put(wbpool *p, uint8_t *b)
+static void wbpool_put(void *ctx, uint8_t *b)
 {
+    wbpool *p = ctx;
+    pthread_mutex_lock(&p->mu);
     p->free[p->nfree++] = (size_t)(b - p->base) / RH_DL_WBUF;
+    pthread_mutex_unlock(&p->mu);
 }
 
 typedef struct xfer {
@@ -100,10 +118,13 @@ typedef struct xfer {
     char *url;           /* upstream URL of the file (heap: many transfers are in flight) */
     char errbuf[CURL_ERROR_SIZE];
     rh_dl_stats *st;
-    uint8_t *wb;         /* write buffer, a slab of pool (NULL: bytes go straight to the file) */
+    uint8_t *wb;         /* write buffer being filled, a slab of pool, or NULL */
     size_t wlen, wcap;
-    bool wb_asked;
+    uint64_t woff;       /* file offset of wb[0]: the bytes before it are written or queued */
+    bool direct;         /* fd has O_DIRECT */
+    bool queued;         /* writes of fd were handed to the writer */
     struct wbpool *pool;
+    rh_writer *wr;
 } xfer;
 
 typedef struct run {
@@ -114,7 +135,7 @@ typedef struct run {
     size_t nretry; /* jobs waiting for a retry (J_PENDING among those started once) */
     long conns;    /* connections per upstream */
     long opened;   /* transfers set up so far */
-    rh_flusher *fl; /* starts writeback of verified files and closes them */
+    rh_writer *wr;  /* writes buffers to the staging files and closes them, on its threads */
     wbpool *pool;   /* write buffers */
 } run;
 
@@ -204,34 +225,70 @@ static size_t on_header(char *p, size_t sz, size_t nm, void *ud)
     return n;
 }
 
-/* Write through the transfer's buffer: the page cache then gets few large page-aligned
- * writes (large folios, no partial pages to zero) instead of one unaligned write per HTTP/2
- * DATA frame. */
-static rh_err wb_flush(xfer *x)
+/* Bytes reach the staging file through the transfer's buffer: full buffers (and the last one)
+ * go to the writer's threads, as few large page-aligned writes instead of one per HTTP/2 DATA
+ * frame, direct to the device when the file is large (job_start), and the loop goes on
+ * receiving meanwhile. */
+static void wb_submit(xfer *x)
 {
-    if (x->wlen == 0)
-        return RH_OK;
-    rh_err rc = rh_file_write_all(x->fd, x->wb, x->wlen);
+    if (x->wb == NULL)
+        return;
+    if (x->wlen == 0) {
+        wbpool_put(x->pool, x->wb);
+    } else {
+        rh_writer_write(x->wr, x->fd, x->wb, x->wlen, x->woff, x->j->it->relpath);
+        x->queued = true;
+        x->woff += x->wlen;
+    }
+    x->wb = NULL;
     x->wlen = 0;
-    return rc;
+}
+
+/* Without a buffer: written here and now, through the page cache. */
+static rh_err write_straight(xfer *x, const uint8_t *p, size_t n)
+{
+    if (x->direct) {
+        if (x->queued) /* O_DIRECT is cleared below: not under the writes queued before */
+            rh_writer_wait(x->wr, x->fd);
+        int fl = fcntl(x->fd, F_GETFL);
+        if (fl < 0 || fcntl(x->fd, F_SETFL, fl & ~O_DIRECT) != 0)
+            return RH_EIO;
+        x->direct = false;
+    }
+    while (n > 0) {
+        ssize_t w = pwrite(x->fd, p, n, (off_t)x->woff);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w <= 0)
+            return RH_EIO;
+        p += w;
+        n -= (size_t)w;
+        x->woff += (uint64_t)w;
+    }
+    return RH_OK;
 }
 
 static rh_err wb_put(xfer *x, const uint8_t *p, size_t n)
 {
-    if (x->wb == NULL)
-        return rh_file_write_all(x->fd, p, n);
+    uint64_t len = x->j->it->length;
     while (n > 0) {
-        if (x->wlen == 0 && n >= x->wcap) /* a whole buffer's worth: no copy */
-            return rh_file_write_all(x->fd, p, n - n % x->wcap) == RH_OK
-                       ? wb_put(x, p + (n - n % x->wcap), n % x->wcap)
-                       : RH_EIO;
+        if (x->wb == NULL) {
+            uint64_t rest = len - x->woff;
+            /* A buffer when the bytes come in pieces; the whole rest at once needs none,
+             * unless writes are queued ahead of it (write_straight would wait for them). */
+            if (n < rest || x->queued)
+                x->wb = wbpool_get(x->pool);
+            if (x->wb == NULL)
+                return write_straight(x, p, n);
+            x->wcap = rest < RH_DL_WBUF ? (size_t)rest : RH_DL_WBUF;
+        }
         size_t k = x->wcap - x->wlen < n ? x->wcap - x->wlen : n;
         memcpy(x->wb + x->wlen, p, k);
         x->wlen += k;
         p += k;
         n -= k;
-        if (x->wlen == x->wcap && wb_flush(x) != RH_OK)
-            return RH_EIO;
+        if (x->wlen == x->wcap)
+            wb_submit(x);
     }
     return RH_OK;
 }
@@ -247,11 +304,11 @@ static size_t on_write(char *p, size_t sz, size_t nm, void *ud)
         curl_easy_getinfo(x->easy, CURLINFO_RESPONSE_CODE, &status);
         if (status == 200) {
             if (x->got > 0) { /* the upstream ignored Range: start over */
-                if (ftruncate(x->fd, 0) != 0 || lseek(x->fd, 0, SEEK_SET) != 0) {
+                if (ftruncate(x->fd, 0) != 0) { /* nothing of this transfer is queued yet */
                     xfail(x, RH_EIO, "%.300s: truncate of the staging file: %s", x->url, strerror(errno));
                     return 0;
                 }
-                x->got = 0;
+                x->got = x->woff = 0;
                 if (hash_reset(x) != RH_OK) {
                     xfail(x, RH_ECRYPTO, "%.300s: hash reset failed", x->url);
                     return 0;
@@ -276,12 +333,6 @@ static size_t on_write(char *p, size_t sz, size_t nm, void *ud)
               len);
         return 0;
     }
-    if (!x->wb_asked) { /* first bytes: a buffer, unless they are the whole rest of the file */
-        uint64_t rest = len - x->got;
-        x->wb_asked = true;
-        if (n < rest && (x->wb = wbpool_get(x->pool)) != NULL)
-            x->wcap = rest < RH_DL_WBUF ? (size_t)rest : RH_DL_WBUF;
-    }
     if (wb_put(x, (const uint8_t *)p, n) != RH_OK) {
         xfail(x, RH_EIO, "staging file of %.300s: write: %s", x->url, strerror(errno));
         return 0;
@@ -301,9 +352,12 @@ static void xfer_free(xfer *x)
         return;
     if (x->easy != NULL)
         curl_easy_cleanup(x->easy);
-    if (x->fd >= 0)
+    if (x->fd >= 0) {
+        if (x->queued)
+            rh_writer_wait(x->wr, x->fd); /* its writes are done before it is closed */
         close(x->fd);
-    if (x->wb != NULL)
+    }
+    if (x->wb != NULL) /* abandoned: what it holds is fetched again on resume */
         wbpool_put(x->pool, x->wb);
     rh_hash_free(x->h256);
     rh_hash_free(x->h512);
@@ -483,6 +537,7 @@ static rh_err job_start(run *r, job *j, CURLM *m, int64_t now)
     x->j = j;
     x->st = r->st;
     x->pool = r->pool;
+    x->wr = r->wr;
     x->range_start = -1;
     x->h256 = rh_hash_new(RH_SHA256);
     if (x->h256 == NULL || (it->hashes->has_sha512 && (x->h512 = rh_hash_new(RH_SHA512)) == NULL)) {
@@ -565,12 +620,14 @@ static rh_err job_start(run *r, job *j, CURLM *m, int64_t now)
         }
         have = 0;
     }
-    if (lseek(x->fd, (off_t)have, SEEK_SET) < 0) {
-        rc = RH_EIO;
-        snprintf(emsg, sizeof emsg, "%.300s: seek: %s", path, strerror(errno));
-        goto fail;
+    x->offset = x->got = x->woff = have;
+    /* A large file is written direct (writer.h): its bytes must reach the disk before they are
+     * published anyway, and the page cache would only copy them on the way. Small files keep
+     * the page cache (fewer, smaller writes; and they are what clients ask for most). */
+    if (it->length - have >= RH_DL_DIRECT_MIN && have % RH_WRITER_ALIGN == 0) {
+        int fl = fcntl(x->fd, F_GETFL);
+        x->direct = fl >= 0 && fcntl(x->fd, F_SETFL, fl | O_DIRECT) == 0;
     }
-    x->offset = x->got = have;
     if (have > 0)
         r->st->resumed++;
 
@@ -644,8 +701,7 @@ static void job_finish(run *r, xfer *x, CURLcode cr, int64_t now)
     uint64_t len = j->it->length;
     long status = 0;
     curl_easy_getinfo(x->easy, CURLINFO_RESPONSE_CODE, &status);
-    if (wb_flush(x) != RH_OK) /* the file holds x->got bytes, for verifying or resuming */
-        xfail(x, RH_EIO, "staging file of %.300s: write: %s", x->url, strerror(errno));
+    wb_submit(x); /* what is left of the file, or what came before a failure */
     rh_err rc = x->fail;
     char msg[RH_ERRMSG_MAX];
     snprintf(msg, sizeof msg, "%.500s", x->msg);
@@ -678,14 +734,19 @@ static void job_finish(run *r, xfer *x, CURLcode cr, int64_t now)
         }
     }
     if (rc == RH_OK) {
-        /* Start writing the verified bytes back now, off this thread, so that the one
-         * syncfs(2) at the end of the run (rh_dl_run) finds little left to do. */
-        rh_flusher_put(r->fl, x->fd);
+        /* The writer closes it after its last write, starting the writeback of what went
+         * through the page cache, so that the one syncfs(2) at the end of the run (rh_dl_run)
+         * finds little left to do. */
+        rh_writer_close(r->wr, x->fd);
         x->fd = -1;
         j->state = J_DONE;
         r->st->objects++;
         return;
     }
+    /* The file is ours again once the writer is done with it: x->got bytes, for resuming. */
+    if (x->queued)
+        rh_writer_wait(r->wr, x->fd);
+    x->queued = false;
     if (rc == RH_EHASH || rc == RH_ETOOBIG) /* the bytes are bad: never resume them */
         if (ftruncate(x->fd, 0) != 0)
             rc = RH_EIO;
@@ -756,7 +817,7 @@ rh_err rh_dl_run(const rh_dl_opts *o, const rh_dl_item *items, size_t n, rh_dl_s
         inflight = RH_DL_MAX_INFLIGHT;
     if ((size_t)inflight > n)
         inflight = (long)n;
-    /* Every transfer in flight holds its staging file open, and the flusher's queue up to
+    /* Every transfer in flight holds its staging file open, and the writer's queues up to
      * RH_DL_FLUSH_QUEUE more: leave at least half the descriptors to everything else. */
     struct rlimit fl;
     if (getrlimit(RLIMIT_NOFILE, &fl) == 0 && fl.rlim_cur != RLIM_INFINITY) {
@@ -783,7 +844,11 @@ rh_err rh_dl_run(const rh_dl_opts *o, const rh_dl_item *items, size_t n, rh_dl_s
         rc = rh_fail(e, RH_ENOMEM, "download: out of memory");
         goto out;
     }
-    r.fl = rh_flusher_new(RH_DL_FLUSH_QUEUE); /* NULL: done inline */
+    r.wr = rh_writer_new(RH_DL_WRITERS, RH_DL_FLUSH_QUEUE / RH_DL_WRITERS, wbpool_put, &pool);
+    if (r.wr == NULL) {
+        rc = rh_fail(e, RH_ENOMEM, "download: out of memory");
+        goto out;
+    }
     curl_multi_setopt(m, CURLMOPT_PIPELINING, (long)CURLPIPE_MULTIPLEX);
     curl_multi_setopt(m, CURLMOPT_MAX_HOST_CONNECTIONS, conns);
     curl_multi_setopt(m, CURLMOPT_MAX_CONCURRENT_STREAMS, streams);
@@ -800,6 +865,8 @@ rh_err rh_dl_run(const rh_dl_opts *o, const rh_dl_item *items, size_t n, rh_dl_s
             rc = rh_fail(e, RH_ENET, "download: cancelled");
             break;
         }
+        if (rh_writer_failed(r.wr))
+            break; /* a staging write failed (disk full, I/O error): no upstream can help */
         int64_t now = now_ms();
         int64_t wake = now + 200;
         /* Retries whose backoff is over first, then fresh jobs. */
@@ -844,6 +911,14 @@ rh_err rh_dl_run(const rh_dl_opts *o, const rh_dl_item *items, size_t n, rh_dl_s
             xfer_free(r.live[i]);
         }
     }
+    /* Every write done and every staging file closed; a failed write is the run's error. */
+    char wmsg[RH_ERRMSG_MAX];
+    rh_writer_stats ws = {0, 0};
+    bool wfailed = rh_writer_free(r.wr, &ws, wmsg, sizeof wmsg);
+    r.wr = NULL;
+    r.st->direct_bytes += ws.direct;
+    if (rc == RH_OK && wfailed)
+        rc = rh_fail(e, RH_EIO, "%s", wmsg);
     if (rc == RH_OK) {
         for (size_t i = 0; i < n; i++) {
             if (jobs[i].state == J_DONE)
@@ -856,8 +931,6 @@ rh_err rh_dl_run(const rh_dl_opts *o, const rh_dl_item *items, size_t n, rh_dl_s
             break;
         }
     }
-    rh_flusher_free(r.fl); /* every staging file closed */
-    r.fl = NULL;
     /* Nothing is published before its bytes are durable (DESIGN 5.4): one syncfs(2), not an
      * fsync per file and directory. */
     if (rc == RH_OK && syncfs(sfd) != 0)
@@ -865,7 +938,7 @@ rh_err rh_dl_run(const rh_dl_opts *o, const rh_dl_item *items, size_t n, rh_dl_s
 out:
     if (sfd >= 0)
         close(sfd);
-    rh_flusher_free(r.fl);
+    (void)rh_writer_free(r.wr, NULL, NULL, 0); /* before the pool its threads give buffers to */
     wbpool_destroy(&pool);
     if (m != NULL)
         curl_multi_cleanup(m);

@@ -23,13 +23,17 @@
                                      * buffer, a handle and hash state: under 40 KiB) and open
                                      * staging files (also at most half of RLIMIT_NOFILE) */
 #define RH_DL_START_BATCH    32L    /* transfers set up per pass of the event loop */
-#define RH_DL_FLUSH_QUEUE    64u    /* verified files waiting for the flusher thread */
+#define RH_DL_FLUSH_QUEUE    64u    /* writes and closes queued for the writer's threads */
+#define RH_DL_WRITERS        4u     /* writer threads (lanes): direct writes wait for the device,
+                                     * so a few run at once */
 #define RH_DL_WARM_WAIT_MS   1000L  /* rh_dl_run waits this long at most for the warm-up */
 #define RH_DL_FD_WAITS       100L   /* out of file descriptors: a start is put off this often ... */
 #define RH_DL_FD_WAIT_MS     100L   /* ... by this long, before the item fails with RH_EIO */
 #define RH_DL_WBUF           (64u * 1024) /* write buffer of a transfer (smaller for a file
                                            * that is smaller) ... */
 #define RH_DL_WBUF_TOTAL     (4u * 1024 * 1024) /* ... while the run's buffers stay under this */
+#define RH_DL_DIRECT_MIN     RH_DL_WBUF /* files with this much left to fetch are written with
+                                         * O_DIRECT (writer.h) */
 
 typedef struct rh_dl_item {
     const char *relpath; /* "targets/<dir>/<hex>.<name>": URL path under each upstream and the
@@ -71,6 +75,7 @@ typedef struct rh_dl_stats {
     uint64_t bytes;                /* body bytes received */
     uint64_t objects;              /* files verified into staging */
     uint64_t resumed;              /* transfers continued from a partial staging file */
+    uint64_t direct_bytes;         /* bytes written to staging with O_DIRECT (no page cache) */
     uint64_t failures[RH_ERR_COUNT]; /* failed transfers by code (RH_EHASH, RH_ETOOBIG, ...) */
 } rh_dl_stats;
 
@@ -89,9 +94,11 @@ bool rh_dl_h2c_ok(void);
  * moves the item to the next upstream at once; a network failure, a timeout, a slow or
  * truncated transfer is retried with backoff (opts->retries times) and then moves on. Bytes
  * reach the staging file through a write buffer per transfer (RH_DL_WBUF, within
- * RH_DL_WBUF_TOTAL for the run): few large page-aligned writes instead of one per DATA frame.
- * Each verified file's writeback is started and the file closed on a second thread (flusher.h),
- * so the loop never waits for the disk queue, and before RH_OK is returned one syncfs(2) of the
+ * RH_DL_WBUF_TOTAL for the run): few large page-aligned writes instead of one per DATA frame,
+ * made by RH_DL_WRITERS threads (writer.h) so the loop never waits for the disk, and direct
+ * (O_DIRECT, no copy into the page cache) for files of RH_DL_DIRECT_MIN bytes or more. Each
+ * verified file is closed by the writer after its last write, its writeback of what went
+ * through the page cache started, and before RH_OK is returned one syncfs(2) of the
  * staging file system (its descriptor opened before the first write, so no write-back error is
  * missed) makes files and directories durable, instead of an fsync per file and directory:
  * nothing may be renamed out of staging before this returns RH_OK.
