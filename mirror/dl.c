@@ -734,10 +734,10 @@ static void job_finish(run *r, xfer *x, CURLcode cr, int64_t now)
         }
     }
     if (rc == RH_OK) {
-        /* The writer closes it after its last write, starting the writeback of what went
-         * through the page cache, so that the one syncfs(2) at the end of the run (rh_dl_run)
-         * finds little left to do. */
-        rh_writer_close(r->wr, x->fd);
+        /* The writer closes it after its last write; a large file that went through the page
+         * cache has its writeback started then, so that the one syncfs(2) at the end of the
+         * run (rh_dl_run) finds little left to do. */
+        rh_writer_close(r->wr, x->fd, !x->direct && len >= RH_DL_DIRECT_MIN);
         x->fd = -1;
         j->state = J_DONE;
         r->st->objects++;

@@ -21,6 +21,7 @@ typedef struct op {
     uint64_t off;
     const char *name;
     bool *reached; /* OP_MARK: set (under the lane's lock) when the lane gets to it */
+    bool writeback; /* OP_CLOSE: start the writeback first */
 } op;
 
 typedef struct lane {
@@ -111,7 +112,8 @@ static void run_op(rh_writer *w, const op *o, rh_writer_stats *st)
         break;
     case OP_CLOSE:
         /* A hint: its errors are the later syncfs's to report. */
-        (void)sync_file_range(o->fd, 0, 0, SYNC_FILE_RANGE_WRITE);
+        if (o->writeback)
+            (void)sync_file_range(o->fd, 0, 0, SYNC_FILE_RANGE_WRITE);
         close(o->fd);
         break;
     default:
@@ -226,10 +228,10 @@ void rh_writer_write(rh_writer *w, int fd, uint8_t *buf, size_t len, uint64_t of
     put(w, (op){.kind = OP_WRITE, .fd = fd, .buf = buf, .len = len, .off = off, .name = name});
 }
 
-void rh_writer_close(rh_writer *w, int fd)
+void rh_writer_close(rh_writer *w, int fd, bool writeback)
 {
     if (fd >= 0)
-        put(w, (op){.kind = OP_CLOSE, .fd = fd});
+        put(w, (op){.kind = OP_CLOSE, .fd = fd, .writeback = writeback});
 }
 
 void rh_writer_wait(rh_writer *w, int fd)

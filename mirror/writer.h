@@ -46,10 +46,13 @@ rh_writer *rh_writer_new(size_t lanes, size_t depth, rh_writer_release_fn releas
 void rh_writer_write(rh_writer *w, int fd, uint8_t *buf, size_t len, uint64_t off,
                      const char *name);
 
-/* Take ownership of fd: after what is queued for it, start its writeback
- * (SYNC_FILE_RANGE_WRITE, for the bytes that went through the page cache) and close it.
- * Durability still comes from a syncfs(2) by the caller after rh_writer_free. */
-void rh_writer_close(rh_writer *w, int fd);
+/* Take ownership of fd: after what is queued for it, close it; with writeback, start the
+ * writeback of what went through the page cache first (SYNC_FILE_RANGE_WRITE), so that a large
+ * file written through it is on its way to the disk while the download goes on. (Each call
+ * costs a request to the device, which on a VM is an exit to the host: not worth it for a
+ * small file or a direct file's last block, which the caller's final syncfs(2) writes back in
+ * one batch.) Durability comes from that syncfs(2), after rh_writer_free. */
+void rh_writer_close(rh_writer *w, int fd, bool writeback);
 
 /* Wait until every op queued so far for fd's lane is done: the caller may then read, truncate
  * or close fd itself. */

@@ -136,7 +136,7 @@ static void direct_file(size_t lanes)
         memcpy(want + (size_t)i * BLK, g_buf[i], n);
         rh_writer_write(w, fd, g_buf[i], n, (uint64_t)i * BLK, "targets/d");
     }
-    rh_writer_close(w, fd);
+    rh_writer_close(w, fd, true);
     rh_writer_stats st = {0, 0};
     char msg[256] = "x";
     assert_false(rh_writer_free(w, &st, msg, sizeof msg));
@@ -211,7 +211,7 @@ static void ordered(size_t lanes)
     assert_file("o", g_buf[NBUF - 1], BLK);
     for (int i = 0; i < NBUF; i++)
         assert_int_equal(g_released[i], 1);
-    rh_writer_close(w, fd);
+    rh_writer_close(w, fd, true);
     assert_false(rh_writer_free(w, NULL, NULL, 0));
     assert_closed(fd);
 }
@@ -250,8 +250,8 @@ static void failing(size_t lanes)
     rh_writer_wait(w, ro);
     assert_true(rh_writer_failed(w));
     rh_writer_write(w, good, g_buf[1], BLK, 0, "targets/after");
-    rh_writer_close(w, ro);
-    rh_writer_close(w, good);
+    rh_writer_close(w, ro, false);
+    rh_writer_close(w, good, true);
     char msg[256];
     rh_writer_stats st = {0, 0};
     assert_true(rh_writer_free(w, &st, msg, sizeof msg));
