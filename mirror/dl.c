@@ -58,8 +58,11 @@ typedef struct wbpool {
     size_t nfree;
 } wbpool;
 
-static void wbpool_init(wbpool *p)
+static void wbpool_init(wbpool *p, size_t count)
 {
+    size_t max = RH_DL_WBUF_TOTAL / RH_DL_WBUF;
+    if (count == 0 || count > max)
+        count = max;
     p->nfree = 0;
     if (pthread_mutex_init(&p->mu, NULL) != 0) {
         p->base = NULL;
@@ -72,7 +75,7 @@ static void wbpool_init(wbpool *p)
         pthread_mutex_destroy(&p->mu);
         return;
     }
-    for (size_t i = RH_DL_WBUF_TOTAL / RH_DL_WBUF; i > 0; i--)
+    for (size_t i = count; i > 0; i--)
         p->free[p->nfree++] = i - 1;
 }
 
@@ -244,12 +247,24 @@ static void wb_submit(xfer *x)
     x->wlen = 0;
 }
 
-/* Without a buffer: written here and now, through the page cache. */
+/* Without a buffer. Once writes of the file are queued, these bytes must follow them (a
+ * staging file is always a prefix of what was received, also after a crash or a failed
+ * write): the writer takes a copy, in order; its unaligned offset or length turns O_DIRECT
+ * off for the rest of the file when the lane gets there. Otherwise they are written here and
+ * now, through the page cache. */
 static rh_err write_straight(xfer *x, const uint8_t *p, size_t n)
 {
+    if (x->queued) {
+        if (rh_writer_write_copy(x->wr, x->fd, p, n, x->woff, x->j->it->relpath)) {
+            x->woff += n;
+            return RH_OK;
+        }
+        rh_writer_wait(x->wr, x->fd); /* out of memory: in order the slow way */
+        x->queued = false;
+        if (rh_writer_failed(x->wr))
+            return RH_EIO; /* its queued writes were skipped: nothing may follow them */
+    }
     if (x->direct) {
-        if (x->queued) /* O_DIRECT is cleared below: not under the writes queued before */
-            rh_writer_wait(x->wr, x->fd);
         int fl = fcntl(x->fd, F_GETFL);
         if (fl < 0 || fcntl(x->fd, F_SETFL, fl & ~O_DIRECT) != 0)
             return RH_EIO;
@@ -275,7 +290,7 @@ static rh_err wb_put(xfer *x, const uint8_t *p, size_t n)
         if (x->wb == NULL) {
             uint64_t rest = len - x->woff;
             /* A buffer when the bytes come in pieces; the whole rest at once needs none,
-             * unless writes are queued ahead of it (write_straight would wait for them). */
+             * unless writes are queued ahead of it (write_straight would copy them). */
             if (n < rest || x->queued)
                 x->wb = wbpool_get(x->pool);
             if (x->wb == NULL)
@@ -743,7 +758,8 @@ static void job_finish(run *r, xfer *x, CURLcode cr, int64_t now)
         r->st->objects++;
         return;
     }
-    /* The file is ours again once the writer is done with it: x->got bytes, for resuming. */
+    /* The file is ours again once the writer is done with it: x->got bytes, for resuming
+     * (fewer when a write failed: resuming goes by the file's size). */
     if (x->queued)
         rh_writer_wait(r->wr, x->fd);
     x->queued = false;
@@ -800,7 +816,7 @@ rh_err rh_dl_run(const rh_dl_opts *o, const rh_dl_item *items, size_t n, rh_dl_s
     rh_dl_stats local;
     memset(&local, 0, sizeof local);
     wbpool pool;
-    wbpool_init(&pool);
+    wbpool_init(&pool, o->wbufs);
     run r = {o, stats != NULL ? stats : &local, NULL, 0, 0, 0, 0, NULL, &pool};
     /* HTTP/2: `concurrency` streams on each of RH_DL_CONNS connections per upstream (fewer if
      * the upstream's SETTINGS_MAX_CONCURRENT_STREAMS says so). HTTP/1.1 (see rh_dl_h2c_ok): one

@@ -61,6 +61,9 @@ typedef struct rh_dl_opts {
     const atomic_bool *cancel;    /* may be NULL; when set, the run stops with RH_ENET */
     struct rh_dl_warm *warm;      /* may be NULL: connections opened ahead (rh_dl_warm_start),
                                    * taken over and freed by rh_dl_run */
+    size_t wbufs;                 /* write buffers of the run; 0 (the mirror's choice):
+                                   * RH_DL_WBUF_TOTAL / RH_DL_WBUF. Tests set fewer to run
+                                   * out of them. */
 } rh_dl_opts;
 
 /* Opens RH_DL_CONNS connections to upstream (TCP and TLS handshakes, then one HEAD of its
@@ -97,10 +100,13 @@ bool rh_dl_h2c_ok(void);
  * truncated transfer is retried with backoff (opts->retries times) and then moves on. Bytes
  * reach the staging file through a write buffer per transfer (RH_DL_WBUF, within
  * RH_DL_WBUF_TOTAL for the run): few large page-aligned writes instead of one per DATA frame,
- * made by RH_DL_WRITERS threads (writer.h) so the loop never waits for the disk, and direct
- * (O_DIRECT, no copy into the page cache) for files of RH_DL_DIRECT_MIN bytes or more. Each
- * verified file is closed by the writer after its last write, its writeback of what went
- * through the page cache started, and before RH_OK is returned one syncfs(2) of the
+ * made by RH_DL_WRITERS threads (writer.h) so that the loop does not wait for each write (only
+ * for a full writer queue, and for a failed transfer's writes before it is resumed), and
+ * direct (O_DIRECT, no copy into the page cache) for a file with RH_DL_DIRECT_MIN bytes or
+ * more to fetch from an aligned offset. When the run's buffers are all in use, bytes follow a
+ * file's queued writes as copies (a staging file is always a prefix of what was received).
+ * Each verified file is closed by the writer after its last write (the writeback started of a
+ * large file that went through the page cache), and before RH_OK is returned one syncfs(2) of the
  * staging file system (its descriptor opened before the first write, so no write-back error is
  * missed) makes files and directories durable, instead of an fsync per file and directory:
  * nothing may be renamed out of staging before this returns RH_OK.

@@ -720,7 +720,7 @@ rh_err rh_mirror_sync_round(const rh_sync_opts *o, const rh_witness_opts *w,
     rh_dl_opts dlo = {ups, o->nupstreams, stg, o->ca, (long)o->params.concurrency,
                       (long)o->params.timeout, (long)o->params.low_speed_limit,
                       (long)o->params.low_speed_time, (long)o->params.retries, o->cancel,
-                      c.warm};
+                      c.warm, 0};
     c.warm = NULL; /* rh_dl_run takes it over */
     rh_dl_stats ds;
     memset(&ds, 0, sizeof ds);

@@ -22,6 +22,7 @@ typedef struct op {
     const char *name;
     bool *reached; /* OP_MARK: set (under the lane's lock) when the lane gets to it */
     bool writeback; /* OP_CLOSE: start the writeback first */
+    bool copied;    /* OP_WRITE: buf is the writer's own copy, freed after */
 } op;
 
 typedef struct lane {
@@ -107,7 +108,9 @@ static void run_op(rh_writer *w, const op *o, rh_writer_stats *st)
             if (err != 0)
                 fail(w, o->name, err);
         }
-        if (w->release != NULL)
+        if (o->copied)
+            free(o->buf);
+        else if (w->release != NULL)
             w->release(w->ctx, o->buf);
         break;
     case OP_CLOSE:
@@ -226,6 +229,18 @@ void rh_writer_write(rh_writer *w, int fd, uint8_t *buf, size_t len, uint64_t of
                      const char *name)
 {
     put(w, (op){.kind = OP_WRITE, .fd = fd, .buf = buf, .len = len, .off = off, .name = name});
+}
+
+bool rh_writer_write_copy(rh_writer *w, int fd, const uint8_t *p, size_t len, uint64_t off,
+                          const char *name)
+{
+    uint8_t *c = malloc(len > 0 ? len : 1);
+    if (c == NULL)
+        return false;
+    memcpy(c, p, len);
+    put(w, (op){.kind = OP_WRITE, .fd = fd, .buf = c, .len = len, .off = off, .name = name,
+                .copied = true});
+    return true;
 }
 
 void rh_writer_close(rh_writer *w, int fd, bool writeback)

@@ -1,5 +1,6 @@
 /* writer.h -- the downloader's disk writes, done on a few threads so that the download loop
- * never waits for the disk.
+ * does not wait for each one (it waits when a queue is full: a disk slower than the network
+ * holds the download back).
  *
  * Each thread (a lane) runs its queue in order, and every op names a descriptor whose lane is
  * fd % lanes: the writes of one file happen in the order given and its close comes last, also
@@ -45,6 +46,11 @@ rh_writer *rh_writer_new(size_t lanes, size_t depth, rh_writer_release_fn releas
  * until rh_writer_free) names the file in the error. */
 void rh_writer_write(rh_writer *w, int fd, uint8_t *buf, size_t len, uint64_t off,
                      const char *name);
+
+/* The same for bytes the caller cannot keep: the writer copies them first (into memory it
+ * frees itself, not released). Returns false when out of memory (nothing queued). */
+bool rh_writer_write_copy(rh_writer *w, int fd, const uint8_t *p, size_t len, uint64_t off,
+                          const char *name) __attribute__((warn_unused_result));
 
 /* Take ownership of fd: after what is queued for it, close it; with writeback, start the
  * writeback of what went through the page cache first (SYNC_FILE_RANGE_WRITE), so that a large

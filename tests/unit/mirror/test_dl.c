@@ -1,8 +1,8 @@
 /* test_dl.c -- the mirror's downloader against a forked loopback HTTP/1.1 server: verified
  * fetch, failover on a wrong hash, 404, resume with Range, a connection cut mid-body (the
  * write buffer reaches the staging file, the rest is resumed; the large file is written with
- * O_DIRECT where the file system takes it, but not from an unaligned resume), running out of
- * file descriptors
+ * O_DIRECT where the file system takes it, but not from an unaligned resume), a single write
+ * buffer for the run, a failing staging write, running out of file descriptors
  * (waited out, not a disk failure), staging reuse, connections opened ahead, bad arguments. */
 #define _GNU_SOURCE /* O_DIRECT */
 #include <setjmp.h>
@@ -204,7 +204,7 @@ static int teardown(void **state)
 
 static rh_dl_opts opts(const fx *f, const char *const *ups, size_t n, long conc)
 {
-    return (rh_dl_opts){ups, n, f->staging, NULL, conc, 30, 1, 30, 0, NULL, NULL};
+    return (rh_dl_opts){ups, n, f->staging, NULL, conc, 30, 1, 30, 0, NULL, NULL, 0};
 }
 
 /* The staging file of item i holds exactly its bytes. */
@@ -335,8 +335,6 @@ static void test_resume_with_range(void **state)
     srv_stop(&s);
 }
 
-/* A connection cut mid-body: what arrived (buffered or not) is in the staging file, exactly,
- * and the next run asks only for the rest. */
 /* Whether the staging directory's file system takes O_DIRECT (tmpfs before Linux 6.6 does
  * not: then the downloader writes through the page cache, and nothing counts as direct). */
 static bool direct_ok(const fx *f)
@@ -351,6 +349,17 @@ static bool direct_ok(const fx *f)
     return fd >= 0;
 }
 
+/* The signed hashes of the big file. */
+static rh_hashes big_hashes(void)
+{
+    rh_hashes h = {0};
+    h.has_sha256 = true;
+    assert_int_equal(rh_hash_once(RH_SHA256, g_big, BIGLEN, h.sha256), RH_OK);
+    return h;
+}
+
+/* A connection cut mid-body: what arrived (buffered or not) is in the staging file, exactly,
+ * and the next run asks only for the rest. */
 static void test_cut_then_resume(void **state)
 {
     fx *f = *state;
@@ -358,9 +367,7 @@ static void test_cut_then_resume(void **state)
     srv cut, good;
     srv_start(&cut, CUTTING);
     srv_start(&good, GOOD);
-    rh_hashes h = {0};
-    h.has_sha256 = true;
-    assert_int_equal(rh_hash_once(RH_SHA256, g_big, BIGLEN, h.sha256), RH_OK);
+    rh_hashes h = big_hashes();
     rh_dl_item it = {"targets/a/big", BIGLEN, &h};
     const char *ups_cut[] = {cut.url};
     rh_dl_opts o = opts(f, ups_cut, 1, 4);
@@ -410,6 +417,97 @@ static void test_cut_then_resume(void **state)
     assert_staged(f, 39);
     srv_stop(&cut);
     srv_stop(&good);
+}
+
+static void assert_big_staged(const fx *f)
+{
+    static char back[BIGLEN + 1];
+    char p[128];
+    snprintf(p, sizeof p, "%s/targets/a/big", f->staging);
+    FILE *fp = fopen(p, "rb");
+    assert_non_null(fp);
+    assert_int_equal(fread(back, 1, sizeof back, fp), BIGLEN);
+    fclose(fp);
+    assert_memory_equal(back, g_big, BIGLEN);
+}
+
+/* One write buffer for the run: the big file's next bytes arrive while its last buffer is
+ * still being written, and go to the writer as copies behind it. Whichever way each piece
+ * goes, the file is exactly the big file, every time. */
+static void test_one_write_buffer(void **state)
+{
+    fx *f = *state;
+    srv s;
+    srv_start(&s, GOOD);
+    rh_hashes h = big_hashes();
+    rh_dl_item mix[3] = {f->it[30], {"targets/a/big", BIGLEN, &h}, f->it[39]};
+    const char *ups[] = {s.url};
+    rh_dl_opts o = opts(f, ups, 1, 4);
+    o.wbufs = 1;
+    for (int round = 0; round < 5; round++) {
+        static const char *names[] = {"big", "f30", "f39"};
+        for (int k = 0; k < 3; k++) {
+            char p[128];
+            snprintf(p, sizeof p, "%s/targets/a/%s", f->staging, names[k]);
+            unlink(p);
+        }
+        rh_dl_stats st;
+        memset(&st, 0, sizeof st);
+        rh_error e;
+        rh_error_clear(&e);
+        assert_int_equal(rh_dl_run(&o, mix, 3, &st, &e), RH_OK);
+        assert_int_equal(st.bytes, FLEN(30) + BIGLEN + FLEN(39));
+        assert_big_staged(f);
+        assert_staged(f, 30);
+        assert_staged(f, 39);
+    }
+    srv_stop(&s);
+}
+
+/* A staging write that fails (the file size limit, EFBIG, standing in for a full disk) fails
+ * the run with RH_EIO naming the file; what is on disk is a prefix of the file. Run in a
+ * child, so that the limit binds nothing else. */
+static void test_write_failure_fails_the_run(void **state)
+{
+    fx *f = *state;
+    srv s;
+    srv_start(&s, GOOD);
+    rh_hashes h = big_hashes();
+    rh_dl_item it = {"targets/a/big", BIGLEN, &h};
+    const char *ups[] = {s.url};
+    rh_dl_opts o = opts(f, ups, 1, 4);
+    o.wbufs = 1; /* bytes also go to the writer as copies */
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        signal(SIGXFSZ, SIG_IGN);
+        struct rlimit lim = {2 * RH_DL_WBUF + 100, 2 * RH_DL_WBUF + 100};
+        if (setrlimit(RLIMIT_FSIZE, &lim) != 0)
+            _exit(10);
+        rh_dl_stats st;
+        memset(&st, 0, sizeof st);
+        rh_error e;
+        rh_error_clear(&e);
+        if (rh_dl_run(&o, &it, 1, &st, &e) != RH_EIO)
+            _exit(11);
+        if (strcmp(e.msg, "staging file targets/a/big: write: File too large") != 0)
+            _exit(12);
+        _exit(0);
+    }
+    int status = 0;
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    assert_true(WIFEXITED(status));
+    assert_int_equal(WEXITSTATUS(status), 0);
+    char p[128];
+    snprintf(p, sizeof p, "%s/targets/a/big", f->staging);
+    FILE *fp = fopen(p, "rb");
+    assert_non_null(fp);
+    static char back[BIGLEN];
+    size_t n = fread(back, 1, sizeof back, fp);
+    fclose(fp);
+    assert_true(n <= 2 * RH_DL_WBUF + 100);
+    assert_memory_equal(back, g_big, n);
+    srv_stop(&s);
 }
 
 /* Descriptors held by "someone else" (a daemon's server side) for a while. */
@@ -576,6 +674,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_not_found, setup, teardown),
         cmocka_unit_test_setup_teardown(test_resume_with_range, setup, teardown),
         cmocka_unit_test_setup_teardown(test_cut_then_resume, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_one_write_buffer, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_write_failure_fails_the_run, setup, teardown),
         cmocka_unit_test_setup_teardown(test_out_of_descriptors_is_waited_out, setup, teardown),
         cmocka_unit_test_setup_teardown(test_complete_staging_needs_no_network, setup, teardown),
         cmocka_unit_test_setup_teardown(test_warm_up, setup, teardown),

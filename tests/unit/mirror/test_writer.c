@@ -2,7 +2,7 @@
  * direct and the unaligned tail through the page cache, with the file's bytes intact; a file
  * system or offset that refuses direct writes gets the same bytes through the page cache;
  * the ops on one descriptor run in the order given (overlapping writes end as the last one
- * says) and rh_writer_wait hands the file back; a failed write is reported once, naming the
+ * says) and rh_writer_wait hands the file back; copies of transient bytes keep their place; a failed write is reported once, naming the
  * file, and later writes are skipped; every buffer is released exactly once and every
  * descriptor handed over is closed; all of it also inline, without threads. */
 #define _GNU_SOURCE /* O_DIRECT */
@@ -228,6 +228,43 @@ static void test_one_file_in_order_inline(void **state)
     ordered(0);
 }
 
+/* Bytes the caller cannot keep are copied, queued behind the file's earlier writes: a block,
+ * then 1000 bytes from a buffer the caller scribbles over at once, then a block at the
+ * unaligned offset that follows (through the page cache). The file is the three in order;
+ * the copy is freed by the writer, not released. */
+static void test_copies_keep_their_place(void **state)
+{
+    (void)state;
+    rh_writer *w = rh_writer_new(2, 4, release, NULL);
+    assert_non_null(w);
+    int fd = open_file("o", direct_ok() ? O_DIRECT : 0);
+    assert_true(fd >= 0);
+    size_t total = 2 * BLK + 1000;
+    uint8_t *want = malloc(total);
+    assert_non_null(want);
+    uint8_t mid[1000];
+    fill(0, 3);
+    fill(1, 9);
+    for (size_t k = 0; k < sizeof mid; k++)
+        mid[k] = (uint8_t)(k * 7u + 1u);
+    memcpy(want, g_buf[0], BLK);
+    memcpy(want + BLK, mid, sizeof mid);
+    memcpy(want + BLK + sizeof mid, g_buf[1], BLK);
+    rh_writer_write(w, fd, g_buf[0], BLK, 0, "targets/o");
+    assert_true(rh_writer_write_copy(w, fd, mid, sizeof mid, BLK, "targets/o"));
+    memset(mid, 0xee, sizeof mid); /* the caller's buffer is gone */
+    rh_writer_write(w, fd, g_buf[1], BLK, BLK + 1000, "targets/o");
+    rh_writer_close(w, fd, true);
+    rh_writer_stats st = {0, 0};
+    assert_false(rh_writer_free(w, &st, NULL, 0));
+    assert_file("o", want, total);
+    assert_int_equal(st.direct + st.buffered, total);
+    assert_int_equal(g_released[0], 1);
+    assert_int_equal(g_released[1], 1);
+    assert_closed(fd);
+    free(want);
+}
+
 /* A write that fails (read-only descriptor) is the writer's error, naming the file; a later
  * write to a good file is skipped (staging files stay prefixes of what was sent), its buffer
  * still released and its descriptor still closed. */
@@ -250,6 +287,7 @@ static void failing(size_t lanes)
     rh_writer_wait(w, ro);
     assert_true(rh_writer_failed(w));
     rh_writer_write(w, good, g_buf[1], BLK, 0, "targets/after");
+    assert_true(rh_writer_write_copy(w, good, g_buf[2], 100, BLK, "targets/after"));
     rh_writer_close(w, ro, false);
     rh_writer_close(w, good, true);
     char msg[256];
@@ -293,6 +331,7 @@ int main(void)
                                         teardown),
         cmocka_unit_test_setup_teardown(test_one_file_in_order, setup, teardown),
         cmocka_unit_test_setup_teardown(test_one_file_in_order_inline, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_copies_keep_their_place, setup, teardown),
         cmocka_unit_test_setup_teardown(test_failure_is_kept_and_stops_writing, setup, teardown),
         cmocka_unit_test_setup_teardown(test_failure_is_kept_and_stops_writing_inline, setup,
                                         teardown),
