@@ -34,6 +34,7 @@ typedef struct job {
     size_t up;        /* upstream in use */
     long attempts;    /* network failures on this upstream */
     long fd_waits;    /* starts put off for want of a file descriptor */
+    bool refetched;   /* started over from byte 0 after a resumed file's hash differed */
     int64_t ready_ms; /* not before (backoff) */
     int state;
     rh_err code;      /* last failure ... */
@@ -766,6 +767,17 @@ static void job_finish(run *r, xfer *x, CURLcode cr, int64_t now)
     if (rc == RH_EHASH || rc == RH_ETOOBIG) /* the bytes are bad: never resume them */
         if (ftruncate(x->fd, 0) != 0)
             rc = RH_EIO;
+    if (rc == RH_EHASH && x->offset > 0 && !j->refetched) {
+        /* Resumed from a staging file: its prefix may be what is wrong (a crash while its
+         * bytes were in the page cache), not the upstream. Once, from the first byte and from
+         * the same upstream, before that upstream is taken for a liar. */
+        j->refetched = true;
+        r->st->refetched++;
+        j->state = J_PENDING;
+        j->ready_ms = now;
+        r->nretry++;
+        return;
+    }
     job_failed(r, j, rc, msg, now);
 }
 

@@ -80,6 +80,8 @@ typedef struct rh_dl_stats {
     uint64_t bytes;                /* body bytes received */
     uint64_t objects;              /* files verified into staging */
     uint64_t resumed;              /* transfers continued from a partial staging file */
+    uint64_t refetched;            /* ... whose hash then differed: fetched again from byte 0
+                                    * (same upstream, once) before it counts as RH_EHASH */
     uint64_t direct_bytes;         /* bytes written to staging with O_DIRECT (no page cache) */
     uint64_t failures[RH_ERR_COUNT]; /* failed transfers by code (RH_EHASH, RH_ETOOBIG, ...) */
 } rh_dl_stats;
@@ -96,7 +98,8 @@ bool rh_dl_h2c_ok(void);
  * connections together, the rest wait for a free stream on one of them (CURLOPT_PIPEWAIT). A staging file left by an earlier attempt is resumed
  * (its prefix re-hashed, the rest asked for with Range); a complete one is only verified.
  * A transfer that is refused by its upstream (404), longer than signed or with a different hash
- * moves the item to the next upstream at once; a network failure, a timeout, a slow or
+ * moves the item to the next upstream at once (a resumed one whose hash differs is first
+ * fetched again whole from the same upstream: the local prefix may be what was wrong); a network failure, a timeout, a slow or
  * truncated transfer is retried with backoff (opts->retries times) and then moves on. Bytes
  * reach the staging file through a write buffer per transfer (RH_DL_WBUF, within
  * RH_DL_WBUF_TOTAL for the run): few large page-aligned writes instead of one per DATA frame,

@@ -1,5 +1,6 @@
 /* test_dl.c -- the mirror's downloader against a forked loopback HTTP/1.1 server: verified
- * fetch, failover on a wrong hash, 404, resume with Range, a connection cut mid-body (the
+ * fetch, failover on a wrong hash, 404, resume with Range, a corrupt resumed prefix (fetched
+ * again, the upstream not blamed), a connection cut mid-body (the
  * write buffer reaches the staging file, the rest is resumed; the large file is written with
  * O_DIRECT where the file system takes it, but not from an unaligned resume), a single write
  * buffer for the run, a failing staging write, running out of file descriptors
@@ -306,23 +307,29 @@ static void test_not_found(void **state)
     srv_stop(&s);
 }
 
+/* A staging file for item i left by an earlier run: its first n bytes are p[0..n). */
+static void stage_partial(const fx *f, int i, const char *p, size_t n)
+{
+    char path[128];
+    snprintf(path, sizeof path, "%s/targets", f->staging);
+    mkdir(path, 0755);
+    snprintf(path, sizeof path, "%s/targets/a", f->staging);
+    mkdir(path, 0755);
+    snprintf(path, sizeof path, "%s/targets/a/f%d", f->staging, i);
+    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    assert_true(fd >= 0);
+    assert_int_equal(write(fd, p, n), (ssize_t)n);
+    close(fd);
+}
+
 static void test_resume_with_range(void **state)
 {
     fx *f = *state;
     srv s;
     srv_start(&s, GOOD);
     const char *ups[] = {s.url};
-    char p[128];
-    snprintf(p, sizeof p, "%s/targets", f->staging);
-    mkdir(p, 0755);
-    snprintf(p, sizeof p, "%s/targets/a", f->staging);
-    mkdir(p, 0755);
     size_t half = FLEN(7) / 2;
-    snprintf(p, sizeof p, "%s/targets/a/f7", f->staging);
-    int fd = open(p, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    assert_true(fd >= 0);
-    assert_int_equal(write(fd, g_body[7], half), (ssize_t)half);
-    close(fd);
+    stage_partial(f, 7, g_body[7], half);
     rh_dl_opts o = opts(f, ups, 1, 4);
     rh_dl_stats st;
     memset(&st, 0, sizeof st);
@@ -331,6 +338,34 @@ static void test_resume_with_range(void **state)
     assert_int_equal(rh_dl_run(&o, &f->it[7], 1, &st, &e), RH_OK);
     assert_int_equal(st.resumed, 1);
     assert_int_equal(st.bytes, FLEN(7) - half);
+    assert_staged(f, 7);
+    srv_stop(&s);
+}
+
+/* A staging file whose prefix is corrupt (a crash with its bytes in the page cache): the
+ * resumed transfer's hash differs, and the item is fetched again whole from the same upstream
+ * instead of that upstream being blamed. */
+static void test_corrupt_prefix_is_refetched_not_blamed(void **state)
+{
+    fx *f = *state;
+    srv s;
+    srv_start(&s, GOOD);
+    const char *ups[] = {s.url};
+    size_t half = FLEN(7) / 2;
+    char bad[FLEN(7)];
+    memcpy(bad, g_body[7], half);
+    memset(bad + 100, 0, 4000 < half - 100 ? 4000 : half - 100); /* a hole of zeros */
+    stage_partial(f, 7, bad, half);
+    rh_dl_opts o = opts(f, ups, 1, 4);
+    rh_dl_stats st;
+    memset(&st, 0, sizeof st);
+    rh_error e;
+    rh_error_clear(&e);
+    assert_int_equal(rh_dl_run(&o, &f->it[7], 1, &st, &e), RH_OK);
+    assert_int_equal(st.resumed, 1);
+    assert_int_equal(st.refetched, 1);
+    assert_int_equal(st.failures[RH_EHASH], 0);
+    assert_int_equal(st.bytes, (FLEN(7) - half) + FLEN(7));
     assert_staged(f, 7);
     srv_stop(&s);
 }
@@ -673,6 +708,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_wrong_hash_fails_over, setup, teardown),
         cmocka_unit_test_setup_teardown(test_not_found, setup, teardown),
         cmocka_unit_test_setup_teardown(test_resume_with_range, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_corrupt_prefix_is_refetched_not_blamed, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(test_cut_then_resume, setup, teardown),
         cmocka_unit_test_setup_teardown(test_one_write_buffer, setup, teardown),
         cmocka_unit_test_setup_teardown(test_write_failure_fails_the_run, setup, teardown),
