@@ -603,6 +603,7 @@ rh_err rh_mirror_daemon_run(rh_mirror_config *cfg, rh_mirror_reload_fn reload, v
     rh_mirror_served_versions(d->cfg.data, &d->st.served);
     rh_witness_status(d->cfg.data, &d->st.log);
     load_root(d, &d->cfg);
+    rh_httpd_tune_process();
     if ((d->base = rh_httpd_base_new()) == NULL) {
         rc = rh_fail(e, RH_ENOMEM, "cannot create the event base");
         goto out;

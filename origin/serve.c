@@ -307,6 +307,7 @@ int rh_origin_serve_main(int argc, char **argv)
         logmsg("warning: no online keys: timestamp.json will not be re-signed and will expire");
     }
 
+    rh_httpd_tune_process();
     s.base = rh_httpd_base_new();
     if (s.base == NULL) {
         logmsg("cannot create the event loop");

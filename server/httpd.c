@@ -2,6 +2,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <malloc.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <arpa/inet.h>
@@ -396,6 +397,11 @@ static rh_err listen_on(rh_httpd *h, const char *addr, struct evconnlistener **l
     *port = ss.ss_family == AF_INET6 ? ntohs(((struct sockaddr_in6 *)&ss)->sin6_port)
                                      : ntohs(((struct sockaddr_in *)&ss)->sin_port);
     return RH_OK;
+}
+
+void rh_httpd_tune_process(void)
+{
+    (void)mallopt(M_TRIM_THRESHOLD, RH_HTTPD_HEAP_KEEP); /* 0 when refused: nothing lost */
 }
 
 struct event_base *rh_httpd_base_new(void)

@@ -179,6 +179,7 @@ int main(int argc, char **argv)
     a.roots[0] = o.root;
     a.cert = o.tls_cert;
     a.key = o.tls_key;
+    rh_httpd_tune_process();
     a.base = rh_httpd_base_new();
     if (a.base == NULL) {
         fprintf(stderr, "rhine-httpd: rh_httpd_base_new failed\n");
