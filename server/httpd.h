@@ -82,7 +82,7 @@ struct event_base *rh_httpd_base_new(void);
 /* Process-wide tuning for a process that serves: glibc's malloc keeps up to
  * RH_HTTPD_HEAP_KEEP bytes of free memory at the top of the heap instead of giving it back at
  * once (M_TRIM_THRESHOLD). Connections and streams come and go by the thousand per second;
- * with the default threshold (128 KiB) the heap shrank and grew again about once every 40
+ * with the default threshold (128 KiB) the heap shrank and grew again once every 40 to 100
  * requests, each time a brk(2) and page faults on the regrown pages, which on a VM are exits
  * to the host. It never raises the peak, only keeps it. Call once from main, before serving. */
 #define RH_HTTPD_HEAP_KEEP (32 << 20)
