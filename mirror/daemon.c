@@ -243,8 +243,10 @@ static void *worker(void *arg)
             etag[0] = '\0';
         }
         pthread_mutex_unlock(&d->mu);
-        if (req || (poll && (h == NULL || poll_changed(h, &cfg, etag, sizeof etag))))
+        if (req || (poll && (h == NULL || poll_changed(h, &cfg, etag, sizeof etag)))) {
             run_round(d, &cfg);
+            rh_httpd_trim_heap(); /* the round's transfers are freed: not kept while idle */
+        }
         next_poll = (int64_t)time(NULL) + cfg.sync.poll_interval;
     }
     rh_http_free(h);

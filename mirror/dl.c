@@ -249,8 +249,9 @@ static void wb_submit(xfer *x)
 }
 
 /* Without a buffer. Once writes of the file are queued, these bytes must follow them (a
- * staging file is always a prefix of what was received, also after a crash or a failed
- * write): the writer takes a copy, in order; its unaligned offset or length turns O_DIRECT
+ * staging file is a prefix of what was received, also after a failed write or a crash of the
+ * process; after a power loss, the resumed file's hash check and one refetch handle it): the
+ * writer takes a copy, in order; its unaligned offset or length turns O_DIRECT
  * off for the rest of the file when the lane gets there. Otherwise they are written here and
  * now, through the page cache. */
 static rh_err write_straight(xfer *x, const uint8_t *p, size_t n)
@@ -324,7 +325,7 @@ static size_t on_write(char *p, size_t sz, size_t nm, void *ud)
                     xfail(x, RH_EIO, "%.300s: truncate of the staging file: %s", x->url, strerror(errno));
                     return 0;
                 }
-                x->got = x->woff = 0;
+                x->got = x->woff = x->offset = 0; /* no local prefix is used any more */
                 if (hash_reset(x) != RH_OK) {
                     xfail(x, RH_ECRYPTO, "%.300s: hash reset failed", x->url);
                     return 0;
@@ -401,6 +402,7 @@ static void job_failed(run *r, job *j, rh_err code, const char *msg, int64_t now
     }
     j->up++;
     j->attempts = 0;
+    j->refetched = false; /* the next upstream may resume this one's bytes: its own retry */
     j->ready_ms = now;
     j->state = j->up < r->o->nupstreams ? J_PENDING : J_FAILED;
     if (j->state == J_PENDING)

@@ -107,7 +107,8 @@ bool rh_dl_h2c_ok(void);
  * for a full writer queue, and for a failed transfer's writes before it is resumed), and
  * direct (O_DIRECT, no copy into the page cache) for a file with RH_DL_DIRECT_MIN bytes or
  * more to fetch from an aligned offset. When the run's buffers are all in use, bytes follow a
- * file's queued writes as copies (a staging file is always a prefix of what was received).
+ * file's queued writes as copies (a staging file stays a prefix of what was received, also
+ * after a failed write or a crash of the process).
  * Each verified file is closed by the writer after its last write (the writeback started of a
  * large file that went through the page cache), and before RH_OK is returned one syncfs(2) of the
  * staging file system (its descriptor opened before the first write, so no write-back error is

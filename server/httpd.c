@@ -401,7 +401,14 @@ static rh_err listen_on(rh_httpd *h, const char *addr, struct evconnlistener **l
 
 void rh_httpd_tune_process(void)
 {
-    (void)mallopt(M_TRIM_THRESHOLD, RH_HTTPD_HEAP_KEEP); /* 0 when refused: nothing lost */
+    /* Each returns 0 when refused (another allocator): nothing is lost. */
+    (void)mallopt(M_MMAP_THRESHOLD, RH_HTTPD_MMAP_MIN);
+    (void)mallopt(M_TRIM_THRESHOLD, RH_HTTPD_HEAP_KEEP);
+}
+
+void rh_httpd_trim_heap(void)
+{
+    (void)malloc_trim(0);
 }
 
 struct event_base *rh_httpd_base_new(void)

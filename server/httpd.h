@@ -84,9 +84,19 @@ struct event_base *rh_httpd_base_new(void);
  * once (M_TRIM_THRESHOLD). Connections and streams come and go by the thousand per second;
  * with the default threshold (128 KiB) the heap shrank and grew again once every 40 to 100
  * requests, each time a brk(2) and page faults on the regrown pages, which on a VM are exits
- * to the host. It never raises the peak, only keeps it. Call once from main, before serving. */
+ * to the host. It never raises the peak, only keeps it. Setting it turns off glibc's sliding
+ * mmap threshold, so that is set too (RH_HTTPD_MMAP_MIN): blocks below it (the ETag hasher's
+ * 256 KiB buffer, request bodies, a sync round's metadata) come from the heap and are reused,
+ * not mapped and faulted in afresh each time. Call once, before serving; a no-op under ASan,
+ * whose allocator ignores it. */
 #define RH_HTTPD_HEAP_KEEP (32 << 20)
+#define RH_HTTPD_MMAP_MIN  (4 << 20)
 void rh_httpd_tune_process(void);
+
+/* Gives the free heap kept above back to the system, in every arena: for a burst that is over
+ * (the mirror daemon calls it after each sync round, whose thread would otherwise keep up to
+ * RH_HTTPD_HEAP_KEEP of freed transfer state until the next round). */
+void rh_httpd_trim_heap(void);
 
 /* Starts listening on the base. Returns RH_OK, RH_EINVAL (bad options), RH_EIO (root not a
  * directory), RH_ENET (bind/listen), RH_ECRYPTO (certificate/key), RH_ENOMEM. *out is set only

@@ -1,6 +1,7 @@
 /* test_dl.c -- the mirror's downloader against a forked loopback HTTP/1.1 server: verified
  * fetch, failover on a wrong hash, 404, resume with Range, a corrupt resumed prefix (fetched
- * again, the upstream not blamed), a connection cut mid-body (the
+ * again, the upstream not blamed) and a lying upstream behind a good prefix (blamed after the
+ * refetch), a connection cut mid-body (the
  * write buffer reaches the staging file, the rest is resumed; the large file is written with
  * O_DIRECT where the file system takes it, but not from an unaligned resume), a single write
  * buffer for the run, a failing staging write, running out of file descriptors
@@ -322,6 +323,16 @@ static void stage_partial(const fx *f, int i, const char *p, size_t n)
     close(fd);
 }
 
+/* One run fetching item 7 from ups[0..n): it succeeds; st gets the run's counts. */
+static void fetch_7(const fx *f, const char *const *ups, size_t n, rh_dl_stats *st)
+{
+    rh_dl_opts o = opts(f, ups, n, 4);
+    memset(st, 0, sizeof *st);
+    rh_error e;
+    rh_error_clear(&e);
+    assert_int_equal(rh_dl_run(&o, &f->it[7], 1, st, &e), RH_OK);
+}
+
 static void test_resume_with_range(void **state)
 {
     fx *f = *state;
@@ -330,12 +341,8 @@ static void test_resume_with_range(void **state)
     const char *ups[] = {s.url};
     size_t half = FLEN(7) / 2;
     stage_partial(f, 7, g_body[7], half);
-    rh_dl_opts o = opts(f, ups, 1, 4);
     rh_dl_stats st;
-    memset(&st, 0, sizeof st);
-    rh_error e;
-    rh_error_clear(&e);
-    assert_int_equal(rh_dl_run(&o, &f->it[7], 1, &st, &e), RH_OK);
+    fetch_7(f, ups, 1, &st);
     assert_int_equal(st.resumed, 1);
     assert_int_equal(st.bytes, FLEN(7) - half);
     assert_staged(f, 7);
@@ -356,18 +363,36 @@ static void test_corrupt_prefix_is_refetched_not_blamed(void **state)
     memcpy(bad, g_body[7], half);
     memset(bad + 100, 0, 4000 < half - 100 ? 4000 : half - 100); /* a hole of zeros */
     stage_partial(f, 7, bad, half);
-    rh_dl_opts o = opts(f, ups, 1, 4);
     rh_dl_stats st;
-    memset(&st, 0, sizeof st);
-    rh_error e;
-    rh_error_clear(&e);
-    assert_int_equal(rh_dl_run(&o, &f->it[7], 1, &st, &e), RH_OK);
+    fetch_7(f, ups, 1, &st);
     assert_int_equal(st.resumed, 1);
     assert_int_equal(st.refetched, 1);
     assert_int_equal(st.failures[RH_EHASH], 0);
     assert_int_equal(st.bytes, (FLEN(7) - half) + FLEN(7));
     assert_staged(f, 7);
     srv_stop(&s);
+}
+
+/* A good prefix resumed from a lying upstream: the hash differs, the item is fetched again
+ * whole from the same upstream, differs again, and only then is that upstream blamed and the
+ * next one used. */
+static void test_resumed_from_a_liar_still_fails_over(void **state)
+{
+    fx *f = *state;
+    srv evil, good;
+    srv_start(&evil, EVIL);
+    srv_start(&good, GOOD);
+    const char *ups[] = {evil.url, good.url};
+    size_t half = FLEN(7) / 2; /* the evil server flips the byte at FLEN / 2: the first resumed */
+    stage_partial(f, 7, g_body[7], half);
+    rh_dl_stats st;
+    fetch_7(f, ups, 2, &st);
+    assert_int_equal(st.resumed, 1);
+    assert_int_equal(st.refetched, 1);
+    assert_int_equal(st.failures[RH_EHASH], 1);
+    assert_staged(f, 7);
+    srv_stop(&evil);
+    srv_stop(&good);
 }
 
 /* Whether the staging directory's file system takes O_DIRECT (tmpfs before Linux 6.6 does
@@ -608,15 +633,13 @@ static void test_complete_staging_needs_no_network(void **state)
     fx *f = *state;
     test_resume_with_range(state); /* leaves f7 complete in staging */
     const char *ups[] = {"http://127.0.0.1:1"};
-    rh_dl_opts o = opts(f, ups, 1, 4);
     rh_dl_stats st;
-    memset(&st, 0, sizeof st);
-    rh_error e;
-    rh_error_clear(&e);
-    assert_int_equal(rh_dl_run(&o, &f->it[7], 1, &st, &e), RH_OK);
+    fetch_7(f, ups, 1, &st);
     assert_int_equal(st.objects, 1);
     assert_int_equal(st.bytes, 0);
     /* f8 is not there: the closed port is a network failure (no retries) */
+    rh_dl_opts o = opts(f, ups, 1, 4);
+    rh_error e;
     rh_error_clear(&e);
     assert_int_equal(rh_dl_run(&o, &f->it[8], 1, &st, &e), RH_ENET);
     assert_int_equal(st.failures[RH_ENET], 1);
@@ -709,6 +732,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_not_found, setup, teardown),
         cmocka_unit_test_setup_teardown(test_resume_with_range, setup, teardown),
         cmocka_unit_test_setup_teardown(test_corrupt_prefix_is_refetched_not_blamed, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_resumed_from_a_liar_still_fails_over, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_cut_then_resume, setup, teardown),
         cmocka_unit_test_setup_teardown(test_one_write_buffer, setup, teardown),
