@@ -39,6 +39,24 @@ rh_err rh_file_write_all(int fd, const uint8_t *p, size_t n)
     return RH_OK;
 }
 
+rh_err rh_file_pwrite_all(int fd, const uint8_t *p, size_t n, uint64_t off)
+{
+    while (n > 0) {
+        ssize_t w = pwrite(fd, p, n, (off_t)off);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w <= 0) {
+            if (w == 0)
+                errno = EIO;
+            return RH_EIO;
+        }
+        p += w;
+        n -= (size_t)w;
+        off += (uint64_t)w;
+    }
+    return RH_OK;
+}
+
 rh_err rh_file_sync_dir(const char *dir, rh_error *e)
 {
     int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);

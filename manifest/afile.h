@@ -18,6 +18,11 @@ char *rh_path_join(const char *a, const char *b);
 /* write(2) all n bytes, retrying on EINTR. RH_OK or RH_EIO (errno set). */
 rh_err rh_file_write_all(int fd, const uint8_t *p, size_t n) __attribute__((warn_unused_result));
 
+/* pwrite(2) all n bytes at offset off, retrying on EINTR. RH_OK or RH_EIO (errno set; EIO
+ * when the file takes no byte at all). */
+rh_err rh_file_pwrite_all(int fd, const uint8_t *p, size_t n, uint64_t off)
+    __attribute__((warn_unused_result));
+
 /* A new temp file "<dir>/.<name>.XXXXXX" with mode; returns its fd and *tmp_out its malloc'd
  * path (the caller unlinks and frees it), or -1 with the reason in e. */
 int rh_file_temp(const char *dir, const char *name, mode_t mode, char **tmp_out, rh_error *e);

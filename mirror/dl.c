@@ -259,6 +259,7 @@ static rh_err write_straight(xfer *x, const uint8_t *p, size_t n)
     if (x->queued) {
         if (rh_writer_write_copy(x->wr, x->fd, p, n, x->woff, x->j->it->relpath)) {
             x->woff += n;
+            x->st->copied_bytes += n;
             return RH_OK;
         }
         rh_writer_wait(x->wr, x->fd); /* out of memory: in order the slow way */
@@ -272,16 +273,9 @@ static rh_err write_straight(xfer *x, const uint8_t *p, size_t n)
             return RH_EIO;
         x->direct = false;
     }
-    while (n > 0) {
-        ssize_t w = pwrite(x->fd, p, n, (off_t)x->woff);
-        if (w < 0 && errno == EINTR)
-            continue;
-        if (w <= 0)
-            return RH_EIO;
-        p += w;
-        n -= (size_t)w;
-        x->woff += (uint64_t)w;
-    }
+    if (rh_file_pwrite_all(x->fd, p, n, x->woff) != RH_OK)
+        return RH_EIO;
+    x->woff += n;
     return RH_OK;
 }
 

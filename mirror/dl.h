@@ -83,6 +83,8 @@ typedef struct rh_dl_stats {
     uint64_t refetched;            /* ... whose hash then differed: fetched again from byte 0
                                     * (same upstream, once) before it counts as RH_EHASH */
     uint64_t direct_bytes;         /* bytes written to staging with O_DIRECT (no page cache) */
+    uint64_t copied_bytes;         /* bytes that found no free write buffer and followed their
+                                    * file's queued writes as copies */
     uint64_t failures[RH_ERR_COUNT]; /* failed transfers by code (RH_EHASH, RH_ETOOBIG, ...) */
 } rh_dl_stats;
 

@@ -8,6 +8,7 @@
 #include <string.h>
 #include <cmocka.h>
 #include <dirent.h>
+#include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -90,6 +91,32 @@ static void test_write_replace_and_immutable(void **state)
     assert_int_equal(entries(), 1); /* no temp file left behind, even after the refusal */
 }
 
+/* pwrite of all bytes at an offset, around what is there; a read-only descriptor is RH_EIO. */
+static void test_pwrite_all(void **state)
+{
+    (void)state;
+    char p[512];
+    snprintf(p, sizeof p, "%s/pw", dir);
+    int fd = open(p, O_RDWR | O_CREAT | O_TRUNC, 0644);
+    assert_true(fd >= 0);
+    assert_int_equal(rh_file_write_all(fd, (const uint8_t *)"abcdef", 6), RH_OK);
+    assert_int_equal(rh_file_pwrite_all(fd, (const uint8_t *)"XY", 2, 2), RH_OK);
+    assert_int_equal(rh_file_pwrite_all(fd, (const uint8_t *)"Z", 1, 8), RH_OK); /* a hole */
+    close(fd);
+    rh_buf b;
+    rh_buf_init(&b, 64);
+    rh_error e;
+    rh_error_clear(&e);
+    assert_int_equal(rh_file_read(p, 64, &b, &e), RH_OK);
+    assert_int_equal(b.len, 9);
+    assert_memory_equal(b.data, "abXYef\0\0Z", 9);
+    rh_buf_cleanup(&b);
+    fd = open(p, O_RDONLY);
+    assert_true(fd >= 0);
+    assert_int_equal(rh_file_pwrite_all(fd, (const uint8_t *)"Q", 1, 0), RH_EIO);
+    close(fd);
+}
+
 static void test_read_limits(void **state)
 {
     (void)state;
@@ -123,6 +150,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_write_replace_and_immutable),
         cmocka_unit_test(test_read_limits),
+        cmocka_unit_test(test_pwrite_all),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
