@@ -136,7 +136,8 @@ typedef struct run {
     rh_dl_stats *st;
     xfer **live;   /* transfers in flight, by slot */
     size_t nlive;  /* slots */
-    size_t nretry; /* jobs waiting for a retry (J_PENDING among those started once) */
+    job **retry;   /* jobs waiting for a retry (J_PENDING among those started once) */
+    size_t nretry;
     long conns;    /* connections per upstream */
     long opened;   /* transfers set up so far */
     rh_writer *wr;  /* writes buffers to the staging files and closes them, on its threads */
@@ -376,6 +377,13 @@ static void xfer_free(xfer *x)
     free(x);
 }
 
+/* j goes back to pending, to be started again at j->ready_ms. */
+static void retry_later(run *r, job *j)
+{
+    j->state = J_PENDING;
+    r->retry[r->nretry++] = j;
+}
+
 /* Mark j failed on its upstream with code/msg and decide what comes next. */
 static void job_failed(run *r, job *j, rh_err code, const char *msg, int64_t now)
 {
@@ -390,17 +398,17 @@ static void job_failed(run *r, job *j, rh_err code, const char *msg, int64_t now
         j->attempts++;
         long d = RH_DL_BACKOFF_MS << (j->attempts - 1 < 5 ? j->attempts - 1 : 5);
         j->ready_ms = now + (d > RH_DL_BACKOFF_MAX_MS ? RH_DL_BACKOFF_MAX_MS : d);
-        j->state = J_PENDING;
-        r->nretry++;
+        retry_later(r, j);
         return;
     }
     j->up++;
     j->attempts = 0;
     j->refetched = false; /* the next upstream may resume this one's bytes: its own retry */
     j->ready_ms = now;
-    j->state = j->up < r->o->nupstreams ? J_PENDING : J_FAILED;
-    if (j->state == J_PENDING)
-        r->nretry++;
+    if (j->up < r->o->nupstreams)
+        retry_later(r, j);
+    else
+        j->state = J_FAILED;
 }
 
 /* What every request of the downloader sets alike, the warm-up's included: libcurl reuses a
@@ -577,9 +585,8 @@ static rh_err job_start(run *r, job *j, CURLM *m, int64_t now)
         /* Out of descriptors (the server side of a daemon holds some too): not a disk failure.
          * Try again once transfers in flight have ended and closed theirs. */
         j->fd_waits++;
-        j->state = J_PENDING;
         j->ready_ms = now + RH_DL_FD_WAIT_MS;
-        r->nretry++;
+        retry_later(r, j);
         rc = RH_OK;
         goto out;
     }
@@ -769,9 +776,8 @@ static void job_finish(run *r, xfer *x, CURLcode cr, int64_t now)
          * the same upstream, before that upstream is taken for a liar. */
         j->refetched = true;
         r->st->refetched++;
-        j->state = J_PENDING;
         j->ready_ms = now;
-        r->nretry++;
+        retry_later(r, j);
         return;
     }
     job_failed(r, j, rc, msg, now);
@@ -825,7 +831,7 @@ rh_err rh_dl_run(const rh_dl_opts *o, const rh_dl_item *items, size_t n, rh_dl_s
     memset(&local, 0, sizeof local);
     wbpool pool;
     wbpool_init(&pool, o->wbufs);
-    run r = {o, stats != NULL ? stats : &local, NULL, 0, 0, 0, 0, NULL, &pool};
+    run r = {o, stats != NULL ? stats : &local, NULL, 0, NULL, 0, 0, 0, NULL, &pool};
     /* HTTP/2: `concurrency` streams on each of RH_DL_CONNS connections per upstream (fewer if
      * the upstream's SETTINGS_MAX_CONCURRENT_STREAMS says so). HTTP/1.1 (see rh_dl_h2c_ok): one
      * transfer per connection. */
@@ -852,6 +858,9 @@ rh_err rh_dl_run(const rh_dl_opts *o, const rh_dl_item *items, size_t n, rh_dl_s
     r.nlive = (size_t)inflight;
     r.conns = conns;
     job *jobs = calloc(n, sizeof *jobs);
+    /* 2n: during the pass over the list a job started from it may be appended again before
+     * the list is compacted. */
+    r.retry = calloc(2 * n, sizeof *r.retry);
     r.live = calloc(r.nlive, sizeof *r.live);
     /* Warm connections that are still open are reused as any idle multiplexed connection is;
      * r.opened stays 0, so that the first transfers open new ones where they were closed. */
@@ -864,7 +873,7 @@ rh_err rh_dl_run(const rh_dl_opts *o, const rh_dl_item *items, size_t n, rh_dl_s
         rc = rh_fail(e, RH_EIO, "%s: %s", o->staging, strerror(errno));
         goto out;
     }
-    if (jobs == NULL || r.live == NULL || m == NULL) {
+    if (jobs == NULL || r.retry == NULL || r.live == NULL || m == NULL) {
         rc = rh_fail(e, RH_ENOMEM, "download: out of memory");
         goto out;
     }
@@ -893,19 +902,21 @@ rh_err rh_dl_run(const rh_dl_opts *o, const rh_dl_item *items, size_t n, rh_dl_s
             break; /* a staging write failed (disk full, I/O error): no upstream can help */
         int64_t now = now_ms();
         int64_t wake = now + 200;
-        /* Retries whose backoff is over first, then fresh jobs. */
-        for (size_t i = 0; r.nretry > 0 && i < next && running < r.nlive && !io_failed; i++) {
-            if (jobs[i].state != J_PENDING)
-                continue;
-            if (jobs[i].ready_ms > now) {
-                if (jobs[i].ready_ms < wake)
-                    wake = jobs[i].ready_ms;
-                continue;
-            }
-            r.nretry--;
-            if (start(&r, &jobs[i], m, now, &io_failed))
+        /* Retries whose backoff is over first, then fresh jobs. The list is compacted as it
+         * goes; a job that fails again at once is appended and waits for the next pass. */
+        size_t end = r.nretry, kept = 0;
+        for (size_t i = 0; i < end; i++) {
+            job *j = r.retry[i];
+            if (j->ready_ms > now || running >= r.nlive || io_failed) {
+                if (j->ready_ms > now && j->ready_ms < wake)
+                    wake = j->ready_ms;
+                r.retry[kept++] = j;
+            } else if (start(&r, j, m, now, &io_failed)) {
                 running++;
+            }
         }
+        memmove(r.retry + kept, r.retry + end, (r.nretry - end) * sizeof *r.retry);
+        r.nretry = kept + (r.nretry - end);
         /* A bounded batch per pass, so that requests go out while more are set up. */
         for (long k = 0; k < RH_DL_START_BATCH && next < n && running < r.nlive && !io_failed;
              k++)
@@ -970,5 +981,6 @@ out:
     for (size_t i = 0; jobs != NULL && i < n; i++)
         free(jobs[i].msg);
     free(jobs);
+    free(r.retry);
     return rc;
 }
