@@ -9,6 +9,7 @@ import ssl
 import struct
 import subprocess
 import time
+import urllib.request
 
 import pytest
 
@@ -791,4 +792,51 @@ def test_h2_huge_window_slow_reader_bounded_output(procs, tls_ca, tmp_path):
                     got += n
                 buf = buf[9 + n:]
         assert got == 96 << 20
+    assert p.poll() is None, procs.log(p)
+
+
+def test_h2_slow_reader_of_small_responses_pins_little(procs, tls_ca, tmp_path):
+    """Clients that open a huge window, ask for one small response at a time and never read:
+    each response leaves the server in its own pass, in an output chunk of 64 KiB of which it
+    fills 2 KiB. The chunks a connection holds count at their whole size against its output
+    limit (256 KiB, four chunks), so each stalled connection holds a handful of chunks instead
+    of about a hundred (6 MiB each, once the server's memory has been used for full chunks)."""
+    root = tmp_path / "root"
+    (root / "targets").mkdir(parents=True)
+    (root / "targets" / "s.bin").write_bytes(os.urandom(2100))
+    pf = tmp_path / "ports"
+    p = procs.start([binary("rhine-httpd"), "--root", root, "--listen-h2c", "127.0.0.1:0",
+                     "--port-file", pf, "--test-routes"], port_file=pf)
+    port = read_ports(pf)["clear"]
+
+    def chunks():
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as r:
+            body = r.read().decode()
+        return int(re.search(r"^rhine_httpd_http_output_chunks (\d+)$", body, re.M).group(1))
+
+    conns = []
+    try:
+        for _ in range(4):
+            c = socket.create_connection(("127.0.0.1", port), timeout=5)
+            c.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 16 * 1024)
+            c.sendall(H2_PREFACE + frame(4, 0, 0, struct.pack(">HI", 4, 2**31 - 1)) +
+                      frame(8, 0, 0, struct.pack(">I", 2**31 - 1 - 65535)))
+            conns.append(c)
+        req = hpack_get(b"/targets/s.bin")
+        # One request per pass of the server: a pause after each round over the connections.
+        # The socket buffers take the first megabytes; after 100 unanswered streams a
+        # connection's requests are refused, which is fine.
+        for i in range(3000):
+            for c in conns:
+                try:
+                    c.sendall(frame(1, 0x5, 1 + 2 * i, req))
+                except (BrokenPipeError, ConnectionResetError, socket.timeout):
+                    pass
+            time.sleep(0.0005)
+        time.sleep(0.5)
+        held = chunks()
+        assert held <= 4 * 8, f"4 stalled readers hold {held} output chunks"
+    finally:
+        for c in conns:
+            c.close()
     assert p.poll() is None, procs.log(p)

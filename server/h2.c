@@ -42,6 +42,7 @@ struct rh_h2 {
     uint8_t *obase;
     size_t ocap, oused;
     unsigned ocommits;           /* chunks handed over so far (a frame may straddle two) */
+    rh_outacct *acct;            /* chunks handed over and not yet written */
     h2_stream *spare;            /* finished streams kept for reuse (no malloc per request) */
     unsigned nspare;
 };
@@ -120,9 +121,18 @@ static bool stage_commit(rh_h2 *p)
         ok = n == 0 || evbuffer_add(out, chunk, n) == 0;
         rh_outpool_put(chunk);
     } else {
-        ok = rh_outpool_hand(out, chunk, n) == RH_OK;
+        ok = rh_outpool_hand(out, chunk, n, p->acct) == RH_OK;
     }
     return ok;
+}
+
+/* Output at the high mark: queued bytes, or whole chunks pinned by them (small commits of a
+ * slow reader: see rh_outacct). */
+static bool out_full(rh_h2 *p)
+{
+    size_t queued = evbuffer_get_length(bufferevent_get_output(p->c->bev)) + p->oused;
+    return queued >= RH_HTTPD_OUT_HIGH ||
+           rh_outacct_chunks(p->acct) * RH_OUTPOOL_CHUNK >= RH_HTTPD_OUT_HIGH;
 }
 
 /* Returns an unfinished chunk to the pool without sending it (connection going away). */
@@ -257,8 +267,7 @@ static int send_data_cb(nghttp2_session *s, nghttp2_frame *f, const uint8_t *fra
         st->resp.file_off += length;
         /* One mem_send call would otherwise run NO_COPY frames for the whole flow-control
          * window (a client may open gigabytes): stop at the high mark like h2_flush(). */
-        if (evbuffer_get_length(bufferevent_get_output(p->c->bev)) + p->oused >=
-            RH_HTTPD_OUT_HIGH)
+        if (out_full(p))
             return NGHTTP2_ERR_PAUSE;
         return 0;
     }
@@ -463,13 +472,12 @@ static int on_stream_close(nghttp2_session *s, int32_t id, uint32_t code, void *
 static void h2_flush(rh_conn *c)
 {
     rh_h2 *p = c->h2;
-    struct evbuffer *out = bufferevent_get_output(c->bev);
 
     p->write_blocked = false;
     for (;;) {
         const uint8_t *data;
         ssize_t n;
-        if (evbuffer_get_length(out) + p->oused >= RH_HTTPD_OUT_HIGH) {
+        if (out_full(p)) {
             p->write_blocked = true;
             break;
         }
@@ -481,7 +489,7 @@ static void h2_flush(rh_conn *c)
         }
         if (n == 0) {
             /* Done, or send_data_cb paused at the high mark. */
-            p->write_blocked = evbuffer_get_length(out) + p->oused >= RH_HTTPD_OUT_HIGH;
+            p->write_blocked = out_full(p);
             break;
         }
         if (!stage_put(p, data, (size_t)n)) {
@@ -515,6 +523,8 @@ rh_err rh_h2_start(rh_conn *c)
     if (p == NULL)
         goto out;
     p->c = c;
+    if ((p->acct = rh_outacct_new()) == NULL)
+        goto out;
     if (nghttp2_session_callbacks_new(&cbs) != 0 || nghttp2_option_new(&opt) != 0)
         goto out;
     nghttp2_session_callbacks_set_on_begin_headers_callback(cbs, on_begin_headers);
@@ -541,6 +551,7 @@ rh_err rh_h2_start(rh_conn *c)
 out:
     if (p != NULL) {
         nghttp2_session_del(p->s);
+        rh_outacct_release(p->acct);
         free(p);
     }
     nghttp2_option_del(opt);
@@ -563,6 +574,7 @@ void rh_h2_free(rh_h2 *p)
         p->spare = st->next;
         stream_destroy(st);
     }
+    rh_outacct_release(p->acct); /* chunks still in libevent's hands keep it */
     free(p);
 }
 

@@ -622,6 +622,13 @@ rh_err rh_httpd_stats_prometheus(const rh_httpd *h, const char *prefix, rh_buf *
             s->tls_handshake_failures);
     if (rc == RH_OK)
         rc = rh_buf_appendf(out,
+                            "# HELP %s_http_output_chunks Output chunks (64 KiB) being filled or "
+                            "queued for clients.\n"
+                            "# TYPE %s_http_output_chunks gauge\n"
+                            "%s_http_output_chunks %zu\n",
+                            prefix, prefix, prefix, rh_outpool_live(h->opool));
+    if (rc == RH_OK)
+        rc = rh_buf_appendf(out,
                             "# HELP %s_http_protocol_connections_total Connections by protocol.\n"
                             "# TYPE %s_http_protocol_connections_total counter\n"
                             "%s_http_protocol_connections_total{protocol=\"h2\"} %" PRIu64 "\n"

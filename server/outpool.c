@@ -6,8 +6,14 @@
 
 #include <event2/buffer.h>
 
+struct rh_outacct {
+    size_t chunks; /* handed and not yet returned */
+    size_t refs;   /* the connection, and each of those chunks */
+};
+
 typedef struct chunk {
     rh_outpool *pool;
+    rh_outacct *acct;            /* while handed over with one */
     struct chunk *next;          /* free list */
     _Alignas(16) uint8_t data[RH_OUTPOOL_CHUNK];
 } chunk;
@@ -63,6 +69,7 @@ uint8_t *rh_outpool_get(rh_outpool *p)
         return NULL;
     }
     c->pool = p;
+    c->acct = NULL;
     c->next = NULL;
     p->live++;
     return c->data;
@@ -76,6 +83,11 @@ void rh_outpool_put(uint8_t *data)
     if (data == NULL)
         return;
     c = of_data(data);
+    if (c->acct != NULL) {
+        c->acct->chunks--;
+        rh_outacct_release(c->acct);
+        c->acct = NULL;
+    }
     p = c->pool;
     p->live--;
     if (p->closed) {
@@ -100,8 +112,37 @@ static void on_written(const void *data, size_t len, void *extra)
     rh_outpool_put(extra);
 }
 
-rh_err rh_outpool_hand(struct evbuffer *out, uint8_t *data, size_t len)
+size_t rh_outpool_live(const rh_outpool *p)
 {
+    return p->live;
+}
+
+rh_outacct *rh_outacct_new(void)
+{
+    rh_outacct *a = calloc(1, sizeof(*a));
+    if (a != NULL)
+        a->refs = 1;
+    return a;
+}
+
+size_t rh_outacct_chunks(const rh_outacct *a)
+{
+    return a != NULL ? a->chunks : 0;
+}
+
+void rh_outacct_release(rh_outacct *a)
+{
+    if (a != NULL && --a->refs == 0)
+        free(a);
+}
+
+rh_err rh_outpool_hand(struct evbuffer *out, uint8_t *data, size_t len, rh_outacct *acct)
+{
+    if (acct != NULL) { /* counted now; rh_outpool_put uncounts it, also on failure below */
+        of_data(data)->acct = acct;
+        acct->chunks++;
+        acct->refs++;
+    }
     if (evbuffer_add_reference(out, data, len, on_written, data) != 0) {
         rh_outpool_put(data);
         return RH_ENOMEM;

@@ -269,10 +269,10 @@ static void test_outpool(void **state)
     c1 = rh_outpool_get(p);
     assert_non_null(c1);
     memcpy(c1, "abc", 3);
-    assert_int_equal(rh_outpool_hand(b, c1, 3), RH_OK);
+    assert_int_equal(rh_outpool_hand(b, c1, 3, NULL), RH_OK);
     c2 = rh_outpool_get(p);
     memcpy(c2, "def", 3);
-    assert_int_equal(rh_outpool_hand(b, c2, 3), RH_OK);
+    assert_int_equal(rh_outpool_hand(b, c2, 3, NULL), RH_OK);
     assert_int_equal(evbuffer_get_length(b), 6);
     assert_int_equal(evbuffer_remove(b, out, 3), 3);
     assert_memory_equal(out, "abc", 3);
@@ -285,6 +285,41 @@ static void test_outpool(void **state)
     evbuffer_free(b);           /* ASan: the pool went with the last chunk */
     rh_outpool_free(NULL);
     rh_outpool_put(NULL);
+}
+
+/* A connection's chunks count while libevent holds them, whatever they hold; the connection
+ * may let go of its account first: the last chunk returned frees it (ASan: no leak, no use
+ * after free). */
+static void test_outacct(void **state)
+{
+    rh_outpool *p = rh_outpool_new(4);
+    rh_outacct *a = rh_outacct_new();
+    struct evbuffer *b = evbuffer_new();
+    char out[8];
+    (void)state;
+
+    assert_non_null(p);
+    assert_non_null(a);
+    assert_non_null(b);
+    for (int i = 0; i < 3; i++) {
+        uint8_t *c = rh_outpool_get(p);
+        assert_non_null(c);
+        memcpy(c, "xy", 2); /* two bytes in a whole chunk */
+        assert_int_equal(rh_outpool_hand(b, c, 2, a), RH_OK);
+    }
+    assert_int_equal(rh_outacct_chunks(a), 3);
+    assert_int_equal(evbuffer_get_length(b), 6);
+    uint8_t *unused = rh_outpool_get(p); /* not handed: not counted */
+    assert_int_equal(rh_outacct_chunks(a), 3);
+    rh_outpool_put(unused);
+    assert_int_equal(evbuffer_remove(b, out, 4), 4); /* two chunks written */
+    assert_int_equal(rh_outacct_chunks(a), 1);
+    rh_outacct_release(a);      /* the connection goes; one chunk is still queued */
+    assert_int_equal(evbuffer_remove(b, out, 2), 2);
+    evbuffer_free(b);
+    rh_outpool_free(p);
+    assert_int_equal(rh_outacct_chunks(NULL), 0);
+    rh_outacct_release(NULL);
 }
 
 /* The server: cached HASH.name files, a bounded cache, removals never served. */
@@ -407,6 +442,7 @@ int main(void)
         cmocka_unit_test(test_stamp),
         cmocka_unit_test(test_replace_and_trim),
         cmocka_unit_test(test_outpool),
+        cmocka_unit_test(test_outacct),
         cmocka_unit_test(test_server_cache),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
