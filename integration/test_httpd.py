@@ -4,6 +4,7 @@ HTTP/2 abuse (rapid reset, CONTINUATION flood, header floods). Real binary, loop
 import hashlib
 import os
 import re
+import select
 import socket
 import ssl
 import struct
@@ -745,6 +746,106 @@ def test_cached_hash_files_gc_and_replace(procs, tls_ca, tmp_path):
         rc, body, _, status, _ = s.curl(*flags, url)
         assert status == 404, url
     assert p.poll() is None, procs.log(p)
+
+
+def tls_pump(srv, alpn, chunks, done, timeout=60.0, pause=0.0):
+    """One TLS connection to srv with ALPN alpn: sends chunks (each its own TLS record) while
+    reading, without blocking on either side, until done(received bytes) or timeout. With
+    pause, nothing is read for that long after the first chunk (the server's output fills and
+    it must stop reading), and the other chunks go out during the pause."""
+    ctx = ssl.create_default_context(cafile=str(srv.ca))
+    ctx.set_alpn_protocols([alpn])
+    raw = socket.create_connection(("127.0.0.1", srv.tls), timeout=5)
+    raw.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 64 * 1024)
+    got = bytearray()
+    with ctx.wrap_socket(raw, server_hostname="localhost") as s:
+        assert s.selected_alpn_protocol() == alpn
+        s.setblocking(False)
+        pending = [memoryview(c) for c in chunks]
+        start = time.monotonic()
+        deadline = start + timeout
+        while time.monotonic() < deadline and not done(got):
+            reading = time.monotonic() - start >= pause
+            r, w, _ = select.select([s] if reading else [], [s] if pending else [], [], 0.05)
+            if w:
+                try:
+                    n = s.send(pending[0])
+                    pending[0] = pending[0][n:]
+                    if not len(pending[0]):
+                        pending.pop(0)
+                except (ssl.SSLWantWriteError, ssl.SSLWantReadError):
+                    pass
+            while reading:
+                try:
+                    b = s.recv(1 << 20)
+                except (ssl.SSLWantReadError, ssl.SSLWantWriteError):
+                    break
+                if not b:
+                    return bytes(got)
+                got += b
+        return bytes(got)
+
+
+def test_tls_h1_pipelined_with_backpressure(srv):
+    """Four requests for a 5 MiB file and then 4,000 small ones, pipelined over TLS (about
+    400 KB of requests in many records), to a client that reads nothing for a second: the
+    server's output fills, it stops reading and must resume by itself once the client reads.
+    Every request is answered, in order."""
+    n = 4000
+    big = b"GET /targets/big.zst HTTP/1.1\r\nHost: localhost\r\n\r\n"
+    req = b"GET /plain.txt HTTP/1.1\r\nHost: localhost\r\nX-Pad: " + b"p" * 40 + b"\r\n\r\n"
+    burst = [big * 4 + req * 500] + [req * 500 for _ in range(n // 500 - 1)]
+    mark = b"\r\n\r\nhello\n"
+    seen = {"pos": 0, "count": 0}
+
+    def done(got):
+        start = max(0, seen["pos"] - len(mark) + 1)
+        seen["count"] += got.count(mark, start)
+        seen["pos"] = len(got)
+        return seen["count"] >= n
+
+    got = tls_pump(srv, "http/1.1", burst, done, pause=1.0)
+    assert seen["count"] == n, got[-300:]
+    assert got.count(b"HTTP/1.1 200 OK\r\n") == n + 4
+    big_len = len(srv.files["targets/big.zst"])
+    assert got.count(b"Content-Length: %d\r\n" % big_len) == 4
+    first_small = got.index(mark)
+    assert got[:first_small].count(b"Content-Length: %d\r\n" % big_len) == 4  # in order
+    assert len(got) > 4 * big_len
+
+
+def test_tls_h2_backpressure_then_more_requests(srv):
+    """HTTP/2 over TLS with a 2 GiB window: 8 streams of a 5 MiB file, then 8 more sent while
+    the server has stopped reading (its output is full and the client reads nothing for a
+    second). All 16 bodies arrive whole."""
+    size = len(srv.files["targets/big.zst"])
+    get = hpack_get(b"/targets/big.zst")
+    first = H2_PREFACE + frame(4, 0, 0, struct.pack(">HI", 4, 2**31 - 1)) + \
+        frame(8, 0, 0, struct.pack(">I", 2**31 - 1 - 65535)) + \
+        b"".join(frame(1, 0x5, 1 + 2 * i, get) for i in range(8))
+    later = [frame(1, 0x5, 1 + 2 * i, get) for i in range(8, 16)]
+    state = {"buf": b"", "pos": 0, "data": {}, "ended": set()}
+
+    def done(got):
+        st = state
+        while len(got) - st["pos"] >= 9:
+            n = int.from_bytes(got[st["pos"]:st["pos"] + 3], "big")
+            if len(got) - st["pos"] < 9 + n:
+                break
+            ftype, flags = got[st["pos"] + 3], got[st["pos"] + 4]
+            sid = int.from_bytes(got[st["pos"] + 5:st["pos"] + 9], "big") & 0x7fffffff
+            if ftype == 0:
+                st["data"][sid] = st["data"].get(sid, 0) + n
+                if flags & 1:
+                    st["ended"].add(sid)
+            assert ftype != 3 and ftype != 7, ("RST_STREAM/GOAWAY", sid)
+            st["pos"] += 9 + n
+        return len(st["ended"]) == 16
+
+    tls_pump(srv, "h2", [first] + later, done, pause=1.0)
+    assert state["ended"] == {1 + 2 * i for i in range(16)}
+    assert all(v == size for v in state["data"].values()), state["data"]
+    assert_alive(srv)
 
 
 def test_h2_huge_window_slow_reader_bounded_output(procs, tls_ca, tmp_path):

@@ -117,7 +117,7 @@ static int on_headers_complete(http_parser *hp)
         if (strcasecmp(expect, "100-continue") != 0)
             return h1_fail(p, 417);
         if (p->req.version == 11)
-            evbuffer_add(bufferevent_get_output(p->c->bev), "HTTP/1.1 100 Continue\r\n\r\n", 25);
+            evbuffer_add(p->c->out, "HTTP/1.1 100 Continue\r\n\r\n", 25);
     }
     return 0;
 }
@@ -140,7 +140,7 @@ static void release_fent(struct evbuffer_file_segment const *seg, int flags, voi
 static void write_response(rh_h1 *p, rh_resp *r, bool keep_alive)
 {
     rh_conn *c = p->c;
-    struct evbuffer *out = bufferevent_get_output(c->bev);
+    struct evbuffer *out = c->out;
     rh_httpd *h = c->srv;
 
     evbuffer_add_printf(out, "HTTP/1.1 %d %s\r\nServer: rhine\r\nDate: %s\r\n",
@@ -253,8 +253,8 @@ static void h1_error(rh_h1 *p, int status)
 void rh_h1_on_read(rh_conn *c)
 {
     rh_h1 *p = c->h1;
-    struct evbuffer *in = bufferevent_get_input(c->bev);
-    struct evbuffer *out = bufferevent_get_output(c->bev);
+    struct evbuffer *in = c->in;
+    struct evbuffer *out = c->out;
 
     while (!c->close_now && !c->close_after_flush && !p->paused) {
         struct evbuffer_iovec v;
@@ -276,7 +276,7 @@ void rh_h1_on_read(rh_conn *c)
             }
             if (evbuffer_get_length(out) >= RH_HTTPD_OUT_HIGH) {
                 p->paused = true; /* resume from rh_h1_on_write */
-                bufferevent_disable(c->bev, EV_READ);
+                rh_conn_read(c, false);
             }
             continue;
         }
@@ -293,16 +293,16 @@ void rh_h1_on_read(rh_conn *c)
         }
     }
     if (c->close_after_flush)
-        bufferevent_disable(c->bev, EV_READ);
+        rh_conn_read(c, false);
 }
 
 void rh_h1_on_write(rh_conn *c)
 {
     rh_h1 *p = c->h1;
     if (p->paused && !c->close_after_flush &&
-        evbuffer_get_length(bufferevent_get_output(c->bev)) < RH_HTTPD_OUT_HIGH / 2) {
+        evbuffer_get_length(c->out) < RH_HTTPD_OUT_HIGH / 2) {
         p->paused = false;
-        bufferevent_enable(c->bev, EV_READ);
+        rh_conn_read(c, true);
         rh_h1_on_read(c);
     }
 }
@@ -310,5 +310,5 @@ void rh_h1_on_write(rh_conn *c)
 bool rh_h1_on_timeout(rh_conn *c)
 {
     /* Keep a connection whose response is still being written (a long download). */
-    return evbuffer_get_length(bufferevent_get_output(c->bev)) > 0 && !c->h1->in_message;
+    return evbuffer_get_length(c->out) > 0 && !c->h1->in_message;
 }

@@ -13,7 +13,7 @@
 #include "server/httpd_int.h"
 #include "server/outpool.h"
 
-/* Output is gathered into pooled chunks (server/outpool.c) handed to the bufferevent by
+/* Output is gathered into pooled chunks (server/outpool.c) handed to the connection by
  * reference: TLS gets whole 16 KiB records and one write(2) carries several responses. A pass
  * that produced only this much is copied instead, so the chunk is reused at once. */
 #define H2_OUT_COPY_MAX 2048u
@@ -57,7 +57,8 @@ static void stream_destroy(h2_stream *st)
 /* Request buffers small enough to keep with a spare stream (bigger ones are freed). */
 static bool stream_small(const h2_stream *st)
 {
-    return st->req.target.cap + st->req.hstore.cap + st->req.body.cap <= H2_SPARE_BYTES;
+    return st->req.target.cap + st->req.hstore.cap + st->req.body.cap + st->req.path_cap <=
+           H2_SPARE_BYTES;
 }
 
 static void stream_free(rh_h2 *p, h2_stream *st)
@@ -107,7 +108,7 @@ static h2_stream *stream_new(rh_h2 *p)
 /* Hands the staged bytes to the connection's output (false on OOM). */
 static bool stage_commit(rh_h2 *p)
 {
-    struct evbuffer *out = bufferevent_get_output(p->c->bev);
+    struct evbuffer *out = p->c->out;
     uint8_t *chunk = p->obase;
     size_t n = p->oused;
     bool ok = true;
@@ -130,7 +131,7 @@ static bool stage_commit(rh_h2 *p)
  * slow reader: see rh_outacct). */
 static bool out_full(rh_h2 *p)
 {
-    size_t queued = evbuffer_get_length(bufferevent_get_output(p->c->bev)) + p->oused;
+    size_t queued = evbuffer_get_length(p->c->out) + p->oused;
     return queued >= RH_HTTPD_OUT_HIGH ||
            rh_outacct_chunks(p->acct) * RH_OUTPOOL_CHUNK >= RH_HTTPD_OUT_HIGH;
 }
@@ -581,7 +582,7 @@ void rh_h2_free(rh_h2 *p)
 void rh_h2_on_read(rh_conn *c)
 {
     rh_h2 *p = c->h2;
-    struct evbuffer *in = bufferevent_get_input(c->bev);
+    struct evbuffer *in = c->in;
 
     while (!c->close_now) {
         struct evbuffer_iovec v;
@@ -604,7 +605,7 @@ void rh_h2_on_read(rh_conn *c)
     }
     h2_flush(c);
     if (p->write_blocked)
-        bufferevent_disable(c->bev, EV_READ); /* backpressure until the client reads */
+        rh_conn_read(c, false); /* backpressure until the client reads */
 }
 
 void rh_h2_on_write(rh_conn *c)
@@ -613,8 +614,8 @@ void rh_h2_on_write(rh_conn *c)
     bool was_blocked = p->write_blocked;
     h2_flush(c);
     if (was_blocked && !p->write_blocked && !c->close_after_flush && !c->close_now) {
-        bufferevent_enable(c->bev, EV_READ);
-        if (evbuffer_get_length(bufferevent_get_input(c->bev)) > 0)
+        rh_conn_read(c, true);
+        if (evbuffer_get_length(c->in) > 0)
             rh_h2_on_read(c);
     }
 }
@@ -622,7 +623,7 @@ void rh_h2_on_write(rh_conn *c)
 bool rh_h2_on_timeout(rh_conn *c)
 {
     rh_h2 *p = c->h2;
-    if (p->streams != NULL || evbuffer_get_length(bufferevent_get_output(c->bev)) > 0)
+    if (p->streams != NULL || evbuffer_get_length(c->out) > 0)
         return true;
     nghttp2_session_terminate_session(p->s, NGHTTP2_NO_ERROR);
     h2_flush(c);

@@ -1,4 +1,4 @@
-/* httpd.c -- listeners, TLS with ALPN, cleartext h2c/HTTP/1.1 sniffing, connection lifecycle. */
+/* httpd.c -- listeners, TLS with ALPN, cleartext h2c/HTTP/1.1 sniffing, connection I/O. */
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -14,7 +14,6 @@
 #include <unistd.h>
 
 #include <event2/buffer.h>
-#include <event2/bufferevent_ssl.h>
 #include <event2/listener.h>
 #include <event2/util.h>
 #include <openssl/err.h>
@@ -25,8 +24,22 @@
 #define H2_PREFACE "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
 #define H2_PREFACE_LEN 24
 #define LINGER_MS 1000u
-#define RH_HTTPD_IO_CHUNK (256u * 1024) /* bytes per read/write syscall at most */
+#define RH_HTTPD_IO_CHUNK (256u * 1024) /* bytes read or written per connection per event */
+#define RH_HTTPD_READ_SPACE (16u * 1024 + 256) /* one TLS record's plaintext, and then some */
+#define RH_HTTPD_OUT_LOW (RH_HTTPD_OUT_HIGH / 2) /* output at or below: ask the protocol for more */
 #define LINGER_MAX_BYTES (256u * 1024)
+#define WRITE_ROUNDS 16u                /* flush + refill rounds per event (fairness) */
+
+/*
+ * Connection I/O. Each connection owns its socket, its SSL (NULL for cleartext), an input and
+ * an output evbuffer, and two persistent events: readable (with the handshake, then idle,
+ * timeout) and writable (only while output waits for room in the socket, with the same
+ * timeout for a stalled reader). Output the protocol queues is written at the end of the same
+ * callback, so a response normally leaves without a trip through the event loop and without
+ * touching epoll; only a full socket arms the write event. TLS reads with read-ahead: one
+ * read(2) fetches every record the socket holds (libevent's OpenSSL bufferevent read each
+ * record in two and toggled write interest on every drain).
+ */
 
 static void conn_free(rh_conn *c)
 {
@@ -41,8 +54,17 @@ static void conn_free(rh_conn *c)
     rh_h2_free(c->h2);
     if (c->timer)
         event_free(c->timer);
-    if (c->bev)
-        bufferevent_free(c->bev);
+    if (c->rev)
+        event_free(c->rev);
+    if (c->wev)
+        event_free(c->wev);
+    if (c->in)
+        evbuffer_free(c->in);
+    if (c->out)
+        evbuffer_free(c->out); /* returns queued output chunks to their pool */
+    SSL_free(c->ssl);          /* no close_notify: like a dirty shutdown, which clients take */
+    if (c->fd >= 0)
+        evutil_closesocket(c->fd);
     h->stats.conns_active--;
     free(c);
 }
@@ -59,20 +81,181 @@ void rh_conn_linger(rh_conn *c)
     c->linger = true;
 }
 
-/* Called at the end of every callback: apply what the protocol layer asked for. */
+void rh_conn_read(rh_conn *c, bool on)
+{
+    if (on) {
+        if (!c->reading && event_add(c->rev, &c->timeout) == 0)
+            c->reading = true;
+        /* Read-ahead may hold records the socket no longer signals. */
+        if (c->reading && c->ssl != NULL && SSL_has_pending(c->ssl))
+            event_active(c->rev, EV_READ, 0);
+    } else if (c->reading) {
+        event_del(c->rev);
+        c->reading = false;
+    }
+}
+
+/* The handshake, then the idle timeout, for both directions. */
+static void conn_set_timeout(rh_conn *c, unsigned ms)
+{
+    c->timeout = ms_tv(ms);
+    if (c->reading)
+        event_add(c->rev, &c->timeout);
+    if (c->writing)
+        event_add(c->wev, &c->timeout);
+}
+
+static void set_write_event(rh_conn *c, bool on)
+{
+    if (on && !c->writing) {
+        if (event_add(c->wev, &c->timeout) == 0)
+            c->writing = true;
+    } else if (!on && c->writing) {
+        event_del(c->wev);
+        c->writing = false;
+    }
+}
+
+typedef enum { IO_OK, IO_EOF, IO_ERR } io_status;
+
+/* An SSL call's failure as an io_status (IO_OK: try again when the socket is ready). */
+static io_status ssl_status(rh_conn *c, int r, bool *want_write)
+{
+    switch (SSL_get_error(c->ssl, r)) {
+    case SSL_ERROR_WANT_READ:
+        return IO_OK;
+    case SSL_ERROR_WANT_WRITE:
+        *want_write = true;
+        return IO_OK;
+    case SSL_ERROR_ZERO_RETURN:
+        return IO_EOF; /* close_notify, or a bare EOF (SSL_OP_IGNORE_UNEXPECTED_EOF) */
+    default:
+        ERR_clear_error(); /* the error queue is per thread: leave it empty for the next */
+        return IO_ERR;
+    }
+}
+
+/* Reads what the socket holds into c->in, at most RH_HTTPD_IO_CHUNK bytes. */
+static io_status conn_fill(rh_conn *c)
+{
+    size_t total = 0;
+
+    while (total < RH_HTTPD_IO_CHUNK) {
+        struct evbuffer_iovec v;
+        size_t room;
+        int n;
+        if (evbuffer_reserve_space(c->in, RH_HTTPD_READ_SPACE, &v, 1) < 1)
+            return IO_ERR;
+        if (v.iov_len > RH_HTTPD_READ_SPACE * 4)
+            v.iov_len = RH_HTTPD_READ_SPACE * 4;
+        room = v.iov_len;
+        if (c->ssl != NULL) {
+            n = SSL_read(c->ssl, v.iov_base, (int)v.iov_len);
+            if (n <= 0) {
+                bool ww = false;
+                io_status st = ssl_status(c, n, &ww);
+                if (ww)
+                    c->io_wants_write = true;
+                return st;
+            }
+        } else {
+            ssize_t r = read(c->fd, v.iov_base, v.iov_len);
+            if (r == 0)
+                return IO_EOF;
+            if (r < 0)
+                return errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR ? IO_OK
+                                                                                : IO_ERR;
+            n = (int)r;
+        }
+        v.iov_len = (size_t)n;
+        if (evbuffer_commit_space(c->in, &v, 1) != 0)
+            return IO_ERR;
+        total += (size_t)n;
+        /* Stop before a read(2) that would only say EAGAIN: the poller tells us of more. */
+        if (c->ssl != NULL ? !SSL_has_pending(c->ssl) : (size_t)n < room)
+            return IO_OK;
+    }
+    if (c->ssl != NULL && SSL_has_pending(c->ssl))
+        event_active(c->rev, EV_READ, 0); /* the rest on the next pass */
+    return IO_OK;
+}
+
+/* Writes c->out until it is empty or the socket is full (c->wblocked). -1: connection dead. */
+static int conn_flush(rh_conn *c)
+{
+    size_t sent = 0;
+
+    while (evbuffer_get_length(c->out) > 0 && sent < RH_HTTPD_IO_CHUNK) {
+        if (c->ssl == NULL) {
+            int n = evbuffer_write_atmost(c->out, c->fd, RH_HTTPD_IO_CHUNK - sent);
+            if (n <= 0) {
+                if (n == 0 || errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR) {
+                    c->wblocked = true; /* (0: nothing taken; the write event retries) */
+                    return 0;
+                }
+                return -1;
+            }
+            sent += (size_t)n;
+            continue;
+        }
+        struct evbuffer_iovec v;
+        size_t len;
+        int n;
+        bool ww = false;
+        if (evbuffer_peek(c->out, -1, NULL, &v, 1) < 1 || v.iov_len == 0)
+            return -1; /* (never: queued bytes are always in a non-empty first chain) */
+        len = v.iov_len < RH_HTTPD_IO_CHUNK - sent ? v.iov_len : RH_HTTPD_IO_CHUNK - sent;
+        n = SSL_write(c->ssl, v.iov_base, (int)len);
+        if (n > 0) {
+            evbuffer_drain(c->out, (size_t)n);
+            sent += (size_t)n;
+            continue;
+        }
+        /* WANT_READ (a renegotiation: refused) or an error ends the connection. */
+        if (ssl_status(c, n, &ww) == IO_OK && ww) {
+            c->wblocked = true;
+            return 0;
+        }
+        return -1;
+    }
+    return 0;
+}
+
+static void dispatch_write(rh_conn *c)
+{
+    if (c->state == C_H1)
+        rh_h1_on_write(c);
+    else if (c->state == C_H2)
+        rh_h2_on_write(c);
+}
+
+/* Called at the end of every callback: write what the protocol queued (and what it queues
+ * once the output drains), then apply what it asked for. */
 static void conn_after(rh_conn *c)
 {
-    struct evbuffer *out;
-
+    for (unsigned round = 0; !c->close_now && !c->wblocked && round < WRITE_ROUNDS; round++) {
+        size_t before = evbuffer_get_length(c->out);
+        if (before == 0)
+            break;
+        if (conn_flush(c) != 0) {
+            c->close_now = true;
+            break;
+        }
+        if (evbuffer_get_length(c->out) < before &&
+            evbuffer_get_length(c->out) <= RH_HTTPD_OUT_LOW)
+            dispatch_write(c); /* may queue more: the next round writes it */
+    }
     if (c->close_now) {
         conn_free(c);
         return;
     }
+    /* Writable matters while output waits (a full socket, or a fairness break) and while an
+     * SSL call waits to write. */
+    set_write_event(c, evbuffer_get_length(c->out) > 0 || c->io_wants_write);
     if (!c->close_after_flush || c->state == C_LINGER)
         return;
-    bufferevent_disable(c->bev, EV_READ);
-    out = bufferevent_get_output(c->bev);
-    if (evbuffer_get_length(out) > 0)
+    rh_conn_read(c, false);
+    if (evbuffer_get_length(c->out) > 0)
         return;
     if (!c->linger) {
         conn_free(c);
@@ -82,25 +265,23 @@ static void conn_after(rh_conn *c)
      * bytes (closing with unread input would send RST and could destroy the response).
      * Under TLS the FIN follows the last record: a dirty shutdown the client tolerates. */
     struct timeval tv = ms_tv(LINGER_MS);
-    shutdown(bufferevent_getfd(c->bev), SHUT_WR);
+    shutdown(c->fd, SHUT_WR);
     c->state = C_LINGER;
     evtimer_add(c->timer, &tv);
-    bufferevent_enable(c->bev, EV_READ);
+    rh_conn_read(c, true);
 }
 
 static void start_protocol(rh_conn *c, bool h2)
 {
-    rh_httpd *h = c->srv;
-    struct timeval idle = ms_tv(h->o.idle_timeout_ms);
     rh_err rc;
 
-    bufferevent_set_timeouts(c->bev, &idle, &idle);
+    conn_set_timeout(c, c->srv->o.idle_timeout_ms);
     rc = h2 ? rh_h2_start(c) : rh_h1_start(c);
     if (rc != RH_OK) {
         c->close_now = true;
         return;
     }
-    if (evbuffer_get_length(bufferevent_get_input(c->bev)) > 0) {
+    if (evbuffer_get_length(c->in) > 0) {
         if (h2)
             rh_h2_on_read(c);
         else
@@ -110,13 +291,12 @@ static void start_protocol(rh_conn *c, bool h2)
 
 static void sniff(rh_conn *c)
 {
-    struct evbuffer *in = bufferevent_get_input(c->bev);
     char head[H2_PREFACE_LEN];
-    size_t n = evbuffer_get_length(in);
+    size_t n = evbuffer_get_length(c->in);
 
     if (n > H2_PREFACE_LEN)
         n = H2_PREFACE_LEN;
-    if (evbuffer_copyout(in, head, n) != (ev_ssize_t)n) {
+    if (evbuffer_copyout(c->in, head, n) != (ev_ssize_t)n) {
         c->close_now = true;
         return;
     }
@@ -126,9 +306,8 @@ static void sniff(rh_conn *c)
         start_protocol(c, true);  /* h2c with prior knowledge */
 }
 
-static void read_cb(struct bufferevent *bev, void *arg)
+static void dispatch_read(rh_conn *c)
 {
-    rh_conn *c = arg;
     switch (c->state) {
     case C_SNIFF:
         sniff(c);
@@ -139,67 +318,108 @@ static void read_cb(struct bufferevent *bev, void *arg)
     case C_H2:
         rh_h2_on_read(c);
         break;
-    case C_LINGER: {
-        struct evbuffer *in = bufferevent_get_input(bev);
-        c->lingered += evbuffer_get_length(in);
-        evbuffer_drain(in, evbuffer_get_length(in));
+    case C_LINGER:
+        c->lingered += evbuffer_get_length(c->in);
+        evbuffer_drain(c->in, evbuffer_get_length(c->in));
         if (c->lingered > LINGER_MAX_BYTES)
             c->close_now = true;
         break;
-    }
     case C_HANDSHAKE:
         break;
     }
-    conn_after(c);
-}
-
-static void write_cb(struct bufferevent *bev, void *arg)
-{
-    rh_conn *c = arg;
-    (void)bev;
-    if (c->state == C_H1 && !c->close_now)
-        rh_h1_on_write(c);
-    else if (c->state == C_H2 && !c->close_now)
-        rh_h2_on_write(c);
-    conn_after(c);
 }
 
 static void tls_connected(rh_conn *c)
 {
-    SSL *ssl = bufferevent_openssl_get_ssl(c->bev);
     const unsigned char *alpn = NULL;
     unsigned int alen = 0;
 
-    SSL_get0_alpn_selected(ssl, &alpn, &alen);
+    SSL_get0_alpn_selected(c->ssl, &alpn, &alen);
     start_protocol(c, alen == 2 && memcmp(alpn, "h2", 2) == 0);
+    /* The client's first requests may already sit in the read-ahead buffer. */
+    if (!c->close_now && c->reading)
+        event_active(c->rev, EV_READ, 0);
 }
 
-static void event_cb(struct bufferevent *bev, short what, void *arg)
+static void handshake(rh_conn *c)
+{
+    int r = SSL_do_handshake(c->ssl);
+    bool ww = false;
+
+    if (r == 1) {
+        tls_connected(c);
+        return;
+    }
+    if (ssl_status(c, r, &ww) == IO_OK) {
+        c->io_wants_write = ww;
+        return;
+    }
+    c->srv->stats.tls_handshake_failures++;
+    c->close_now = true;
+}
+
+/* The peer closed its side (or the connection failed). */
+static void on_eof(rh_conn *c, io_status st)
+{
+    if (c->state == C_HANDSHAKE)
+        c->srv->stats.tls_handshake_failures++;
+    if (st == IO_ERR || c->state == C_LINGER || evbuffer_get_length(c->out) == 0) {
+        c->close_now = true;
+    } else {
+        c->close_after_flush = true; /* the client half-closed: finish our answers */
+        c->linger = false;
+    }
+}
+
+/* No input for the idle timeout (or the handshake timeout). */
+static void on_read_timeout(rh_conn *c)
+{
+    bool keep = false;
+    if (c->state == C_H1)
+        keep = rh_h1_on_timeout(c);
+    else if (c->state == C_H2)
+        keep = rh_h2_on_timeout(c);
+    if (!keep)
+        c->close_now = true;
+}
+
+static void read_ready(rh_conn *c)
+{
+    io_status st;
+
+    if (c->state == C_HANDSHAKE) {
+        handshake(c);
+        return;
+    }
+    st = conn_fill(c);
+    if (evbuffer_get_length(c->in) > 0)
+        dispatch_read(c);
+    if (st != IO_OK && !c->close_now)
+        on_eof(c, st);
+}
+
+static void rev_cb(evutil_socket_t fd, short what, void *arg)
 {
     rh_conn *c = arg;
+    (void)fd;
+    if (what & EV_TIMEOUT)
+        on_read_timeout(c);
+    else
+        read_ready(c);
+    conn_after(c);
+}
 
-    if (what & BEV_EVENT_CONNECTED) {
-        if (c->state == C_HANDSHAKE)
-            tls_connected(c);
-    } else if (what & BEV_EVENT_TIMEOUT) {
-        bool keep = false;
-        if ((what & BEV_EVENT_READING) && c->state == C_H1)
-            keep = rh_h1_on_timeout(c);
-        else if ((what & BEV_EVENT_READING) && c->state == C_H2)
-            keep = rh_h2_on_timeout(c);
-        if (keep && !c->close_after_flush && !c->close_now)
-            bufferevent_enable(bev, EV_READ);
-        else if (!keep)
-            c->close_now = true;
-    } else if (what & (BEV_EVENT_EOF | BEV_EVENT_ERROR)) {
-        if (c->state == C_HANDSHAKE)
-            c->srv->stats.tls_handshake_failures++;
-        if ((what & BEV_EVENT_ERROR) || c->state == C_LINGER ||
-            evbuffer_get_length(bufferevent_get_output(bev)) == 0) {
-            c->close_now = true;
-        } else {
-            c->close_after_flush = true; /* the client half-closed: finish our answers */
-            c->linger = false;
+static void wev_cb(evutil_socket_t fd, short what, void *arg)
+{
+    rh_conn *c = arg;
+    (void)fd;
+    if (what & EV_TIMEOUT) {
+        c->close_now = true; /* the client stopped reading */
+    } else {
+        c->wblocked = false;
+        if (c->io_wants_write) {
+            c->io_wants_write = false;
+            read_ready(c); /* the handshake or a read that had to write first */
         }
     }
     conn_after(c);
@@ -222,7 +442,6 @@ static void accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct socka
     bool tls = l == h->l_tls;
     rh_conn *c = NULL;
     int one = 1;
-    struct timeval hs = ms_tv(h->o.handshake_timeout_ms);
     (void)sa;
     (void)salen;
 
@@ -233,52 +452,45 @@ static void accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct socka
     }
     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
     c = calloc(1, sizeof(*c));
-    if (c == NULL)
-        goto fail;
-    c->srv = h;
-    c->tls = tls;
-    c->timer = evtimer_new(h->base, timer_cb, c);
-    if (c->timer == NULL)
-        goto fail;
-    if (tls) {
-        SSL *ssl = SSL_new(h->ssl_ctx);
-        if (ssl == NULL)
-            goto fail;
-        c->bev = bufferevent_openssl_socket_new(h->base, fd, ssl, BUFFEREVENT_SSL_ACCEPTING,
-                                                BEV_OPT_CLOSE_ON_FREE | BEV_OPT_DEFER_CALLBACKS);
-        if (c->bev == NULL) {
-            SSL_free(ssl);
-            goto fail;
-        }
-        bufferevent_openssl_set_allow_dirty_shutdown(c->bev, 1);
-        c->state = C_HANDSHAKE;
-    } else {
-        c->bev = bufferevent_socket_new(h->base, fd,
-                                        BEV_OPT_CLOSE_ON_FREE | BEV_OPT_DEFER_CALLBACKS);
-        if (c->bev == NULL)
-            goto fail;
-        c->state = C_SNIFF;
+    if (c == NULL) {
+        evutil_closesocket(fd);
+        h->stats.conns_rejected++;
+        return;
     }
-    /* libevent reads/writes 16 KiB per callback by default: far too little for files. */
-    bufferevent_set_max_single_read(c->bev, RH_HTTPD_IO_CHUNK);
-    bufferevent_set_max_single_write(c->bev, RH_HTTPD_IO_CHUNK);
-    bufferevent_setcb(c->bev, read_cb, write_cb, event_cb, c);
-    bufferevent_setwatermark(c->bev, EV_WRITE, RH_HTTPD_OUT_HIGH / 2, 0);
-    bufferevent_set_timeouts(c->bev, &hs, &hs);
-    bufferevent_enable(c->bev, EV_READ | EV_WRITE);
+    c->srv = h;
+    c->fd = fd;
+    c->tls = tls;
+    c->timeout = ms_tv(h->o.handshake_timeout_ms);
     c->next = h->conns;
     if (h->conns)
         h->conns->prev = c;
     h->conns = c;
     h->stats.conns_active++;
+    c->timer = evtimer_new(h->base, timer_cb, c);
+    c->rev = event_new(h->base, fd, EV_READ | EV_PERSIST, rev_cb, c);
+    c->wev = event_new(h->base, fd, EV_WRITE | EV_PERSIST, wev_cb, c);
+    c->in = evbuffer_new();
+    c->out = evbuffer_new();
+    if (c->timer == NULL || c->rev == NULL || c->wev == NULL || c->in == NULL || c->out == NULL)
+        goto fail;
+    if (tls) {
+        if ((c->ssl = SSL_new(h->ssl_ctx)) == NULL || SSL_set_fd(c->ssl, fd) != 1)
+            goto fail;
+        SSL_set_accept_state(c->ssl);
+        c->state = C_HANDSHAKE;
+    } else {
+        /* Cleartext file bodies go out with sendfile. */
+        evbuffer_set_flags(c->out, EVBUFFER_FLAG_DRAINS_TO_FD);
+        c->state = C_SNIFF;
+    }
+    rh_conn_read(c, true);
+    if (!c->reading)
+        goto fail;
     h->stats.conns_accepted++;
     return;
 fail:
-    if (c != NULL && c->timer != NULL)
-        event_free(c->timer);
-    if (c == NULL || c->bev == NULL)
-        evutil_closesocket(fd);
-    free(c);
+    ERR_clear_error();
+    conn_free(c); /* closes fd */
     h->stats.conns_rejected++;
 }
 
@@ -307,8 +519,10 @@ static rh_err make_ssl_ctx(const char *cert, const char *key, SSL_CTX **out, rh_
         return rh_fail(err, RH_ECRYPTO, "httpd: SSL_CTX_new failed");
     SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
     SSL_CTX_set_options(ctx, SSL_OP_NO_COMPRESSION | SSL_OP_NO_RENEGOTIATION |
-                                 SSL_OP_CIPHER_SERVER_PREFERENCE);
-    SSL_CTX_set_mode(ctx, SSL_MODE_RELEASE_BUFFERS);
+                                 SSL_OP_CIPHER_SERVER_PREFERENCE | SSL_OP_IGNORE_UNEXPECTED_EOF);
+    SSL_CTX_set_mode(ctx, SSL_MODE_RELEASE_BUFFERS | SSL_MODE_ENABLE_PARTIAL_WRITE |
+                              SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
+    SSL_CTX_set_read_ahead(ctx, 1); /* one read(2) for all the records the socket holds */
     if (SSL_CTX_use_certificate_chain_file(ctx, cert) != 1) {
         e = ERR_get_error();
         ERR_error_string_n(e, msg, sizeof(msg));
@@ -520,7 +734,7 @@ void rh_httpd_free(rh_httpd *h)
         close(h->rootfd);
     rh_etag_cache_free(h->etags);
     rh_fcache_free(h->files); /* after the connections: responses released their entries */
-    rh_outpool_free(h->opool); /* chunks still queued in a closing bufferevent outlive it */
+    rh_outpool_free(h->opool); /* after the connections, whose output held chunks */
     free(h);
 }
 

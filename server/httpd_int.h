@@ -9,8 +9,8 @@
 #include <sys/types.h>
 #include <time.h>
 
-#include <event2/bufferevent.h>
 #include <event2/event.h>
+#include <event2/util.h>
 #include <openssl/ssl.h>
 
 #include "manifest/buf.h"
@@ -28,7 +28,8 @@ struct rh_httpd_req {
     size_t nhdrs;
     size_t hdr_bytes;           /* RFC 9113 6.5.2 accounting: name + value + 32 each */
     rh_buf body;                /* bounded by max_body_bytes */
-    char *path;                 /* target up to '?', NUL-terminated (owned) */
+    char *path;                 /* target up to '?', NUL-terminated (owned, kept by reset) */
+    size_t path_cap;            /* bytes allocated at path */
     const char *query;          /* points into path's allocation, or NULL */
     int version;                /* 10, 11, 20 */
     bool head;                  /* method is HEAD */
@@ -82,9 +83,18 @@ typedef struct rh_h2 rh_h2;
 typedef struct rh_conn {
     rh_httpd *srv;
     struct rh_conn *prev, *next;
-    struct bufferevent *bev;
+    evutil_socket_t fd;
+    SSL *ssl;                    /* NULL: cleartext */
+    struct event *rev;           /* readable (persistent, with c->timeout) while reading */
+    struct event *wev;           /* writable (persistent, with c->timeout) while output waits */
+    struct evbuffer *in, *out;
+    struct timeval timeout;      /* the handshake's, then the idle timeout */
     struct event *timer;         /* h1 header timeout, linger timeout */
     bool tls;
+    bool reading;                /* rev is added */
+    bool writing;                /* wev is added */
+    bool wblocked;               /* the socket was full: wait for wev */
+    bool io_wants_write;         /* an SSL handshake or read must write first */
     conn_state state;
     bool close_now;              /* free at the end of the current callback */
     bool close_after_flush;      /* stop reading; free once the output is written */
@@ -131,5 +141,8 @@ void rh_h2_free(rh_h2 *p);
 
 /* Close gracefully: after the output drains, half-close and discard input briefly. */
 void rh_conn_linger(rh_conn *c);
+
+/* Reading on or off (backpressure: the protocol stops reading while its output is full). */
+void rh_conn_read(rh_conn *c, bool on);
 
 #endif

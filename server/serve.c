@@ -28,6 +28,7 @@ void rh_req_cleanup(rh_httpd_req *r)
     rh_buf_cleanup(&r->body);
     free(r->path);
     r->path = NULL;
+    r->path_cap = 0;
 }
 
 void rh_req_reset(rh_httpd_req *r)
@@ -35,8 +36,8 @@ void rh_req_reset(rh_httpd_req *r)
     rh_buf_reset(&r->target);
     rh_buf_reset(&r->hstore);
     rh_buf_reset(&r->body);
-    free(r->path);
-    r->path = NULL;
+    if (r->path != NULL)
+        r->path[0] = '\0'; /* the allocation is kept for the next request */
     r->query = NULL;
     r->nhdrs = 0;
     r->hdr_bytes = 0;
@@ -55,15 +56,14 @@ rh_err rh_req_add_header(rh_httpd_req *r, const char *name, size_t nlen, const c
     if (r->nhdrs >= RH_HTTPD_MAX_HEADERS || r->hdr_bytes > r->hstore.max / 2)
         return RH_ETOOBIG;
     noff = r->hstore.len;
-    for (size_t i = 0; i < nlen; i++) {
-        char ch = name[i];
-        if (ch >= 'A' && ch <= 'Z')
-            ch = (char)(ch - 'A' + 'a');
-        if ((rc = rh_buf_appendc(&r->hstore, ch)) != RH_OK)
-            return rc;
-    }
-    if ((rc = rh_buf_appendc(&r->hstore, '\0')) != RH_OK)
+    if ((rc = rh_buf_append(&r->hstore, name, nlen)) != RH_OK ||
+        (rc = rh_buf_appendc(&r->hstore, '\0')) != RH_OK)
         return rc;
+    for (size_t i = 0; i < nlen; i++) {
+        uint8_t *ch = &r->hstore.data[noff + i];
+        if (*ch >= 'A' && *ch <= 'Z')
+            *ch = (uint8_t)(*ch - 'A' + 'a');
+    }
     r->name_off[r->nhdrs] = noff;
     r->val_off[r->nhdrs] = r->hstore.len;
     if ((rc = rh_buf_append(&r->hstore, value, vlen)) != RH_OK ||
@@ -79,10 +79,14 @@ rh_err rh_req_finish(rh_httpd_req *r)
     size_t n = r->target.len;
     char *q;
 
-    free(r->path);
-    r->path = malloc(n + 1);
-    if (r->path == NULL)
-        return RH_ENOMEM;
+    if (r->path == NULL || r->path_cap < n + 1) {
+        char *p = malloc(n + 1 > 128 ? n + 1 : 128);
+        if (p == NULL)
+            return RH_ENOMEM;
+        free(r->path);
+        r->path = p;
+        r->path_cap = n + 1 > 128 ? n + 1 : 128;
+    }
     memcpy(r->path, t, n);
     r->path[n] = '\0';
     r->query = NULL;
