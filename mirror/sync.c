@@ -717,6 +717,16 @@ rh_err rh_mirror_sync_round(const rh_sync_opts *o, const rh_witness_opts *w,
         tl.dl[i].length = tl.pt[ti].length;
         tl.dl[i].hashes = &tl.h[ti];
     }
+    /* The plan and the target list own what the rest of the round needs: the verified
+     * metadata (each file's bytes, its canonical form and its parsed tree: for 10,000 targets
+     * about 10 MiB) goes before the downloads, whose transfers need the memory. */
+    free(metas);
+    metas = NULL;
+    rh_mfs_strv_free(present, npresent);
+    present = NULL;
+    npresent = 0;
+    rh_tuf_free(t);
+    t = NULL;
     rh_dl_opts dlo = {ups, o->nupstreams, stg, o->ca, (long)o->params.concurrency,
                       (long)o->params.timeout, (long)o->params.low_speed_limit,
                       (long)o->params.low_speed_time, (long)o->params.retries, o->cancel,
