@@ -457,6 +457,39 @@ def test_raw_h2c_get(srv):
     assert ids.get(6) == 16 * 1024    # SETTINGS_MAX_HEADER_LIST_SIZE
 
 
+def test_h2_responses_sent_one_after_another(srv):
+    """RFC 9218 (the server sends SETTINGS_NO_RFC7540_PRIORITIES): requests of the default
+    urgency, not incremental, are answered one after the other in stream order instead of
+    interleaved frame by frame. A mirror fetching hundreds of files per connection then has
+    few of them half received at a time (memory, and direct writes for the big ones)."""
+    size = len(srv.files["targets/big.zst"])
+    with h2c_conn(srv) as s:
+        s.sendall(frame(4, 0, 0, struct.pack(">HI", 4, 2**31 - 1)) +
+                  frame(8, 0, 0, struct.pack(">I", 2**31 - 1 - 65535)) +
+                  b"".join(frame(1, 0x5, sid, hpack_get(b"/targets/big.zst"))
+                           for sid in (1, 3, 5)))
+        s.settimeout(10)
+        buf, order, got = b"", [], {}
+        deadline = time.monotonic() + 30
+        while sum(got.values()) < 3 * size and time.monotonic() < deadline:
+            b = s.recv(1 << 20)
+            if not b:
+                break
+            buf += b
+            while len(buf) >= 9:
+                n = int.from_bytes(buf[:3], "big")
+                if len(buf) < 9 + n:
+                    break
+                sid = int.from_bytes(buf[5:9], "big") & 0x7fffffff
+                if buf[3] == 0 and n > 0:
+                    got[sid] = got.get(sid, 0) + n
+                    if not order or order[-1] != sid:
+                        order.append(sid)
+                buf = buf[9 + n:]
+    assert got == {1: size, 3: size, 5: size}
+    assert order == [1, 3, 5], order  # each body whole before the next one starts
+
+
 def test_rapid_reset_goaway(srv):
     with h2c_conn(srv) as s:
         batch = b""

@@ -518,6 +518,7 @@ rh_err rh_h2_start(rh_conn *c)
         {NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS, h->o.max_streams},
         {NGHTTP2_SETTINGS_MAX_HEADER_LIST_SIZE, h->o.max_header_bytes},
         {NGHTTP2_SETTINGS_ENABLE_PUSH, 0},
+        {NGHTTP2_SETTINGS_NO_RFC7540_PRIORITIES, 1},
     };
 
     p = calloc(1, sizeof(*p));
