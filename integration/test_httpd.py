@@ -847,6 +847,91 @@ def test_tls_h1_pipelined_with_backpressure(srv):
     assert len(got) > 4 * big_len
 
 
+def server_cpu_ticks(proc):
+    with open(f"/proc/{proc.pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return int(fields[11]) + int(fields[12])  # utime + stime
+
+
+@pytest.mark.parametrize("tls", [False, True], ids=["clear", "tls"])
+def test_h1_file_shrinks_while_sent(srv, tls):
+    """A file truncated in place while an HTTP/1.1 response sends it (cp over it does this).
+    Cleartext goes out with sendfile, which then returns 0: the server must end that connection,
+    not wait for a socket that is always writable (it spun at 100% CPU). Under TLS the body is
+    read with pread as the output drains: a mapped file would kill the server with SIGBUS."""
+    path = srv.root / "shrinks.bin"
+    path.write_bytes(os.urandom(1 << 20) * 48)  # 48 MiB
+    raw = socket.create_connection(("127.0.0.1", srv.tls if tls else srv.clear), timeout=10)
+    raw.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 64 * 1024)
+    if tls:
+        ctx = ssl.create_default_context(cafile=str(srv.ca))
+        ctx.set_alpn_protocols(["http/1.1"])
+        s = ctx.wrap_socket(raw, server_hostname="localhost")
+    else:
+        s = raw
+    with s:
+        s.sendall(b"GET /shrinks.bin HTTP/1.1\r\nHost: localhost\r\n\r\n")
+        got = 0
+        while got < (1 << 20):
+            b = s.recv(65536)
+            assert b
+            got += len(b)
+        with open(path, "r+b") as f:
+            f.truncate(0)
+        time.sleep(0.2)
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:  # the server ends the response early
+            try:
+                b = s.recv(1 << 20)
+            except (ConnectionResetError, ssl.SSLError):
+                break
+            if not b:
+                break
+            got += len(b)
+        assert got < 48 << 20
+    before = server_cpu_ticks(srv.proc)
+    time.sleep(1.0)
+    spent = server_cpu_ticks(srv.proc) - before
+    assert spent < 30, f"idle server used {spent} ticks of CPU in 1 s after the truncation"
+    assert_alive(srv)
+
+
+@pytest.mark.parametrize("tls", [False, True], ids=["clear", "tls"])
+def test_h1_pipelined_then_half_close(srv, tls):
+    """A big response, then 2,000 small ones, pipelined, and the client half-closes at once.
+    The server pauses parsing while the big body goes out; the end of the client's input must
+    not drop the requests it has not parsed yet: all 2,001 are answered, then it closes."""
+    n = 2000
+    reqs = b"GET /targets/big.zst HTTP/1.1\r\nHost: localhost\r\n\r\n" + \
+        b"GET /plain.txt HTTP/1.1\r\nHost: localhost\r\n\r\n" * n
+    raw = socket.create_connection(("127.0.0.1", srv.tls if tls else srv.clear), timeout=10)
+    if tls:
+        ctx = ssl.create_default_context(cafile=str(srv.ca))
+        ctx.set_alpn_protocols(["http/1.1"])
+        s = ctx.wrap_socket(raw, server_hostname="localhost")
+    else:
+        s = raw
+    got = bytearray()
+    with s:
+        s.sendall(reqs)
+        # Half-close the TCP connection under the TLS session (no close_notify: a dirty
+        # EOF, which the server takes like a FIN).
+        side = socket.socket(fileno=os.dup(s.fileno()))
+        side.shutdown(socket.SHUT_WR)
+        side.close()
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            try:
+                b = s.recv(1 << 20)
+            except (ConnectionResetError, ssl.SSLError):
+                break
+            if not b:
+                break
+            got += b
+    assert got.count(b"HTTP/1.1 200 OK\r\n") == n + 1
+    assert got.endswith(b"\r\n\r\nhello\n")
+
+
 def test_tls_h2_backpressure_then_more_requests(srv):
     """HTTP/2 over TLS with a 2 GiB window: 8 streams of a 5 MiB file, then 8 more sent while
     the server has stopped reading (its output is full and the client reads nothing for a

@@ -1,15 +1,18 @@
 /* h1.c -- HTTP/1.1 connections: libhttp-parser in, keep-alive and pipelining, sendfile out. */
+#include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <unistd.h>
 
 #include <event2/buffer.h>
 #include <http_parser.h>
 
 #include "server/http_util.h"
 #include "server/httpd_int.h"
+#include "server/outpool.h"
 
 struct rh_h1 {
     rh_conn *c;
@@ -20,7 +23,56 @@ struct rh_h1 {
     int err_status;          /* set by a callback that aborts the parse */
     bool paused;             /* a response was queued; parse the next one later */
     bool in_message;
+    /* A file body under TLS, read into the output as it drains (a mapped file would kill
+     * the server with SIGBUS if it shrank while being sent). */
+    int body_fd;             /* -1: none */
+    rh_fent *body_fent;      /* the cache reference when body_fd is a cached file */
+    uint64_t body_off, body_left;
 };
+
+static void body_release(rh_h1 *p)
+{
+    if (p->body_fent != NULL)
+        rh_fent_release(p->body_fent);
+    else if (p->body_fd >= 0)
+        close(p->body_fd);
+    p->body_fd = -1;
+    p->body_fent = NULL;
+    p->body_left = 0;
+}
+
+/* Reads the pending file body into the output up to its high mark. A short read (the file
+ * shrank) ends the connection: the headers promised a length that cannot be sent. */
+static void body_pump(rh_h1 *p)
+{
+    rh_conn *c = p->c;
+    while (p->body_left > 0 && evbuffer_get_length(c->out) < RH_HTTPD_OUT_HIGH) {
+        size_t n = p->body_left < RH_OUTPOOL_CHUNK ? (size_t)p->body_left : RH_OUTPOOL_CHUNK;
+        uint8_t *chunk = rh_outpool_get(c->srv->opool);
+        ssize_t r;
+        if (chunk == NULL) {
+            c->close_now = true;
+            return;
+        }
+        do {
+            r = pread(p->body_fd, chunk, n, (off_t)p->body_off);
+        } while (r < 0 && errno == EINTR);
+        if (r <= 0) {
+            rh_outpool_put(chunk);
+            body_release(p);
+            c->close_now = true;
+            return;
+        }
+        if (rh_outpool_hand(c->out, chunk, (size_t)r, NULL) != RH_OK) {
+            c->close_now = true;
+            return;
+        }
+        p->body_off += (uint64_t)r;
+        p->body_left -= (uint64_t)r;
+    }
+    if (p->body_left == 0)
+        body_release(p);
+}
 
 static int h1_fail(rh_h1 *p, int status)
 {
@@ -165,9 +217,17 @@ static void write_response(rh_h1 *p, rh_resp *r, bool keep_alive)
     evbuffer_add(out, "\r\n", 2);
     if (r->has_body && r->mem != NULL) {
         evbuffer_add(out, r->mem, r->mem_len);
+    } else if (r->has_body && r->fd >= 0 && r->content_length > 0 && c->ssl != NULL) {
+        p->body_fd = r->fd;
+        p->body_fent = r->fent;
+        p->body_off = r->file_off;
+        p->body_left = r->content_length;
+        r->fd = -1;
+        r->fent = NULL;
+        body_pump(p);
     } else if (r->has_body && r->fd >= 0 && r->content_length > 0) {
         /* The segment owns the fd (or the cache reference) from here on; sendfile on
-         * cleartext, mmap under TLS. Both use explicit offsets, so a cached fd is shared. */
+         * cleartext (explicit offsets, so a cached fd is shared). */
         struct evbuffer_file_segment *seg = evbuffer_file_segment_new(
             r->fd, (ev_off_t)r->file_off, (ev_off_t)r->content_length,
             r->fent != NULL ? 0 : EVBUF_FS_CLOSE_ON_FREE);
@@ -226,6 +286,7 @@ rh_err rh_h1_start(rh_conn *c)
     rh_req_init(&p->req, c->srv);
     rh_buf_init(&p->name, c->srv->o.max_header_bytes);
     rh_buf_init(&p->value, c->srv->o.max_header_bytes);
+    p->body_fd = -1;
     c->h1 = p;
     c->state = C_H1;
     c->srv->stats.h1_conns++;
@@ -236,6 +297,7 @@ void rh_h1_free(rh_h1 *p)
 {
     if (p == NULL)
         return;
+    body_release(p);
     rh_req_cleanup(&p->req);
     rh_buf_cleanup(&p->name);
     rh_buf_cleanup(&p->value);
@@ -274,7 +336,7 @@ void rh_h1_on_read(rh_conn *c)
                 /* Upgrade: h2c and friends are answered as plain HTTP/1.1; resync the parser. */
                 p->parser.upgrade = 0;
             }
-            if (evbuffer_get_length(out) >= RH_HTTPD_OUT_HIGH) {
+            if (evbuffer_get_length(out) >= RH_HTTPD_OUT_HIGH || p->body_left > 0) {
                 p->paused = true; /* resume from rh_h1_on_write */
                 rh_conn_read(c, false);
             }
@@ -292,6 +354,12 @@ void rh_h1_on_read(rh_conn *c)
             return;
         }
     }
+    /* The client closed its side: once every complete request it sent is answered (a partial
+     * one never will be), close after the output. */
+    if (c->peer_eof && !p->paused && !c->close_now && !c->close_after_flush) {
+        c->close_after_flush = true;
+        c->linger = false;
+    }
     if (c->close_after_flush)
         rh_conn_read(c, false);
 }
@@ -299,6 +367,11 @@ void rh_h1_on_read(rh_conn *c)
 void rh_h1_on_write(rh_conn *c)
 {
     rh_h1 *p = c->h1;
+    if (p->body_left > 0) {
+        body_pump(p);
+        if (p->body_left > 0 || c->close_now)
+            return;
+    }
     if (p->paused && !c->close_after_flush &&
         evbuffer_get_length(c->out) < RH_HTTPD_OUT_HIGH / 2) {
         p->paused = false;
@@ -310,5 +383,5 @@ void rh_h1_on_write(rh_conn *c)
 bool rh_h1_on_timeout(rh_conn *c)
 {
     /* Keep a connection whose response is still being written (a long download). */
-    return evbuffer_get_length(c->out) > 0 && !c->h1->in_message;
+    return (evbuffer_get_length(c->out) > 0 || c->h1->body_left > 0) && !c->h1->in_message;
 }

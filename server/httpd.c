@@ -54,6 +54,8 @@ static void conn_free(rh_conn *c)
     rh_h2_free(c->h2);
     if (c->timer)
         event_free(c->timer);
+    if (c->more)
+        event_free(c->more);
     if (c->rev)
         event_free(c->rev);
     if (c->wev)
@@ -83,6 +85,8 @@ void rh_conn_linger(rh_conn *c)
 
 void rh_conn_read(rh_conn *c, bool on)
 {
+    if (on && c->peer_eof)
+        return; /* nothing more will come */
     if (on) {
         if (!c->reading && event_add(c->rev, &c->timeout) == 0)
             c->reading = true;
@@ -175,8 +179,12 @@ static io_status conn_fill(rh_conn *c)
         if (c->ssl != NULL ? !SSL_has_pending(c->ssl) : (size_t)n < room)
             return IO_OK;
     }
-    if (c->ssl != NULL && SSL_has_pending(c->ssl))
-        event_active(c->rev, EV_READ, 0); /* the rest on the next pass */
+    if (c->ssl != NULL && SSL_has_pending(c->ssl)) {
+        /* The rest after the next poll (a timer, not event_active: a client that keeps its
+         * socket full would otherwise chain reads without the loop polling the others). */
+        struct timeval now = {0, 0};
+        evtimer_add(c->more, &now);
+    }
     return IO_OK;
 }
 
@@ -187,10 +195,15 @@ static int conn_flush(rh_conn *c)
 
     while (evbuffer_get_length(c->out) > 0 && sent < RH_HTTPD_IO_CHUNK) {
         if (c->ssl == NULL) {
-            int n = evbuffer_write_atmost(c->out, c->fd, RH_HTTPD_IO_CHUNK - sent);
+            int n;
+            errno = 0;
+            n = evbuffer_write_atmost(c->out, c->fd, RH_HTTPD_IO_CHUNK - sent);
             if (n <= 0) {
-                if (n == 0 || errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR) {
-                    c->wblocked = true; /* (0: nothing taken; the write event retries) */
+                /* 0 is also sendfile(2) at the end of a file that shrank while being sent:
+                 * the body promised cannot be completed, so the connection ends (waiting for
+                 * the socket would spin on a writable socket forever). */
+                if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR) {
+                    c->wblocked = true;
                     return 0;
                 }
                 return -1;
@@ -363,6 +376,13 @@ static void on_eof(rh_conn *c, io_status st)
 {
     if (c->state == C_HANDSHAKE)
         c->srv->stats.tls_handshake_failures++;
+    if (st == IO_EOF && c->state == C_H1 && evbuffer_get_length(c->in) > 0) {
+        /* Pipelined requests still unparsed (HTTP/1.1 paused for its output): answer them,
+         * then close (rh_h1_on_read). */
+        c->peer_eof = true;
+        rh_conn_read(c, false);
+        return;
+    }
     if (st == IO_ERR || c->state == C_LINGER || evbuffer_get_length(c->out) == 0) {
         c->close_now = true;
     } else {
@@ -425,6 +445,16 @@ static void wev_cb(evutil_socket_t fd, short what, void *arg)
     conn_after(c);
 }
 
+static void more_cb(evutil_socket_t fd, short what, void *arg)
+{
+    rh_conn *c = arg;
+    (void)fd;
+    (void)what;
+    if (c->reading)
+        read_ready(c);
+    conn_after(c);
+}
+
 static void timer_cb(evutil_socket_t fd, short what, void *arg)
 {
     rh_conn *c = arg;
@@ -467,11 +497,13 @@ static void accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct socka
     h->conns = c;
     h->stats.conns_active++;
     c->timer = evtimer_new(h->base, timer_cb, c);
+    c->more = evtimer_new(h->base, more_cb, c);
     c->rev = event_new(h->base, fd, EV_READ | EV_PERSIST, rev_cb, c);
     c->wev = event_new(h->base, fd, EV_WRITE | EV_PERSIST, wev_cb, c);
     c->in = evbuffer_new();
     c->out = evbuffer_new();
-    if (c->timer == NULL || c->rev == NULL || c->wev == NULL || c->in == NULL || c->out == NULL)
+    if (c->timer == NULL || c->more == NULL || c->rev == NULL || c->wev == NULL || c->in == NULL ||
+        c->out == NULL)
         goto fail;
     if (tls) {
         if ((c->ssl = SSL_new(h->ssl_ctx)) == NULL || SSL_set_fd(c->ssl, fd) != 1)

@@ -90,11 +90,13 @@ typedef struct rh_conn {
     struct evbuffer *in, *out;
     struct timeval timeout;      /* the handshake's, then the idle timeout */
     struct event *timer;         /* h1 header timeout, linger timeout */
+    struct event *more;          /* read again after the next poll: OpenSSL holds more */
     bool tls;
     bool reading;                /* rev is added */
     bool writing;                /* wev is added */
     bool wblocked;               /* the socket was full: wait for wev */
     bool io_wants_write;         /* an SSL handshake or read must write first */
+    bool peer_eof;               /* the client half-closed with requests still to answer */
     conn_state state;
     bool close_now;              /* free at the end of the current callback */
     bool close_after_flush;      /* stop reading; free once the output is written */
