@@ -438,6 +438,19 @@ def read_frames(sock, timeout=5.0, stop_type=7):
     return frames
 
 
+def split_frames(buf):
+    """The complete frames at the start of buf: ([(type, flags, stream, payload length)], rest)."""
+    frames, pos = [], 0
+    while len(buf) - pos >= 9:
+        n = int.from_bytes(buf[pos:pos + 3], "big")
+        if len(buf) - pos < 9 + n:
+            break
+        sid = int.from_bytes(buf[pos + 5:pos + 9], "big") & 0x7fffffff
+        frames.append((buf[pos + 3], buf[pos + 4], sid, n))
+        pos += 9 + n
+    return frames, buf[pos:]
+
+
 def h2c_conn(srv):
     s = socket.create_connection(("127.0.0.1", srv.clear), timeout=5)
     s.sendall(H2_PREFACE + frame(4, 0, 0))  # empty SETTINGS
@@ -475,17 +488,12 @@ def test_h2_responses_sent_one_after_another(srv):
             b = s.recv(1 << 20)
             if not b:
                 break
-            buf += b
-            while len(buf) >= 9:
-                n = int.from_bytes(buf[:3], "big")
-                if len(buf) < 9 + n:
-                    break
-                sid = int.from_bytes(buf[5:9], "big") & 0x7fffffff
-                if buf[3] == 0 and n > 0:
+            frames, buf = split_frames(buf + b)
+            for ftype, _, sid, n in frames:
+                if ftype == 0 and n > 0:
                     got[sid] = got.get(sid, 0) + n
                     if not order or order[-1] != sid:
                         order.append(sid)
-                buf = buf[9 + n:]
     assert got == {1: size, 3: size, 5: size}
     assert order == [1, 3, 5], order  # each body whole before the next one starts
 
@@ -1002,14 +1010,8 @@ def test_h2_huge_window_slow_reader_bounded_output(procs, tls_ca, tmp_path):
             b = c.recv(1 << 20)
             if not b:
                 break
-            buf += b
-            while len(buf) >= 9:
-                n = int.from_bytes(buf[:3], "big")
-                if len(buf) < 9 + n:
-                    break
-                if buf[3] == 0:
-                    got += n
-                buf = buf[9 + n:]
+            frames, buf = split_frames(buf + b)
+            got += sum(n for ftype, _, _, n in frames if ftype == 0)
         assert got == 96 << 20
     assert p.poll() is None, procs.log(p)
 

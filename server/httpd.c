@@ -265,8 +265,8 @@ static void conn_after(rh_conn *c)
         conn_free(c);
         return;
     }
-    /* Writable matters while output waits (a full socket, or a fairness break) and while an
-     * SSL call waits to write. */
+    /* Writable matters while output waits (a full socket, or what the protocol queued after
+     * the flush) and while an SSL call waits to write. */
     set_write_event(c, evbuffer_get_length(c->out) > 0 || c->io_wants_write);
     if (!c->close_after_flush || c->state == C_LINGER)
         return;
@@ -492,7 +492,6 @@ static void accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct socka
     }
     c->srv = h;
     c->fd = fd;
-    c->tls = tls;
     c->timeout = ms_tv(h->o.handshake_timeout_ms);
     c->next = h->conns;
     if (h->conns)

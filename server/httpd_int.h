@@ -91,7 +91,6 @@ typedef struct rh_conn {
     struct timeval timeout;      /* the handshake's, then the idle timeout */
     struct event *timer;         /* h1 header timeout, linger timeout */
     struct event *more;          /* read again after the next poll: OpenSSL holds more */
-    bool tls;
     bool reading;                /* rev is added */
     bool writing;                /* wev is added */
     bool wblocked;               /* the socket was full: wait for wev */
