@@ -789,18 +789,42 @@ def test_cached_hash_files_gc_and_replace(procs, tls_ca, tmp_path):
     assert p.poll() is None, procs.log(p)
 
 
+def client_socket(srv, tls, alpn="http/1.1", rcvbuf=None):
+    """A connected client socket to srv: TLS (verified, with ALPN alpn) or cleartext."""
+    raw = socket.create_connection(("127.0.0.1", srv.tls if tls else srv.clear), timeout=10)
+    if rcvbuf:
+        raw.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
+    if not tls:
+        return raw
+    ctx = ssl.create_default_context(cafile=str(srv.ca))
+    ctx.set_alpn_protocols([alpn])
+    s = ctx.wrap_socket(raw, server_hostname="localhost")
+    assert s.selected_alpn_protocol() == alpn
+    return s
+
+
+def recv_to_eof(s, timeout):
+    """Everything s delivers until the peer closes (or resets), at most timeout seconds."""
+    got = bytearray()
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            b = s.recv(1 << 20)
+        except (ConnectionResetError, ssl.SSLError):
+            break
+        if not b:
+            break
+        got += b
+    return bytes(got)
+
+
 def tls_pump(srv, alpn, chunks, done, timeout=60.0, pause=0.0):
     """One TLS connection to srv with ALPN alpn: sends chunks (each its own TLS record) while
     reading, without blocking on either side, until done(received bytes) or timeout. With
     pause, nothing is read for that long after the first chunk (the server's output fills and
     it must stop reading), and the other chunks go out during the pause."""
-    ctx = ssl.create_default_context(cafile=str(srv.ca))
-    ctx.set_alpn_protocols([alpn])
-    raw = socket.create_connection(("127.0.0.1", srv.tls), timeout=5)
-    raw.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 64 * 1024)
     got = bytearray()
-    with ctx.wrap_socket(raw, server_hostname="localhost") as s:
-        assert s.selected_alpn_protocol() == alpn
+    with client_socket(srv, True, alpn, 64 * 1024) as s:
         s.setblocking(False)
         pending = [memoryview(c) for c in chunks]
         start = time.monotonic()
@@ -869,15 +893,7 @@ def test_h1_file_shrinks_while_sent(srv, tls):
     read with pread as the output drains: a mapped file would kill the server with SIGBUS."""
     path = srv.root / "shrinks.bin"
     path.write_bytes(os.urandom(1 << 20) * 48)  # 48 MiB
-    raw = socket.create_connection(("127.0.0.1", srv.tls if tls else srv.clear), timeout=10)
-    raw.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 64 * 1024)
-    if tls:
-        ctx = ssl.create_default_context(cafile=str(srv.ca))
-        ctx.set_alpn_protocols(["http/1.1"])
-        s = ctx.wrap_socket(raw, server_hostname="localhost")
-    else:
-        s = raw
-    with s:
+    with client_socket(srv, tls, rcvbuf=64 * 1024) as s:
         s.sendall(b"GET /shrinks.bin HTTP/1.1\r\nHost: localhost\r\n\r\n")
         got = 0
         while got < (1 << 20):
@@ -887,15 +903,7 @@ def test_h1_file_shrinks_while_sent(srv, tls):
         with open(path, "r+b") as f:
             f.truncate(0)
         time.sleep(0.2)
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:  # the server ends the response early
-            try:
-                b = s.recv(1 << 20)
-            except (ConnectionResetError, ssl.SSLError):
-                break
-            if not b:
-                break
-            got += len(b)
+        got += len(recv_to_eof(s, 30))  # the server ends the response early
         assert got < 48 << 20
     before = server_cpu_ticks(srv.proc)
     time.sleep(1.0)
@@ -912,30 +920,14 @@ def test_h1_pipelined_then_half_close(srv, tls):
     n = 2000
     reqs = b"GET /targets/big.zst HTTP/1.1\r\nHost: localhost\r\n\r\n" + \
         b"GET /plain.txt HTTP/1.1\r\nHost: localhost\r\n\r\n" * n
-    raw = socket.create_connection(("127.0.0.1", srv.tls if tls else srv.clear), timeout=10)
-    if tls:
-        ctx = ssl.create_default_context(cafile=str(srv.ca))
-        ctx.set_alpn_protocols(["http/1.1"])
-        s = ctx.wrap_socket(raw, server_hostname="localhost")
-    else:
-        s = raw
-    got = bytearray()
-    with s:
+    with client_socket(srv, tls) as s:
         s.sendall(reqs)
         # Half-close the TCP connection under the TLS session (no close_notify: a dirty
         # EOF, which the server takes like a FIN).
         side = socket.socket(fileno=os.dup(s.fileno()))
         side.shutdown(socket.SHUT_WR)
         side.close()
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            try:
-                b = s.recv(1 << 20)
-            except (ConnectionResetError, ssl.SSLError):
-                break
-            if not b:
-                break
-            got += b
+        got = recv_to_eof(s, 60)
     assert got.count(b"HTTP/1.1 200 OK\r\n") == n + 1
     assert got.endswith(b"\r\n\r\nhello\n")
 
