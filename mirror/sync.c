@@ -719,7 +719,8 @@ rh_err rh_mirror_sync_round(const rh_sync_opts *o, const rh_witness_opts *w,
     }
     /* The plan and the target list own what the rest of the round needs: the verified
      * metadata (each file's bytes, its canonical form and its parsed tree: for 10,000 targets
-     * about 10 MiB) goes before the downloads, whose transfers need the memory. */
+     * about 24 MiB of the sync's peak RSS) goes before the downloads, whose transfers need the
+     * memory. */
     free(metas);
     metas = NULL;
     rh_mfs_strv_free(present, npresent);
