@@ -9,7 +9,7 @@ step has a timeout. Results: bench/results/<stamp>.{md,json} and latest.{md,json
 Environment knobs:
   BENCH_BUILD       build directory holding rhine-* (default build, what `make bench` builds)
   BENCH_SCALE       0.01..1, scales file counts and request counts (default 1 = full size)
-  BENCH_ONLY        comma list of sections: serve,sync,incr,prop,longdist (default all)
+  BENCH_ONLY        comma list of sections: serve,sync,incr,prop,longdist,mem (default all)
   BENCH_SERVERS     comma list: rhine,rhine-hashetag,nginx,nghttpd (default all)
   BENCH_REPEAT      runs per sync row, the median is reported (default 3)
   BENCH_SERVE_ROUNDS  serving rounds, servers interleaved, best reported (default 2)
@@ -55,7 +55,8 @@ def env_float(name, default, lo, hi):
 SCALE = env_float("BENCH_SCALE", 1.0, 0.01, 1.0)
 REPEAT = int(env_float("BENCH_REPEAT", 3, 1, 9))
 LEVEL = int(env_float("BENCH_LEVEL", 1, 1, 19))
-ONLY = set(filter(None, os.environ.get("BENCH_ONLY", "serve,sync,incr,prop,longdist").split(",")))
+ONLY = set(filter(None, os.environ.get("BENCH_ONLY", "serve,sync,incr,prop,longdist,mem")
+                     .split(",")))
 SERVERS = [s for s in os.environ.get("BENCH_SERVERS", "rhine,rhine-hashetag,nginx,nghttpd")
            .split(",") if s]
 PROFILE = os.environ.get("BENCH_PROFILE", "") == "1"
@@ -81,6 +82,8 @@ SYNC_TARGETS = scaled(10000, 100)     # about 1 GiB at full scale
 LD_TARGETS = scaled(2000, 100)        # long distance: small targets
 LD_DELAY_MS = 140
 SEQ_SAMPLE = (10, 40)                 # sequential curl: two sample sizes, extrapolated
+MANY_TARGETS = scaled(60000, 600)     # memory vs repository size: small targets, a targets.json
+                                      # of about 14 MB (one document may have 16 MiB at most)
 
 BUILD = os.environ.get("BENCH_BUILD") or "build"
 BUILD = os.path.join(TOP, BUILD)
@@ -1194,6 +1197,53 @@ def bench_longdist(work, cert, key, res):
 
 
 # --------------------------------------------------------------------------------------------
+# 5b. Memory against repository size: the same sync with six times the targets.
+
+def bench_memscale(work, cert, key, res):
+    """Peak RSS of `rhine-origin publish` and `rhine-mirror sync --once` on MANY_TARGETS small
+    targets (about 1.3 KiB each): the issue asks for a mirror under 64 MiB whatever the size of
+    the repository, and the 1 GiB sync above has only 10,000 targets. One run: memory, not time."""
+    src = os.path.join(work, "many-src")
+    repo = os.path.join(work, "many-repo")
+    keys = os.path.join(work, "many-keys")
+    rnd = random.Random(11)
+    sizes = [rnd.randint(1 << 10, 1600) for _ in range(MANY_TARGETS)]
+    log("memory vs size: generating %d files, %.0f MiB" % (len(sizes), sum(sizes) / 2**20))
+    for i, n in enumerate(sizes):
+        write_file(os.path.join(src, "p%03d" % (i % 200), "m%06d.dat" % i),
+                   content("m%d" % i, 0, n))
+    run([os.path.join(BUILD, "rhine-origin"), "init", "--repo", repo, "--keys", keys], timeout=60)
+    dt, rss = publish(repo, keys, src, "%d small targets" % len(sizes), res)
+    log("  rhine-origin publish: %.1f s, peak RSS %.1f MiB" % (dt, (rss or 0) / 1024))
+    meta = os.path.join(repo, "metadata")
+    tj = max((f for f in os.listdir(meta) if f.endswith(".targets.json")),
+             key=lambda f: int(f.split(".")[0]))
+    ms = {"targets": len(sizes), "source_bytes": sum(sizes),
+          "targets_json_bytes": os.path.getsize(os.path.join(meta, tj))}
+    res["memscale"] = ms
+    info = mirror_info()
+    if info is None:
+        ms["note"] = "not available: rhine-mirror is not built yet"
+        return
+    httpd, hport = start_rhine("rhine-httpd-many", repo, cert, key, work, ["--etag-from-name"])
+    try:
+        d = os.path.join(work, "many-mirror")
+        dt, rss, out = mirror_sync(info, "https://127.0.0.1:%d/" % hport,
+                                   os.path.join(meta, "1.root.json"), d, cert)
+        got = sum(1 for r in tree_files(os.path.join(d, "public")) if r.startswith("targets/"))
+        if got != len(sizes):
+            raise RuntimeError("mirror published %d targets, expected %d" % (got, len(sizes)))
+        ms.update({"mirror_seconds": dt, "mirror_peak_rss_kib": rss,
+                   "mirror_phases": mirror_phases(out)})
+        log("  rhine-mirror: %.2f s, peak RSS %.1f MiB (targets.json %.1f MB)"
+            % (dt, (rss or 0) / 1024, ms["targets_json_bytes"] / 1e6))
+    finally:
+        PROCS.stop(httpd)
+        for x in ("many-src", "many-mirror", "many-repo", "many-keys"):
+            shutil.rmtree(os.path.join(work, x), ignore_errors=True)
+
+
+# --------------------------------------------------------------------------------------------
 # Report.
 
 def machine():
@@ -1264,9 +1314,17 @@ def evaluate(res):
                              prop.get("note", "")))
     if sync:
         rss = m.get("peak_rss_kib")
-        out.append(ratio_row("mirror peak RSS during initial sync", "< 64 MiB",
+        out.append(ratio_row("mirror peak RSS, initial sync (%d targets)"
+                             % res["sync_repo"]["targets"], "< 64 MiB",
                              fmt(rss and rss / 1024, "%.1f MiB", "not measured"),
                              None if rss is None else rss < 64 * 1024, m.get("note", "")))
+    ms = res.get("memscale")
+    if ms:
+        rss = ms.get("mirror_peak_rss_kib")
+        out.append(ratio_row("mirror peak RSS, initial sync (%d targets, %.1f MB targets.json)"
+                             % (ms["targets"], ms["targets_json_bytes"] / 1e6), "< 64 MiB",
+                             fmt(rss and rss / 1024, "%.1f MiB", "not measured"),
+                             None if rss is None else rss < 64 * 1024, ms.get("note", "")))
     ld = res.get("longdist")
     if ld:
         rows = {r["key"]: r for r in ld["rows"]}
@@ -1392,9 +1450,17 @@ def markdown(res):
             p["seconds"]))
     for r in res.get("sync", []):
         if r["key"] == "mirror":
-            L.append("| rhine-mirror sync --once (initial) | %s | %s |" % (
-                fmt(r.get("peak_rss_kib") and r["peak_rss_kib"] / 1024, "%.1f",
-                    r.get("note", "n/a")), fmt(r.get("seconds"))))
+            L.append("| rhine-mirror sync --once (initial, %d targets) | %s | %s |" % (
+                res["sync_repo"]["targets"], fmt(r.get("peak_rss_kib") and
+                                                 r["peak_rss_kib"] / 1024, "%.1f",
+                                                 r.get("note", "n/a")), fmt(r.get("seconds"))))
+    ms = res.get("memscale")
+    if ms:
+        L.append("| rhine-mirror sync --once (initial, %d targets, %.1f MB targets.json) | %s | "
+                 "%s |" % (ms["targets"], ms["targets_json_bytes"] / 1e6,
+                           fmt(ms.get("mirror_peak_rss_kib") and
+                               ms["mirror_peak_rss_kib"] / 1024, "%.1f", ms.get("note", "n/a")),
+                           fmt(ms.get("mirror_seconds"))))
     L.append("")
     ld = res.get("longdist")
     if ld:
@@ -1441,7 +1507,7 @@ def main():
     try:
         cert, key = make_cert(work)
         sections = [("serve", bench_serve), ("sync", bench_sync), ("prop", bench_propagation),
-                    ("longdist", bench_longdist)]
+                    ("longdist", bench_longdist), ("mem", bench_memscale)]
         for name, fn in sections:
             if name not in ONLY:
                 continue
