@@ -71,6 +71,26 @@ rh_err rh_json_parse(const uint8_t *data, size_t len, size_t max, const char *sr
     return RH_OK;
 }
 
+json_t *rh_json_parse_one(const uint8_t *data, size_t len, size_t *used)
+{
+    json_error_t jerr;
+    json_t *v = json_loadb((const char *)data, len,
+                           JSON_REJECT_DUPLICATES | JSON_DECODE_ANY | JSON_DISABLE_EOF_CHECK, &jerr);
+    if (v == NULL)
+        return NULL;
+    if (has_real(v, 0) || jerr.position < 0 || (size_t)jerr.position > len) {
+        json_decref(v);
+        return NULL;
+    }
+    *used = (size_t)jerr.position;
+    return v;
+}
+
+bool rh_json_depth_ok(const uint8_t *data, size_t len)
+{
+    return max_depth(data, len) <= RH_MAX_JSON_DEPTH;
+}
+
 static rh_err enc_string(const char *s, size_t n, rh_buf *out)
 {
     rh_err rc = rh_buf_appendc(out, '"');
@@ -159,6 +179,11 @@ static rh_err enc_value(const json_t *v, rh_buf *out, int depth, rh_error *e)
     }
     }
     return rh_fail(e, RH_ETYPE, "canonical JSON: unknown value type");
+}
+
+rh_err rh_cjson_string(const char *s, size_t n, rh_buf *out)
+{
+    return enc_string(s, n, out);
 }
 
 rh_err rh_cjson_encode(const json_t *v, rh_buf *out, rh_error *e)

@@ -539,6 +539,35 @@ static rh_err parse_snapshot(pctx *c, const json_t *s, rh_metafile **out, size_t
     return RH_OK;
 }
 
+/* One entry of "targets": path and its value v. tg->custom borrows from v. */
+static rh_err parse_target(pctx *c, const char *path, const json_t *v, rh_target *tg)
+{
+    char p[MD_PATH_MAX];
+    fp(p, "signed.targets[\"%.200s\"]", path);
+    size_t plen = strlen(path);
+    if (plen == 0)
+        return bad(c, RH_EPARSE, p, "empty target path");
+    if (plen > RH_MAX_TARGET_PATH)
+        return bad(c, RH_ETOOBIG, p, "target path longer than %d bytes", RH_MAX_TARGET_PATH);
+    tg->path = xstrdup(path);
+    if (tg->path == NULL)
+        return oom(c);
+    json_t *h;
+    rh_err rc = want(c, v, p, K_OBJ);
+    if (rc == RH_OK)
+        rc = get_uint(c, v, p, "length", 0, true, &tg->length, NULL);
+    if (rc == RH_OK)
+        rc = get(c, v, p, "hashes", K_OBJ, true, &h);
+    if (rc == RH_OK) {
+        char hp[MD_PATH_MAX];
+        fp(hp, "%s.hashes", p);
+        rc = parse_hashes(c, h, hp, &tg->hashes);
+    }
+    if (rc == RH_OK)
+        tg->custom = json_object_get(v, "custom");
+    return rc;
+}
+
 static rh_err parse_targets(pctx *c, const json_t *s, rh_targets_md *t)
 {
     json_t *targets, *deleg;
@@ -558,31 +587,9 @@ static rh_err parse_targets(pctx *c, const json_t *s, rh_targets_md *t)
     json_t *v;
     json_object_foreach(targets, path, v)
     {
-        char p[MD_PATH_MAX];
-        fp(p, "signed.targets[\"%.200s\"]", path);
-        size_t plen = strlen(path);
-        if (plen == 0)
-            return bad(c, RH_EPARSE, p, "empty target path");
-        if (plen > RH_MAX_TARGET_PATH)
-            return bad(c, RH_ETOOBIG, p, "target path longer than %d bytes", RH_MAX_TARGET_PATH);
-        rh_target *tg = &t->targets[i++];
-        tg->path = xstrdup(path);
-        if (tg->path == NULL)
-            return oom(c);
-        json_t *h;
-        rc = want(c, v, p, K_OBJ);
-        if (rc == RH_OK)
-            rc = get_uint(c, v, p, "length", 0, true, &tg->length, NULL);
-        if (rc == RH_OK)
-            rc = get(c, v, p, "hashes", K_OBJ, true, &h);
-        if (rc == RH_OK) {
-            char hp[MD_PATH_MAX];
-            fp(hp, "%s.hashes", p);
-            rc = parse_hashes(c, h, hp, &tg->hashes);
-        }
+        rc = parse_target(c, path, v, &t->targets[i++]);
         if (rc != RH_OK)
             return rc;
-        tg->custom = json_object_get(v, "custom");
     }
     if (deleg != NULL) {
         t->has_delegations = true;
@@ -761,6 +768,321 @@ out:
     return rc;
 }
 
+/* ---- lean parse: a targets document without its JSON tree ----------------------------------- */
+
+/* The lean parse walks three levels itself (the envelope, "signed" and "signed.targets") and
+ * hands every value below them to jansson, one at a time: one target entry is a tree at a
+ * time, where rh_metadata_parse holds the whole document's (about 1.7 KB per target, 100 MB
+ * for 60,000 targets). Anything it does not take in its stride sends the bytes to
+ * rh_metadata_parse, so errors and their messages are that parse's, always. */
+typedef struct scan {
+    const uint8_t *p;
+    size_t n, i;
+} scan;
+
+static void skip_ws(scan *s)
+{
+    while (s->i < s->n && (s->p[s->i] == ' ' || s->p[s->i] == '\t' || s->p[s->i] == '\n' ||
+                           s->p[s->i] == '\r'))
+        s->i++;
+}
+
+static bool eat(scan *s, char ch)
+{
+    skip_ws(s);
+    if (s->i < s->n && s->p[s->i] == (uint8_t)ch) {
+        s->i++;
+        return true;
+    }
+    return false;
+}
+
+static json_t *next_value(scan *s)
+{
+    size_t used = 0;
+    json_t *v = rh_json_parse_one(s->p + s->i, s->n - s->i, &used);
+    if (v != NULL)
+        s->i += used;
+    return v;
+}
+
+/* `"key" :` -> the key, a JSON string; NULL otherwise. */
+static json_t *next_key(scan *s)
+{
+    skip_ws(s);
+    if (s->i >= s->n || s->p[s->i] != '"')
+        return NULL;
+    json_t *k = next_value(s);
+    if (k != NULL && (!json_is_string(k) || !eat(s, ':'))) {
+        json_decref(k);
+        return NULL;
+    }
+    return k;
+}
+
+/* After a member: ',' (*more) or '}' (!*more); false for anything else. */
+static bool member_end(scan *s, bool *more)
+{
+    if (eat(s, ',')) {
+        *more = true;
+        return true;
+    }
+    *more = false;
+    return eat(s, '}');
+}
+
+typedef struct lean_seg {
+    const char *path; /* the entry's rh_target.path */
+    size_t off, len;  /* its `"path":value` in lean.canon */
+} lean_seg;
+
+typedef struct lean {
+    pctx *c;
+    rh_target *v; /* in document order, as rh_metadata_parse keeps them */
+    lean_seg *seg;
+    size_t n, cap;
+    rh_buf canon; /* {"path":value,...} in the order the entries came */
+    bool sorted;  /* ... which was canonical order, each path after the one before */
+} lean;
+
+static void lean_cleanup(lean *L)
+{
+    for (size_t i = 0; i < L->n; i++)
+        free(L->v[i].path);
+    free(L->v);
+    free(L->seg);
+    rh_buf_cleanup(&L->canon);
+}
+
+static int cmp_seg(const void *a, const void *b)
+{
+    return strcmp(((const lean_seg *)a)->path, ((const lean_seg *)b)->path);
+}
+
+/* "signed.targets": entry by entry into L. */
+static bool lean_targets(scan *s, lean *L)
+{
+    rh_error dummy;
+    rh_error_clear(&dummy);
+    if (!eat(s, '{') || rh_buf_appendc(&L->canon, '{') != RH_OK)
+        return false;
+    bool more = !eat(s, '}');
+    while (more) {
+        json_t *k = next_key(s), *v = k != NULL ? next_value(s) : NULL;
+        bool ok = v != NULL;
+        if (ok && L->n == L->cap) {
+            size_t cap = L->cap ? 2 * L->cap : 256;
+            rh_target *nv = realloc(L->v, cap * sizeof *nv);
+            lean_seg *ns = nv != NULL ? realloc(L->seg, cap * sizeof *ns) : NULL;
+            if (nv != NULL)
+                L->v = nv;
+            if (ns != NULL) {
+                L->seg = ns;
+                L->cap = cap;
+            }
+            ok = ns != NULL;
+        }
+        if (ok) {
+            rh_target *tg = &L->v[L->n];
+            lean_seg *sg = &L->seg[L->n];
+            memset(tg, 0, sizeof *tg);
+            L->n++; /* from here lean_cleanup frees tg->path */
+            ok = parse_target(L->c, json_string_value(k), v, tg) == RH_OK;
+            tg->custom = NULL; /* v goes: a lean document has no custom fields */
+            if (ok && L->n > 1 && strcmp(L->v[L->n - 2].path, tg->path) >= 0)
+                L->sorted = false;
+            if (ok && L->n > 1)
+                ok = rh_buf_appendc(&L->canon, ',') == RH_OK;
+            sg->path = tg->path;
+            sg->off = L->canon.len;
+            ok = ok && rh_cjson_string(json_string_value(k), json_string_length(k), &L->canon) ==
+                           RH_OK &&
+                 rh_buf_appendc(&L->canon, ':') == RH_OK &&
+                 rh_cjson_encode(v, &L->canon, &dummy) == RH_OK;
+            sg->len = L->canon.len - sg->off;
+        }
+        json_decref(k);
+        json_decref(v);
+        if (!ok || !member_end(s, &more))
+            return false;
+    }
+    return rh_buf_appendc(&L->canon, '}') == RH_OK;
+}
+
+/* "signed": "targets" into L, every other member into rest. */
+static bool lean_signed(scan *s, json_t *rest, lean *L, bool *seen_targets)
+{
+    if (!eat(s, '{'))
+        return false;
+    bool more = !eat(s, '}');
+    while (more) {
+        json_t *k = next_key(s);
+        if (k == NULL)
+            return false;
+        const char *name = json_string_value(k);
+        bool ok;
+        if (strcmp(name, "targets") == 0) {
+            ok = !*seen_targets && lean_targets(s, L);
+            *seen_targets = true;
+        } else {
+            json_t *v = next_value(s);
+            ok = v != NULL && json_object_get(rest, name) == NULL &&
+                 json_object_set_new_nocheck(rest, name, v) == 0;
+            if (!ok)
+                json_decref(v);
+        }
+        json_decref(k);
+        if (!ok || !member_end(s, &more))
+            return false;
+    }
+    return true;
+}
+
+/* L->canon in canonical order (the entries sorted by path), false on a duplicate path. */
+static bool lean_sort(lean *L)
+{
+    if (L->sorted || L->n < 2)
+        return true;
+    qsort(L->seg, L->n, sizeof *L->seg, cmp_seg);
+    rh_buf out;
+    rh_buf_init(&out, L->canon.max);
+    bool ok = rh_buf_appendc(&out, '{') == RH_OK;
+    for (size_t i = 0; ok && i < L->n; i++) {
+        if (i > 0 && strcmp(L->seg[i - 1].path, L->seg[i].path) == 0)
+            ok = false; /* a duplicate key: rh_metadata_parse says so */
+        else
+            ok = (i == 0 || rh_buf_appendc(&out, ',') == RH_OK) &&
+                 rh_buf_append(&out, L->canon.data + L->seg[i].off, L->seg[i].len) == RH_OK;
+    }
+    ok = ok && rh_buf_appendc(&out, '}') == RH_OK;
+    if (!ok) {
+        rh_buf_cleanup(&out);
+        return false;
+    }
+    rh_buf_cleanup(&L->canon);
+    L->canon = out;
+    return true;
+}
+
+/* The canonical form of signed: rest's members (its "targets" a placeholder) around the
+ * entries in L->canon, whose buffer becomes the result. */
+static uint8_t *lean_canonical(const json_t *rest, lean *L, size_t *len)
+{
+    size_t n = json_object_size(rest), i = 0;
+    struct lkv {
+        const char *k;
+        const json_t *v;
+    } *kv = calloc(n, sizeof *kv);
+    rh_buf pre, suf;
+    rh_error dummy;
+    rh_error_clear(&dummy);
+    rh_buf_init(&pre, L->canon.max);
+    rh_buf_init(&suf, L->canon.max);
+    uint8_t *res = NULL;
+    if (kv == NULL)
+        goto out;
+    const char *k;
+    json_t *v;
+    json_object_foreach((json_t *)rest, k, v)
+    {
+        kv[i].k = k;
+        kv[i].v = v;
+        i++;
+    }
+    qsort(kv, n, sizeof *kv, cmp_strp); /* the key pointer is the first member */
+    bool ok = rh_buf_appendc(&pre, '{') == RH_OK, after = false;
+    for (i = 0; ok && i < n; i++) {
+        int c = strcmp(kv[i].k, "targets");
+        rh_buf *b = c <= 0 && !after ? &pre : &suf;
+        if (i > 0)
+            ok = rh_buf_appendc(b, ',') == RH_OK;
+        ok = ok && rh_cjson_string(kv[i].k, strlen(kv[i].k), b) == RH_OK &&
+             rh_buf_appendc(b, ':') == RH_OK;
+        if (c == 0)
+            after = true; /* its value is L->canon, placed between pre and suf */
+        else
+            ok = ok && rh_cjson_encode(kv[i].v, b, &dummy) == RH_OK;
+    }
+    ok = ok && rh_buf_appendc(&suf, '}') == RH_OK;
+    size_t total = pre.len + L->canon.len + suf.len;
+    if (!ok || total > L->canon.max)
+        goto out;
+    res = realloc(L->canon.data, total + 1);
+    if (res == NULL)
+        goto out;
+    memmove(res + pre.len, res, L->canon.len);
+    memcpy(res, pre.data, pre.len);
+    memcpy(res + pre.len + L->canon.len, suf.data, suf.len);
+    res[total] = '\0';
+    L->canon.data = NULL;
+    L->canon.len = L->canon.cap = 0;
+    *len = total;
+out:
+    free(kv);
+    rh_buf_cleanup(&pre);
+    rh_buf_cleanup(&suf);
+    return res;
+}
+
+rh_err rh_metadata_parse_lean(const uint8_t *data, size_t len, size_t max, rh_role expected,
+                              const char *src, rh_metadata **out, rh_error *e)
+{
+    if (expected != RH_ROLE_TARGETS || data == NULL || out == NULL || len > max ||
+        !rh_json_depth_ok(data, len))
+        return rh_metadata_parse(data, len, max, expected, src, out, e);
+    pctx c = {src != NULL ? src : "(metadata)", e};
+    scan s = {data, len, 0};
+    lean L = {&c, NULL, NULL, 0, 0, {NULL, 0, 0, max}, true};
+    json_t *sigs = NULL, *rest = json_object();
+    rh_metadata *m = NULL;
+    bool seen_signed = false, seen_targets = false, more = true, closed = false, ok;
+    ok = rest != NULL && eat(&s, '{');
+    while (ok && more) {
+        json_t *k = next_key(&s);
+        const char *name = k != NULL ? json_string_value(k) : "";
+        if (strcmp(name, "signatures") == 0 && sigs == NULL)
+            ok = (sigs = next_value(&s)) != NULL && json_is_array(sigs);
+        else if (strcmp(name, "signed") == 0 && !seen_signed)
+            ok = seen_signed = lean_signed(&s, rest, &L, &seen_targets);
+        else
+            ok = false;
+        json_decref(k);
+        ok = ok && member_end(&s, &more);
+        closed = ok && !more;
+    }
+    skip_ws(&s);
+    ok = closed && s.i == s.n && sigs != NULL && seen_signed && seen_targets &&
+         json_object_set_new_nocheck(rest, "targets", json_object()) == 0 && lean_sort(&L);
+    if (ok && (m = calloc(1, sizeof *m)) != NULL) {
+        m->type = RH_ROLE_TARGETS;
+        m->lean = true;
+        m->signed_obj = rest;
+        rest = NULL;
+        ok = parse_sigs(&c, sigs, m) == RH_OK &&
+             parse_signed(&c, m->signed_obj, RH_ROLE_TARGETS, m) == RH_OK &&
+             (m->canonical = lean_canonical(m->signed_obj, &L, &m->canonical_len)) != NULL;
+    }
+    if (ok && m != NULL) {
+        rh_targets_md *t = &m->u.targets; /* parse_signed saw no entries: the placeholder */
+        rh_target *v = L.n > 0 ? realloc(L.v, L.n * sizeof *v) : NULL;
+        t->targets = v != NULL ? v : L.v;
+        t->ntargets = L.n;
+        L.v = NULL;
+        L.n = 0;
+    }
+    lean_cleanup(&L);
+    json_decref(sigs);
+    json_decref(rest);
+    if (ok && m != NULL) {
+        rh_error_clear(e);
+        *out = m;
+        return RH_OK;
+    }
+    rh_metadata_free(m);
+    rh_error_clear(e);
+    return rh_metadata_parse(data, len, max, expected, src, out, e);
+}
+
 /* ---- free ---------------------------------------------------------------------------------- */
 
 static void strv_free(char **v, size_t n)
@@ -847,7 +1169,7 @@ rh_err rh_metadata_verify(const rh_metadata *m, const rh_pubkey *keys, size_t nk
 {
     if (rolename == NULL)
         rolename = "metadata";
-    if (m == NULL || role == NULL)
+    if (m == NULL || role == NULL || m->canonical == NULL)
         return rh_fail(e, RH_EINVAL, "%s: nothing to verify", rolename);
     /* TUF 5.3.x: a threshold of 0 would accept anything; parse rejects it, so must we. */
     if (role->threshold == 0)
@@ -1205,6 +1527,8 @@ static int targets_set(json_t *s, const rh_targets_md *t, const json_t *orig)
 
 json_t *rh_metadata_to_signed(const rh_metadata *m)
 {
+    if (m != NULL && m->lean)
+        return NULL; /* its target entries are not kept */
     static const char *const known[RH_ROLE_COUNT][8] = {
         [RH_ROLE_ROOT] = {"_type", "spec_version", "version", "expires", "consistent_snapshot",
                           "keys", "roles", NULL},

@@ -90,7 +90,10 @@ typedef struct rh_metadata {
     uint64_t version;
     int64_t expires;      /* seconds since the epoch, UTC ("YYYY-MM-DDTHH:MM:SSZ") */
     json_t *signed_obj;   /* the parsed "signed" object, owned; unknown fields live here */
-    uint8_t *canonical;   /* canonical JSON of signed_obj: the bytes signatures sign */
+    bool lean;            /* from rh_metadata_parse_lean: signed_obj's "targets" is {} and
+                           * every rh_target.custom NULL */
+    uint8_t *canonical;   /* canonical JSON of signed_obj: the bytes signatures sign (a lean
+                           * document loses it once the TUF engine has verified it) */
     size_t canonical_len;
     rh_sig *sigs;
     size_t nsigs;
@@ -114,6 +117,18 @@ rh_err rh_metadata_parse(const uint8_t *data, size_t len, size_t max, rh_role ex
                          const char *src, rh_metadata **out, rh_error *e)
     __attribute__((warn_unused_result));
 void rh_metadata_free(rh_metadata *m); /* accepts NULL */
+
+/* rh_metadata_parse for a large targets document, without holding its JSON tree: the entries
+ * of "signed.targets" are parsed one at a time into m->u.targets (same order, paths, lengths
+ * and hashes) and into the canonical bytes, so memory is the canonical form plus about 150
+ * bytes per target instead of about 1.7 KB. What it leaves out: the entries' "custom" fields
+ * (every rh_target.custom is NULL) and the entries in signed_obj (its "targets" is {}; m->lean
+ * is set and rh_metadata_to_signed returns NULL). For a mirror, which needs neither. Every
+ * other role, and any document it does not take in its stride, goes to rh_metadata_parse:
+ * it accepts exactly what that parse accepts, and errors are that parse's. */
+rh_err rh_metadata_parse_lean(const uint8_t *data, size_t len, size_t max, rh_role expected,
+                              const char *src, rh_metadata **out, rh_error *e)
+    __attribute__((warn_unused_result));
 
 /* Verify that at least role->threshold distinct key IDs listed in role->keyids, each with a key
  * in keys[], produced a valid signature over m->canonical (a key signing twice counts once;
@@ -142,7 +157,8 @@ const rh_pubkey *rh_keys_find(const rh_pubkey *keys, size_t nkeys, const char *k
 bool rh_delegation_matches(const rh_delegated_role *r, const char *target_path);
 
 /* Serialise the typed fields back into a new "signed" object; fields the model does not know
- * are copied from m->signed_obj, so parse -> serialise -> canonical gives the same bytes. */
+ * are copied from m->signed_obj, so parse -> serialise -> canonical gives the same bytes.
+ * NULL for a lean document (rh_metadata_parse_lean). */
 json_t *rh_metadata_to_signed(const rh_metadata *m);
 
 /* Sign: build {"signatures":[{"keyid","sig"},...],"signed":signed_obj} with one Ed25519

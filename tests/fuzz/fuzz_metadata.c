@@ -1,5 +1,6 @@
 /* fuzz_metadata.c -- libFuzzer target: rh_metadata_parse for every role type, then the lookups,
- * verification and the parse -> serialise -> canonical round trip on whatever parses. */
+ * verification and the parse -> serialise -> canonical round trip on whatever parses; for the
+ * targets type, rh_metadata_parse_lean against rh_metadata_parse. */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -84,6 +85,57 @@ static void check_parsed(const rh_metadata *m, rh_role role)
     }
 }
 
+static int same_hashes(const rh_hashes *a, const rh_hashes *b)
+{
+    return a->has_sha256 == b->has_sha256 && a->has_sha512 == b->has_sha512 &&
+           a->n_unknown == b->n_unknown && memcmp(a->sha256, b->sha256, sizeof a->sha256) == 0 &&
+           memcmp(a->sha512, b->sha512, sizeof a->sha512) == 0;
+}
+
+/* rh_metadata_parse_lean must agree with rh_metadata_parse on every input: the same verdict
+ * and message, and on success the same fields the lean document keeps and the same canonical
+ * bytes (what signatures are checked over). */
+static void check_lean(const uint8_t *data, size_t size, rh_err full_rc, const rh_metadata *f,
+                       const rh_error *fe)
+{
+    rh_metadata *m = NULL;
+    rh_error e;
+    rh_error_clear(&e);
+    rh_err rc = rh_metadata_parse_lean(data, size, RH_MAX_JSON_BYTES, RH_ROLE_TARGETS,
+                                       "fuzz.json", &m, &e);
+    if (rc != full_rc || e.code != fe->code || strcmp(e.msg, fe->msg) != 0)
+        abort();
+    if (rc != RH_OK) {
+        if (m != NULL)
+            abort();
+        return;
+    }
+    const rh_targets_md *a = &m->u.targets, *b = &f->u.targets;
+    if (m->version != f->version || m->expires != f->expires ||
+        strcmp(m->spec_version, f->spec_version) != 0 || m->nsigs != f->nsigs ||
+        m->canonical_len != f->canonical_len ||
+        memcmp(m->canonical, f->canonical, m->canonical_len) != 0 ||
+        a->ntargets != b->ntargets || a->nroles != b->nroles || a->nkeys != b->nkeys ||
+        a->has_delegations != b->has_delegations)
+        abort();
+    for (size_t i = 0; i < m->nsigs; i++)
+        if (strcmp(m->sigs[i].keyid, f->sigs[i].keyid) != 0 || m->sigs[i].len != f->sigs[i].len ||
+            memcmp(m->sigs[i].sig, f->sigs[i].sig, m->sigs[i].len) != 0)
+            abort();
+    for (size_t i = 0; i < a->ntargets; i++)
+        if (strcmp(a->targets[i].path, b->targets[i].path) != 0 ||
+            a->targets[i].length != b->targets[i].length ||
+            !same_hashes(&a->targets[i].hashes, &b->targets[i].hashes) ||
+            a->targets[i].custom != NULL)
+            abort();
+    for (size_t i = 0; i < a->nroles; i++)
+        if (strcmp(a->roles[i].name, b->roles[i].name) != 0)
+            abort();
+    if (!m->lean || rh_metadata_to_signed(m) != NULL)
+        abort();
+    rh_metadata_free(m);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     for (int r = 0; r < RH_ROLE_COUNT; r++) {
@@ -99,6 +151,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         } else if (m != NULL || e.code != rc || e.msg[0] == '\0') {
             abort(); /* out written only on success; every failure says why */
         }
+        if (r == RH_ROLE_TARGETS)
+            check_lean(data, size, rc, m, &e);
         rh_metadata_free(m);
     }
     return 0;

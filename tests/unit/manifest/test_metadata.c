@@ -1257,6 +1257,154 @@ static void test_role_names(void **state)
     assert_null(rh_metadata_to_signed(NULL));
 }
 
+/* ---- lean parse ------------------------------------------------------------------------- */
+
+/* jansson's bytes in use and their peak, through json_set_alloc_funcs (each block carries its
+ * size in front of it). */
+static size_t j_now, j_peak;
+
+static void *j_malloc(size_t n)
+{
+    size_t *p = malloc(n + sizeof(max_align_t));
+    if (p == NULL)
+        return NULL;
+    *p = n;
+    j_now += n;
+    if (j_now > j_peak)
+        j_peak = j_now;
+    return (char *)p + sizeof(max_align_t);
+}
+
+static void j_free(void *q)
+{
+    if (q == NULL)
+        return;
+    size_t *p = (size_t *)(void *)((char *)q - sizeof(max_align_t));
+    j_now -= *p;
+    free(p);
+}
+
+/* A signed targets document of n entries, in a shuffled order, with custom fields, an unknown
+ * member sorting before "targets" and one after, and a path that needs escaping. */
+static char *big_targets(size_t n)
+{
+    json_t *tg = json_object();
+    for (size_t i = 0; i < n; i++) {
+        size_t k = (i * 7919) % n; /* n prime to 7919: a permutation */
+        char path[64];
+        snprintf(path, sizeof path, k == 3 ? "dir/q\"uote\\%zu.bin" : "dir/f%06zu.bin", k);
+        json_object_set_new(tg, path,
+                            json_pack("{s:I,s:{s:s},s:{s:{s:I,s:s}}}", "length", (json_int_t)k,
+                                      "hashes", "sha256", ABC256, "custom", "rhine", "length",
+                                      (json_int_t)(2 * k), "sha256", ABC256));
+    }
+    json_t *doc = json_pack("{s:[{s:s,s:s}],s:{s:s,s:s,s:s,s:i,s:o,s:{},s:[i]}}", "signatures",
+                            "keyid", KID1, "sig", H128, "signed", "_type", "targets",
+                            "spec_version", "1.0.31", "expires", "2030-01-01T00:00:00Z",
+                            "version", 9, "targets", tg, "aaa", "zzz", 1);
+    char *text = json_dumps(doc, JSON_INDENT(1) | JSON_PRESERVE_ORDER);
+    json_decref(doc);
+    return text;
+}
+
+static void test_lean_targets(void **state)
+{
+    (void)state;
+    enum { N = 4001 };
+    char *text = big_targets(N);
+    assert_non_null(text);
+    size_t len = strlen(text);
+    rh_metadata *full = NULL, *lean = NULL;
+    rh_error e;
+    size_t full_peak, lean_peak;
+
+    json_set_alloc_funcs(j_malloc, j_free);
+    j_now = j_peak = 0;
+    rh_error_clear(&e);
+    assert_int_equal(rh_metadata_parse((const uint8_t *)text, len, RH_MAX_JSON_BYTES,
+                                       RH_ROLE_TARGETS, SRC, &full, &e), RH_OK);
+    full_peak = j_peak;
+    j_now = j_peak = 0;
+    assert_int_equal(rh_metadata_parse_lean((const uint8_t *)text, len, RH_MAX_JSON_BYTES,
+                                            RH_ROLE_TARGETS, SRC, &lean, &e), RH_OK);
+    lean_peak = j_peak;
+    /* One entry's tree at a time, not the document's: over a hundred times less. */
+    assert_true(lean_peak * 100 < full_peak);
+
+    assert_true(lean->lean);
+    assert_false(full->lean);
+    assert_int_equal(lean->version, 9);
+    assert_int_equal(lean->expires, full->expires);
+    assert_int_equal(lean->nsigs, 1);
+    assert_string_equal(lean->sigs[0].keyid, KID1);
+    assert_int_equal(lean->u.targets.ntargets, N);
+    for (size_t i = 0; i < N; i++) { /* document order, as the full parse keeps them */
+        const rh_target *a = &lean->u.targets.targets[i], *b = &full->u.targets.targets[i];
+        assert_string_equal(a->path, b->path);
+        assert_int_equal(a->length, b->length);
+        assert_memory_equal(a->hashes.sha256, b->hashes.sha256, RH_SHA256_LEN);
+        assert_null(a->custom);
+        assert_non_null(b->custom);
+    }
+    /* The signed bytes: the same canonical form, entries sorted although they came shuffled. */
+    assert_int_equal(lean->canonical_len, full->canonical_len);
+    assert_memory_equal(lean->canonical, full->canonical, full->canonical_len);
+    assert_non_null(strstr((const char *)lean->canonical, "\"dir/q\\\"uote\\\\3.bin\""));
+    assert_non_null(rh_targets_find(lean, "dir/f000000.bin"));
+    assert_null(rh_metadata_to_signed(lean));
+    rh_metadata_free(lean);
+    rh_metadata_free(full);
+    lean = full = NULL;
+    json_set_alloc_funcs(malloc, free);
+
+    /* Not its stride: the full parse's verdict and message, whatever the lean one saw first. */
+    static const struct {
+        const char *what, *from, *to;
+    } bad[] = {
+        {"a duplicate path", "\"dir/f000002.bin\"", "\"dir/f000001.bin\""},
+        {"no closing brace", "\n}", "\n "},
+        {"trailing bytes", "\n}", "\n}]"},
+        {"a real number", "\"version\": 9", "\"version\": 9.5"},
+        {"a second targets", "\"aaa\"", "\"targets\""},
+        {"a wrong type", "\"_type\": \"targets\"", "\"_type\": \"snapshot\""},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        char *at = strstr(text, bad[i].from);
+        if (strcmp(bad[i].from, "\n}") == 0)
+            at = strrchr(text, '}') - 1; /* the envelope's last brace */
+        assert_non_null(at);
+        size_t fl = strlen(bad[i].from), tl = strlen(bad[i].to);
+        char *t = malloc(len - fl + tl + 1);
+        assert_non_null(t);
+        memcpy(t, text, (size_t)(at - text));
+        memcpy(t + (at - text), bad[i].to, tl);
+        memcpy(t + (at - text) + tl, at + fl, strlen(at + fl) + 1);
+        rh_error fe, le;
+        rh_error_clear(&fe);
+        rh_error_clear(&le);
+        rh_err frc = rh_metadata_parse((const uint8_t *)t, strlen(t), RH_MAX_JSON_BYTES,
+                                       RH_ROLE_TARGETS, SRC, &full, &fe);
+        rh_err lrc = rh_metadata_parse_lean((const uint8_t *)t, strlen(t), RH_MAX_JSON_BYTES,
+                                            RH_ROLE_TARGETS, SRC, &lean, &le);
+        if (frc == RH_OK || lrc != frc || strcmp(fe.msg, le.msg) != 0)
+            print_message("%s: full %s \"%s\", lean %s \"%s\"\n", bad[i].what,
+                          rh_err_name(frc), fe.msg, rh_err_name(lrc), le.msg);
+        assert_int_not_equal(frc, RH_OK);
+        assert_int_equal(lrc, frc);
+        assert_string_equal(le.msg, fe.msg);
+        assert_null(lean);
+        free(t);
+    }
+    /* Other roles go to the full parse. */
+    rh_error_clear(&e);
+    assert_int_equal(rh_metadata_parse_lean((const uint8_t *)TS_LIT, strlen(TS_LIT),
+                                            RH_MAX_JSON_BYTES, RH_ROLE_TIMESTAMP, SRC, &lean, &e),
+                     RH_OK);
+    assert_false(lean->lean);
+    rh_metadata_free(lean);
+    free(text);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1278,6 +1426,7 @@ int main(void)
         cmocka_unit_test(test_hashes_check),
         cmocka_unit_test(test_time),
         cmocka_unit_test(test_role_names),
+        cmocka_unit_test(test_lean_targets),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
