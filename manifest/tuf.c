@@ -262,7 +262,11 @@ out:
         *len = 0;
         return RH_OK;
     }
+    /* The buffer grew by doubling: give back the slack (up to half of it) of what is kept. */
     *data = rh_buf_take(&b, len);
+    uint8_t *fit = realloc(*data, *len + 1);
+    if (fit != NULL)
+        *data = fit;
     return RH_OK;
 }
 
@@ -429,7 +433,9 @@ rh_err rh_tuf_load_cached(rh_tuf *t, const char *rolename, const uint8_t *p, siz
     uint8_t *copy = NULL;
     tuf_slot *s = NULL;
     char fname[RH_TUF_MAX_FILENAME];
-    rh_err rc = rh_metadata_parse(p, n, max, type, src, &md, e);
+    rh_err rc = (type == RH_ROLE_TARGETS && t->io.lean_targets ? rh_metadata_parse_lean
+                                                               : rh_metadata_parse)(
+        p, n, max, type, src, &md, e);
     if (rc != RH_OK)
         goto out;
     rc = rh_tuf_filename(rolename, md->version, consistent(t), fname, sizeof fname);
@@ -753,7 +759,8 @@ static bool reusable(const tuf_slot *p, const rh_metafile *mf, const rh_pubkey *
 {
     rh_error ignored;
     rh_error_clear(&ignored);
-    return p->md->version == mf->version && p->md->expires > now &&
+    return p->data != NULL && p->md->canonical != NULL && p->md->version == mf->version &&
+           p->md->expires > now &&
            check_meta(mf, p->data, p->f.len, fname, &ignored) == RH_OK &&
            verify(p->md, keys, nkeys, rk, p->role, fname, "", &ignored) == RH_OK;
 }
@@ -815,13 +822,22 @@ static rh_err load_targets_role(rh_tuf *t, const char *name, const rh_pubkey *ke
     rc = check_meta(mf, data, len, fname, e);
     if (rc != RH_OK)
         goto out;
-    rc = rh_metadata_parse(data, len, max, RH_ROLE_TARGETS, fname, &md, e);
+    rc = (t->io.lean_targets ? rh_metadata_parse_lean : rh_metadata_parse)(
+        data, len, max, RH_ROLE_TARGETS, fname, &md, e);
     if (rc != RH_OK)
         goto out;
     /* TUF 5.6.3 (top-level: root's targets keys; delegated: the delegator's keys). */
     rc = verify(md, keys, nkeys, rk, name, fname, top ? "root's targets" : "delegated", e);
     if (rc != RH_OK)
         goto out;
+    if (md->lean && top) {
+        /* Verified: the top-level targets' canonical bytes (as large as the file) are not kept
+         * in a lean engine. It is never verified again: only delegated roles are checked again
+         * (per delegator, rh_tuf_find_target), and reusable() refuses it (it is refetched). */
+        free(md->canonical);
+        md->canonical = NULL;
+        md->canonical_len = 0;
+    }
     /* TUF 5.6.4: the version the snapshot names (and the file name carries). */
     if (md->version != mf->version) {
         rc = rh_fail(e, RH_EVERSION,
@@ -848,6 +864,12 @@ static rh_err load_targets_role(rh_tuf *t, const char *name, const rh_pubkey *ke
     }
     /* TUF 5.6.6 */
     rc = persist(t, s, e);
+    if (rc == RH_OK && top && t->io.lean_targets && t->io.persist != NULL) {
+        /* Persisted: a lean engine keeps of the top-level targets only its parsed entries. */
+        free(s->data);
+        s->data = NULL;
+        s->f.data = NULL;
+    }
     if (rc == RH_OK)
         *out = s;
 out:

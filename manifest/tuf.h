@@ -34,6 +34,13 @@ typedef struct rh_tuf_io {
      * NULL. Not called for files supplied through rh_tuf_load_root/rh_tuf_load_cached. */
     rh_err (*persist)(void *ctx, const char *role, uint64_t version, const char *filename,
                       const uint8_t *p, size_t n, rh_error *e);
+    /* A lean engine, for a mirror, whose memory stays near the number of targets times 150
+     * bytes: targets metadata is parsed with rh_metadata_parse_lean (no JSON tree, so no
+     * "custom" fields: every rh_target.custom is NULL), and the top-level targets, once
+     * verified and persisted, keeps neither its canonical form nor its bytes (its
+     * rh_tuf_file.data is NULL; a later refresh of the same engine fetches it again). A
+     * client, which reads custom, leaves it false. */
+    bool lean_targets;
 } rh_tuf_io;
 
 /* One trusted metadata file (see rh_tuf_file_at). Pointers stay valid until the next call that
@@ -42,7 +49,7 @@ typedef struct rh_tuf_file {
     const char *role;         /* "root", "timestamp", "snapshot", "targets" or delegated name */
     uint64_t version;
     const char *filename;     /* as published (see persist) */
-    const uint8_t *data;      /* the exact verified bytes */
+    const uint8_t *data;      /* the exact verified bytes (NULL: see rh_tuf_io.lean_targets) */
     size_t len;
     const rh_metadata *md;
     bool fetched;             /* fetched by this engine (false: from load_root/load_cached) */

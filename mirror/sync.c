@@ -13,6 +13,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "manifest/hash.h"
 #include "manifest/limits.h"
 #include "manifest/metadata.h"
 #include "manifest/tuf.h"
@@ -139,6 +140,11 @@ typedef struct sctx {
     strv local;  /* metadata names read from public/ (already published) */
     strv staged; /* metadata names written to staging/ */
     rh_sync_result *res;
+    /* The top-level targets as persisted (the lean engine keeps none of its bytes): name,
+     * length and sha256, for the transparency-log check. */
+    char targets_file[RH_TUF_MAX_FILENAME];
+    size_t targets_len;
+    uint8_t targets_sha256[32];
 } sctx;
 
 static bool safe_name(const char *name)
@@ -211,6 +217,13 @@ static rh_err persist_cb(void *ctx, const char *role, uint64_t version, const ch
         c->new_root = true; /* the prefetched timestamp predates it: not used */
     if (!safe_name(filename))
         return rh_fail(e, RH_EPATH, "metadata name \"%.64s\": unsafe", filename);
+    if (strcmp(role, "targets") == 0) {
+        c->targets_file[0] = '\0';
+        if (rh_hash_once(RH_SHA256, p, n, c->targets_sha256) != RH_OK)
+            return rh_fail(e, RH_ECRYPTO, "%s: cannot hash", filename);
+        snprintf(c->targets_file, sizeof c->targets_file, "%s", filename);
+        c->targets_len = n;
+    }
     if (strv_has(&c->local, filename) && strcmp(filename, "timestamp.json") != 0)
         return RH_OK;
     char *path = rh_mfs_join(c->stg_meta, filename);
@@ -570,7 +583,7 @@ rh_err rh_mirror_sync_round(const rh_sync_opts *o, const rh_witness_opts *w,
         strv_free(&c.local);
         strv_free(&c.staged);
         c.upstream = o->upstreams[u];
-        rh_tuf_io io = {&c, fetch_cb, persist_cb};
+        rh_tuf_io io = {&c, fetch_cb, persist_cb, true}; /* lean: the mirror reads no custom */
         rh_err r2;
         if ((r2 = clear_tree(stg, "metadata", &ue)) != RH_OK ||
             (r2 = rh_tuf_new(&io, &t)) != RH_OK || (r2 = rh_http_new(&fo, &c.http, &ue)) != RH_OK ||
@@ -632,8 +645,15 @@ rh_err rh_mirror_sync_round(const rh_sync_opts *o, const rh_witness_opts *w,
             const rh_tuf_file *f = rh_tuf_file_at(t, i);
             if (strcmp(f->role, "timestamp") == 0)
                 continue; /* timestamps are not logged: they name logged snapshots */
-            if ((rc = rh_witness_check_logged(wr.view, f->role, f->version, f->filename, f->data,
-                                              f->len, e)) != RH_OK) {
+            if (f->data != NULL)
+                rc = rh_witness_check_logged(wr.view, f->role, f->version, f->filename, f->data,
+                                             f->len, e);
+            else if (strcmp(f->filename, c.targets_file) == 0 && f->len == c.targets_len)
+                rc = rh_witness_check_logged_sha256(wr.view, f->role, f->version, f->filename,
+                                                    f->len, c.targets_sha256, e);
+            else
+                rc = rh_fail(e, RH_EINVAL, "metadata/%s: bytes not kept", f->filename);
+            if (rc != RH_OK) {
                 lr.unlogged = true;
                 rh_error_prefix(e, "refusing timestamp version %" PRIu64 " from %s",
                                 res.upstream_timestamp, o->upstreams[used]);

@@ -26,15 +26,22 @@
 rh_err rh_witness_check_logged(const rh_log_view *log, const char *role, uint64_t version,
                                const char *filename, const uint8_t *p, size_t n, rh_error *e)
 {
+    uint8_t h[32];
+    if (rh_hash_once(RH_SHA256, p, n, h) != RH_OK)
+        return rh_fail(e, RH_ECRYPTO, "metadata/%s: cannot hash", filename);
+    return rh_witness_check_logged_sha256(log, role, version, filename, n, h, e);
+}
+
+rh_err rh_witness_check_logged_sha256(const rh_log_view *log, const char *role, uint64_t version,
+                                      const char *filename, size_t n, const uint8_t h[32],
+                                      rh_error *e)
+{
     uint64_t idx = 0;
     const rh_log_entry *en = rh_log_view_find(log, role, version, &idx);
     if (en == NULL)
         return rh_fail(e, RH_ELOG, "metadata/%s: not in the transparency log (%s version %" PRIu64
                        " has no entry among the %" PRIu64 " of checkpoint %s)", filename, role,
                        version, log->size, log->cp.origin);
-    uint8_t h[32];
-    if (rh_hash_once(RH_SHA256, p, n, h) != RH_OK)
-        return rh_fail(e, RH_ECRYPTO, "metadata/%s: cannot hash", filename);
     if (en->length != (uint64_t)n || !rh_ct_equal(h, en->sha256, 32)) {
         char a[65], b[65];
         rh_hex_encode(h, 32, a);

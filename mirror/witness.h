@@ -33,6 +33,12 @@ rh_err rh_witness_check_logged(const rh_log_view *log, const char *role, uint64_
                                const char *filename, const uint8_t *p, size_t n, rh_error *e)
     __attribute__((warn_unused_result));
 
+/* The same, for a file already hashed: n bytes with sha256 h (a lean TUF engine keeps no bytes
+ * of the top-level targets: the mirror hashes them as they are persisted). */
+rh_err rh_witness_check_logged_sha256(const rh_log_view *log, const char *role, uint64_t version,
+                                      const char *filename, size_t n, const uint8_t h[32],
+                                      rh_error *e) __attribute__((warn_unused_result));
+
 typedef enum rh_witness_verdict {
     RH_WITNESS_FIRST,        /* no checkpoint accepted before: trust on first use */
     RH_WITNESS_SAME,         /* the same tree as the last accepted checkpoint */

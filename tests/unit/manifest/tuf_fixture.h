@@ -397,10 +397,14 @@ static inline rh_err tf_persist_cb(void *ctx, const char *role, uint64_t version
     return RH_OK;
 }
 
+/* Engines parse targets metadata the lean way (rh_tuf_io.lean_targets, as the mirror does)
+ * while this is set: test_tuf runs its whole group both ways. */
+static bool tf_lean;
+
 /* A new engine on r trusting r's root file root_name. NULL on failure. */
 static inline rh_tuf *tf_engine_from(tf_repo *r, const char *root_name)
 {
-    rh_tuf_io io = {r, tf_fetch_cb, tf_persist_cb};
+    rh_tuf_io io = {r, tf_fetch_cb, tf_persist_cb, tf_lean};
     rh_tuf *t = NULL;
     if (rh_tuf_new(&io, &t) != RH_OK)
         return NULL;
