@@ -46,6 +46,21 @@ static rh_err grow(rh_buf *b, size_t n)
     return RH_OK;
 }
 
+rh_err rh_buf_reserve(rh_buf *b, size_t n)
+{
+    if (n > b->max || b->len > b->max - n)
+        return RH_ETOOBIG;
+    size_t need = b->len + n + 1;
+    if (need <= b->cap)
+        return RH_OK;
+    uint8_t *p = realloc(b->data, need);
+    if (p == NULL)
+        return RH_ENOMEM;
+    b->data = p;
+    b->cap = need;
+    return RH_OK;
+}
+
 rh_err rh_buf_append(rh_buf *b, const void *p, size_t n)
 {
     rh_err rc = grow(b, n);

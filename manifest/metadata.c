@@ -1036,7 +1036,9 @@ rh_err rh_metadata_parse_lean(const uint8_t *data, size_t len, size_t max, rh_ro
     json_t *sigs = NULL, *rest = json_object();
     rh_metadata *m = NULL;
     bool seen_signed = false, seen_targets = false, more = true, closed = false, ok;
-    ok = rest != NULL && eat(&s, '{');
+    /* The canonical form is never longer than the document: its room at once, not by doubling
+     * (which would leave up to half of it unused at the peak). */
+    ok = rest != NULL && rh_buf_reserve(&L.canon, len) == RH_OK && eat(&s, '{');
     while (ok && more) {
         json_t *k = next_key(&s);
         const char *name = k != NULL ? json_string_value(k) : "";

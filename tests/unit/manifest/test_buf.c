@@ -31,6 +31,27 @@ static void test_append_and_ceiling(void **state)
     rh_buf_cleanup(&b);
 }
 
+static void test_reserve(void **state)
+{
+    (void)state;
+    rh_buf b;
+    rh_buf_init(&b, 1000);
+    assert_int_equal(rh_buf_append(&b, "ab", 2), RH_OK);
+    assert_int_equal(rh_buf_reserve(&b, 999), RH_ETOOBIG); /* past the ceiling */
+    assert_int_equal(rh_buf_reserve(&b, 700), RH_OK);
+    assert_int_equal(b.cap, 2 + 700 + 1); /* exactly, not the next power of two */
+    uint8_t *at = b.data;
+    char x[700];
+    memset(x, 'x', sizeof x);
+    assert_int_equal(rh_buf_append(&b, x, sizeof x), RH_OK);
+    assert_ptr_equal(b.data, at); /* no reallocation within the reserve */
+    assert_int_equal(b.len, 702);
+    assert_int_equal(rh_buf_reserve(&b, 10), RH_OK); /* beyond it: grows again */
+    assert_true(b.cap >= 713);
+    assert_string_equal((char *)b.data + 700, "xx");
+    rh_buf_cleanup(&b);
+}
+
 static void test_error_first_wins(void **state)
 {
     (void)state;
@@ -50,6 +71,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_append_and_ceiling),
+        cmocka_unit_test(test_reserve),
         cmocka_unit_test(test_error_first_wins),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
