@@ -58,6 +58,12 @@ rh_err rh_json_parse(const uint8_t *data, size_t len, size_t max, const char *sr
         return rh_fail(e, RH_ETOOBIG, "%s: %zu bytes, more than the limit of %zu", src, len, max);
     if (max_depth(data, len) > RH_MAX_JSON_DEPTH)
         return rh_fail(e, RH_ETOOBIG, "%s: JSON nested deeper than %d", src, RH_MAX_JSON_DEPTH);
+    /* Never JSON, and jansson reads one right after a number or literal as the token's end and
+     * goes on ({"a":1<NUL>} parses): refused here, where every parse starts. */
+    const uint8_t *nul = len > 0 ? memchr(data, 0, len) : NULL;
+    if (nul != NULL)
+        return rh_fail(e, RH_EPARSE, "%s: JSON contains a NUL byte (offset %zu)", src,
+                       (size_t)(nul - data));
     json_error_t jerr;
     json_t *v = json_loadb((const char *)data, len, JSON_REJECT_DUPLICATES | JSON_DECODE_ANY, &jerr);
     if (v == NULL)

@@ -12,7 +12,8 @@
 
 /* Parse len bytes of JSON strictly: at most max bytes (RH_ETOOBIG), nesting at most
  * RH_MAX_JSON_DEPTH (RH_ETOOBIG), duplicate object keys rejected, no trailing data, valid UTF-8,
- * no NUL in strings, numbers that are not integers rejected (TUF metadata has none).
+ * no NUL byte anywhere (nor \u0000 in strings), numbers that are not integers rejected (TUF
+ * metadata has none).
  * src names the input (file or URL) in every message. On success *out owns a new reference.
  * Returns RH_OK, RH_EPARSE, RH_ETOOBIG, RH_ENOMEM. */
 rh_err rh_json_parse(const uint8_t *data, size_t len, size_t max, const char *src, json_t **out,

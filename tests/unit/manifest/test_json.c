@@ -126,6 +126,21 @@ static void test_strict_parser_rejects(void **state)
         assert_null(v);
         assert_non_null(strstr(e.msg, "bad.json"));
     }
+    /* A raw NUL byte is never JSON. jansson takes one right after a number or a literal for
+     * the end of that token and carries on ({"a":1<NUL>} parses); found by fuzz_metadata, where
+     * the lean targets parse refused such a document and the full parse accepted it. */
+    static const char *const nul[] = {"{\"a\":1\0}", "{\"a\":true\0}", "{\"a\":[1\0]}",
+                                      "{\"a\":1}\0"};
+    static const size_t nul_len[] = {8, 11, 10, 8};
+    for (size_t i = 0; i < sizeof nul / sizeof nul[0]; i++) {
+        json_t *v = NULL;
+        rh_error e;
+        rh_error_clear(&e);
+        assert_int_equal(rh_json_parse((const uint8_t *)nul[i], nul_len[i], 4096, "bad.json", &v,
+                                       &e), RH_EPARSE);
+        assert_null(v);
+        assert_non_null(strstr(e.msg, "NUL byte"));
+    }
 }
 
 static void test_parser_limits(void **state)
