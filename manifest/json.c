@@ -84,7 +84,8 @@ json_t *rh_json_parse_one(const uint8_t *data, size_t len, size_t *used)
                            JSON_REJECT_DUPLICATES | JSON_DECODE_ANY | JSON_DISABLE_EOF_CHECK, &jerr);
     if (v == NULL)
         return NULL;
-    if (has_real(v, 0) || jerr.position < 0 || (size_t)jerr.position > len) {
+    if (has_real(v, 0) || jerr.position < 0 || (size_t)jerr.position > len ||
+        memchr(data, 0, (size_t)jerr.position) != NULL) { /* see rh_json_parse */
         json_decref(v);
         return NULL;
     }

@@ -1028,7 +1028,7 @@ rh_err rh_metadata_parse_lean(const uint8_t *data, size_t len, size_t max, rh_ro
                               const char *src, rh_metadata **out, rh_error *e)
 {
     if (expected != RH_ROLE_TARGETS || data == NULL || out == NULL || len > max ||
-        !rh_json_depth_ok(data, len))
+        !rh_json_depth_ok(data, len) || memchr(data, 0, len) != NULL)
         return rh_metadata_parse(data, len, max, expected, src, out, e);
     pctx c = {src != NULL ? src : "(metadata)", e};
     scan s = {data, len, 0};

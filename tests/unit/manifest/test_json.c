@@ -140,6 +140,9 @@ static void test_strict_parser_rejects(void **state)
                                        &e), RH_EPARSE);
         assert_null(v);
         assert_non_null(strstr(e.msg, "NUL byte"));
+        size_t used = 0; /* the one-value parse too, when the NUL is inside its value */
+        if (i < 3)
+            assert_null(rh_json_parse_one((const uint8_t *)nul[i], nul_len[i], &used));
     }
 }
 
