@@ -257,7 +257,7 @@ static void load_cached(rh_tuf *t, const char *pub_meta)
 {
     rh_buf b;
     rh_buf_init(&b, RH_MAX_JSON_BYTES);
-    rh_metadata *ts = NULL, *sn = NULL;
+    rh_metadata *ts = NULL;
     char name[64];
     char *p = rh_mfs_join(pub_meta, "timestamp.json");
     if (p == NULL || rh_mfs_read(p, RH_MAX_TIMESTAMP_BYTES, &b, NULL) != RH_OK ||
@@ -269,9 +269,7 @@ static void load_cached(rh_tuf *t, const char *pub_meta)
     free(p);
     rh_buf_reset(&b);
     if ((p = rh_mfs_join(pub_meta, name)) == NULL ||
-        rh_mfs_read(p, RH_MAX_SNAPSHOT_BYTES, &b, NULL) != RH_OK ||
-        rh_metadata_parse(b.data, b.len, RH_MAX_SNAPSHOT_BYTES, RH_ROLE_SNAPSHOT, p, &sn,
-                          NULL) != RH_OK)
+        rh_mfs_read(p, RH_MAX_SNAPSHOT_BYTES, &b, NULL) != RH_OK)
         goto out;
     (void)rh_tuf_load_cached(t, "snapshot", b.data, b.len, p, NULL);
     /* Not the targets: fetch_cb reads N.targets.json from public/ when the new snapshot still
@@ -281,7 +279,6 @@ static void load_cached(rh_tuf *t, const char *pub_meta)
 out:
     free(p);
     rh_metadata_free(ts);
-    rh_metadata_free(sn);
     rh_buf_cleanup(&b);
 }
 
