@@ -18,6 +18,7 @@ from conftest import binary, read_ports
 
 SHA_RE = re.compile(r'^"[0-9a-f]{64}"$')
 H2_PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
+RECHECK_S = 0.25  # past RH_HTTPD_FD_RECHECK_MS: a cached file has been revalidated since
 
 
 class Server:
@@ -778,11 +779,14 @@ def test_cached_hash_files_gc_and_replace(procs, tls_ca, tmp_path):
     tmp = root / "targets" / "d" / "staged"
     tmp.write_bytes(data)
     os.rename(tmp, root / name)
+    time.sleep(RECHECK_S)
     for flags, url in urls:
         rc, body, _, status, _ = s.curl(*flags, url)
         assert (status, body) == (200, data), url
-    # GC: unlinked from the served tree -> never served again, whatever is cached.
+    # GC: unlinked from the served tree -> never served again, whatever is cached, once the
+    # cache's revalidation interval (RH_HTTPD_FD_RECHECK_MS, 100 ms) has passed.
     (root / name).unlink()
+    time.sleep(RECHECK_S)
     for flags, url in urls:
         rc, body, _, status, _ = s.curl(*flags, url)
         assert status == 404, url

@@ -34,7 +34,7 @@ void rh_fcache_free(rh_fcache *c);
 
 /* The entry cached for rel, with one reference for the caller, or NULL. A hit is revalidated
  * with fstat(2) on its descriptor unless it was already revalidated under the same stamp
- * (the server passes the event loop's cached time: once per loop pass): if the file was
+ * (the server passes one stamp per RH_HTTPD_FD_RECHECK_MS of the loop's time): if the file was
  * unlinked, renamed, linked or unlinked elsewhere (ctime), or changed size, mtime or inode,
  * the entry is evicted and NULL returned, so a file removed from the served tree before the
  * stamp was taken is never served from the cache. stamp 0 always revalidates. */

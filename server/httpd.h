@@ -29,6 +29,8 @@ struct event_base;
 #define RH_HTTPD_OUT_HIGH           (256u * 1024)   /* queued output that pauses a connection */
 #define RH_HTTPD_FD_CACHE           1024u           /* open HASH.name files kept (LRU), at most
                                                        a quarter of RLIMIT_NOFILE */
+#define RH_HTTPD_FD_RECHECK_MS      100u            /* a cached file is revalidated (fstat) at
+                                                       most once per this many ms */
 
 /* Which listener rh_httpd_port() reports. */
 typedef enum rh_httpd_listener { RH_HTTPD_TLS = 0, RH_HTTPD_CLEAR = 1 } rh_httpd_listener;

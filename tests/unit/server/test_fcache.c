@@ -401,10 +401,12 @@ static void test_server_cache(void **state)
     rh_httpd_stats_get(h, &s);
     assert_int_equal(s.file_opens, 10 + 90 + 2);
 
-    /* GC: unlinked from the served tree -> 404 at once, no signal needed. */
+    /* GC: unlinked from the served tree -> 404 once the revalidation interval has passed, no
+     * signal needed. */
     snprintf(path, sizeof(path), "/t/%s.f99", HEX);
     snprintf(a, sizeof(a), "%s/srv/t/%s.f99", base, HEX);
     assert_int_equal(unlink(a), 0);
+    usleep((RH_HTTPD_FD_RECHECK_MS + 50u) * 1000u);
     assert_int_equal(serve_status(h, path), 404);
 
     /* A directory renamed out of the tree is invisible to fstat: the cached file is served
