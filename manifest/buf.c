@@ -2,6 +2,7 @@
 #include "manifest/buf.h"
 
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -28,14 +29,15 @@ void rh_buf_reset(rh_buf *b)
         b->data[0] = 0;
 }
 
-static rh_err grow(rh_buf *b, size_t n)
+/* Room for n more bytes (and the NUL): the capacity doubles, or is exactly that (reserve). */
+static rh_err grow_by(rh_buf *b, size_t n, bool exact)
 {
     if (n > b->max || b->len > b->max - n)
         return RH_ETOOBIG;
     size_t need = b->len + n + 1;
     if (need <= b->cap)
         return RH_OK;
-    size_t cap = b->cap ? b->cap : 64;
+    size_t cap = exact ? need : b->cap ? b->cap : 64;
     while (cap < need)
         cap = cap > SIZE_MAX / 2 ? need : cap * 2;
     uint8_t *p = realloc(b->data, cap);
@@ -46,19 +48,14 @@ static rh_err grow(rh_buf *b, size_t n)
     return RH_OK;
 }
 
+static rh_err grow(rh_buf *b, size_t n)
+{
+    return grow_by(b, n, false);
+}
+
 rh_err rh_buf_reserve(rh_buf *b, size_t n)
 {
-    if (n > b->max || b->len > b->max - n)
-        return RH_ETOOBIG;
-    size_t need = b->len + n + 1;
-    if (need <= b->cap)
-        return RH_OK;
-    uint8_t *p = realloc(b->data, need);
-    if (p == NULL)
-        return RH_ENOMEM;
-    b->data = p;
-    b->cap = need;
-    return RH_OK;
+    return grow_by(b, n, true);
 }
 
 rh_err rh_buf_append(rh_buf *b, const void *p, size_t n)
