@@ -136,6 +136,12 @@ static bool same_file(const struct stat *a, const struct stat *b)
            a->st_ctim.tv_nsec == b->st_ctim.tv_nsec;
 }
 
+unsigned long long rh_fcache_stamp(long long sec, long long usec, unsigned interval_ms)
+{
+    unsigned long long ms = (unsigned long long)sec * 1000u + (unsigned long long)usec / 1000u;
+    return ms / (interval_ms ? interval_ms : 1u) + 1u;
+}
+
 rh_fent *rh_fcache_get(rh_fcache *c, const char *rel, unsigned long long stamp)
 {
     size_t n = strlen(rel);

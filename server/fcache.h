@@ -34,11 +34,15 @@ void rh_fcache_free(rh_fcache *c);
 
 /* The entry cached for rel, with one reference for the caller, or NULL. A hit is revalidated
  * with fstat(2) on its descriptor unless it was already revalidated under the same stamp
- * (the server passes one stamp per RH_HTTPD_FD_RECHECK_MS of the loop's time): if the file was
+ * (the server passes rh_fcache_stamp of the loop's time): if the file was
  * unlinked, renamed, linked or unlinked elsewhere (ctime), or changed size, mtime or inode,
  * the entry is evicted and NULL returned, so a file removed from the served tree before the
  * stamp was taken is never served from the cache. stamp 0 always revalidates. */
 rh_fent *rh_fcache_get(rh_fcache *c, const char *rel, unsigned long long stamp);
+
+/* The stamp for a time (seconds, microseconds): one per interval_ms, never 0. The server
+ * passes the event loop's cached time and RH_HTTPD_FD_RECHECK_MS. */
+unsigned long long rh_fcache_stamp(long long sec, long long usec, unsigned interval_ms);
 
 /* Caches fd (a regular file opened under rel, fstat *st taken under stamp, ETag hex) and returns its entry with
  * one reference for the caller; the cache owns fd from here on (closed when the entry is

@@ -237,8 +237,7 @@ static int open_file(rh_httpd *h, const char *rel, struct stat *st, char hex[65]
          * 0.34 fstat per request and 4-6% of the CPU under the small-file load: every file
          * is a cold inode. */
         if (event_base_gettimeofday_cached(h->base, &now) == 0)
-            stamp = ((unsigned long long)now.tv_sec * 1000u +
-                     (unsigned long long)now.tv_usec / 1000u) / RH_HTTPD_FD_RECHECK_MS + 1u;
+            stamp = rh_fcache_stamp(now.tv_sec, now.tv_usec, RH_HTTPD_FD_RECHECK_MS);
         if ((e = rh_fcache_get(h->files, rel, stamp)) != NULL) {
             *st = e->st;
             memcpy(hex, e->hex, 65);

@@ -217,6 +217,21 @@ static void test_stamp(void **state)
     rh_fcache_free(c);
 }
 
+/* The server's stamps: one per interval, so a cached file is revalidated at most once per
+ * RH_HTTPD_FD_RECHECK_MS (not once per loop pass), and never 0 (which means "always"). */
+static void test_stamp_interval(void **state)
+{
+    (void)state;
+    unsigned long long s0 = rh_fcache_stamp(1700000000, 0, 100);
+    assert_true(s0 != 0);
+    assert_int_equal(rh_fcache_stamp(1700000000, 99999, 100), s0);  /* 99.999 ms later */
+    assert_int_equal(rh_fcache_stamp(1700000000, 100000, 100), s0 + 1); /* the next one */
+    assert_int_equal(rh_fcache_stamp(1700000001, 0, 100), s0 + 10);
+    assert_true(rh_fcache_stamp(0, 0, 100) != 0);
+    assert_true(rh_fcache_stamp(0, 0, 0) != 0);
+    assert_int_equal(RH_HTTPD_FD_RECHECK_MS, 100);
+}
+
 /* Same name again replaces the entry; trim closes only what nobody holds. */
 static void test_replace_and_trim(void **state)
 {
@@ -442,6 +457,7 @@ int main(void)
         cmocka_unit_test(test_reference_outlives_eviction),
         cmocka_unit_test(test_revalidation),
         cmocka_unit_test(test_stamp),
+        cmocka_unit_test(test_stamp_interval),
         cmocka_unit_test(test_replace_and_trim),
         cmocka_unit_test(test_outpool),
         cmocka_unit_test(test_outacct),
