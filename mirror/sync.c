@@ -140,8 +140,9 @@ typedef struct sctx {
     strv local;  /* metadata names read from public/ (already published) */
     strv staged; /* metadata names written to staging/ */
     rh_sync_result *res;
-    /* The top-level targets as persisted (the lean engine keeps none of its bytes): name,
-     * length and sha256, for the transparency-log check. */
+    /* A witness: the top-level targets as persisted (the lean engine keeps none of its
+     * bytes): name, length and sha256, for the transparency-log check. */
+    bool witness;
     char targets_file[RH_TUF_MAX_FILENAME];
     size_t targets_len;
     uint8_t targets_sha256[32];
@@ -217,7 +218,7 @@ static rh_err persist_cb(void *ctx, const char *role, uint64_t version, const ch
         c->new_root = true; /* the prefetched timestamp predates it: not used */
     if (!safe_name(filename))
         return rh_fail(e, RH_EPATH, "metadata name \"%.64s\": unsafe", filename);
-    if (strcmp(role, "targets") == 0) {
+    if (c->witness && strcmp(role, "targets") == 0) {
         c->targets_file[0] = '\0';
         if (rh_hash_once(RH_SHA256, p, n, c->targets_sha256) != RH_OK)
             return rh_fail(e, RH_ECRYPTO, "%s: cannot hash", filename);
@@ -506,6 +507,7 @@ rh_err rh_mirror_sync_round(const rh_sync_opts *o, const rh_witness_opts *w,
     memset(&c, 0, sizeof c);
     c.o = o;
     c.res = &res;
+    c.witness = witness;
     char pub[PATH_MAX], stg[PATH_MAX], statep[PATH_MAX], lockp[PATH_MAX];
     if (o->nupstreams == 0 || o->root == NULL || o->data == NULL) {
         rc = rh_fail(e, RH_ECONFIG, "sync: need at least one upstream, a root and a data dir");
