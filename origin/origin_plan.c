@@ -316,7 +316,8 @@ json_t *rh_signed_targets_new(uint64_t version, int64_t expires, const json_t *t
     json_t *s = signed_base("targets", version, expires);
     if (s == NULL || !json_is_object(targets))
         goto fail;
-    if (json_object_set_new(s, "targets", json_deep_copy(targets)) != 0)
+    /* Shared, not copied: a copy of a large repository's targets is a second tree of it. */
+    if (json_object_set(s, "targets", (json_t *)targets) != 0)
         goto fail;
     if (provenance != NULL &&
         json_object_set_new(s, RH_ORIGIN_PROVENANCE_FIELD, json_deep_copy(provenance)) != 0)

@@ -88,7 +88,8 @@ uint64_t rh_next_version(uint64_t current, uint64_t highest_on_disk);
 bool rh_needs_resign(int64_t now, int64_t expires, int64_t lifetime);
 
 /* Signed objects (new references, NULL on OOM or a bad argument). expires is seconds since the
- * epoch. targets is borrowed (copied). provenance may be NULL (then no field). */
+ * epoch. targets is shared (a reference, not a copy: do not change it while the result is in
+ * use). provenance may be NULL (then no field). */
 json_t *rh_signed_targets_new(uint64_t version, int64_t expires, const json_t *targets,
                               const json_t *provenance);
 /* The snapshot/timestamp's one META entry names `name` ("targets.json" / "snapshot.json"):
