@@ -120,12 +120,17 @@ rh_err rh_zcomp_update(rh_zcomp *z, const uint8_t *p, size_t n, rh_error *e)
     return zcomp_run(z, &in, ZSTD_e_continue, e);
 }
 
+rh_err rh_zcomp_end(rh_zcomp *z, const uint8_t *p, size_t n, rh_error *e)
+{
+    if (z == NULL || (p == NULL && n > 0))
+        return rh_fail(e, RH_EINVAL, "zstd: bad argument");
+    ZSTD_inBuffer in = {p, n, 0};
+    return zcomp_run(z, &in, ZSTD_e_end, e);
+}
+
 rh_err rh_zcomp_finish(rh_zcomp *z, rh_error *e)
 {
-    if (z == NULL)
-        return rh_fail(e, RH_EINVAL, "zstd: bad argument");
-    ZSTD_inBuffer in = {NULL, 0, 0};
-    return zcomp_run(z, &in, ZSTD_e_end, e);
+    return rh_zcomp_end(z, NULL, 0, e);
 }
 
 void rh_zcomp_free(rh_zcomp *z)

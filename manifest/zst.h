@@ -20,6 +20,10 @@ typedef struct rh_zcomp rh_zcomp;
 rh_err rh_zcomp_new(const rh_zst_opts *o, rh_sink_fn sink, void *ctx, rh_zcomp **out);
 rh_err rh_zcomp_update(rh_zcomp *z, const uint8_t *p, size_t n, rh_error *e);
 rh_err rh_zcomp_finish(rh_zcomp *z, rh_error *e);  /* flushes the frame end */
+/* The last n bytes, then the frame end. As the first call (the whole input at once) zstd knows
+ * the size: it sizes its tables to it and writes it in the frame header. A 1 KiB payload cost
+ * 0.5 ms of clearing level 1's tables for an unknown size, 10 s of a 20,000-file publish. */
+rh_err rh_zcomp_end(rh_zcomp *z, const uint8_t *p, size_t n, rh_error *e);
 void rh_zcomp_free(rh_zcomp *z);                   /* accepts NULL */
 
 /* Decompressor: window at most RH_ZSTD_WINDOW_LOG_MAX; total output at most max_out bytes

@@ -690,6 +690,7 @@ rh_err rh_origin_publish(const rh_origin_publish_opts *o, rh_origin_publish_resu
     rh_privkey *tk = NULL, *sk = NULL, *tsk = NULL;
     json_t *newt = NULL, *prov = NULL, *tsigned = NULL;
     char *srcpath = NULL, *stored = NULL;
+    rh_store_batch batch = {.sfd = -1};
     rh_err rc = state_load(o->repo, &st, true, e);
     log_key_beside(&st, o->timestamp_key);
     if (rc != RH_OK)
@@ -706,7 +707,8 @@ rh_err rh_origin_publish(const rh_origin_publish_opts *o, rh_origin_publish_resu
     for (size_t i = 0; o->warn != NULL && i < src.nskipped; i++)
         o->warn(o->warn_ctx, src.skipped[i]);
     const json_t *cur = json_object_get(st.targets->signed_obj, "targets");
-    if ((rc = rh_plan_publish(src.files, src.n, cur, &plan, e)) != RH_OK)
+    if ((rc = rh_plan_publish(src.files, src.n, cur, &plan, e)) != RH_OK ||
+        (rc = rh_store_batch_init(&batch, st.targetsdir, e)) != RH_OK)
         goto out;
     for (size_t i = 0; i < plan.nitems; i++) {
         rh_plan_item *it = &plan.items[i];
@@ -731,8 +733,8 @@ rh_err rh_origin_publish(const rh_origin_publish_opts *o, rh_origin_publish_resu
             rc = rh_fail(e, RH_ENOMEM, "%s: out of memory", it->src->relpath);
             goto out;
         }
-        if ((rc = rh_fs_store_target(st.targetsdir, srcpath, it->target_path, o->level, &so,
-                                     e)) != RH_OK)
+        if ((rc = rh_fs_store_target(&batch, srcpath, it->target_path, o->level, &so, e)) !=
+            RH_OK)
             goto out;
         json_decref(it->entry);
         if ((it->entry = rh_target_entry_new(so.zlen, so.zsha, so.ulen, so.usha)) == NULL) {
@@ -743,6 +745,9 @@ rh_err rh_origin_publish(const rh_origin_publish_opts *o, rh_origin_publish_resu
         if (!so.existed)
             r.bytes_written += so.zlen;
     }
+    /* Every stored file is durable and in place before any metadata names it. */
+    if ((rc = rh_store_batch_commit(&batch, e)) != RH_OK)
+        goto out;
     if ((newt = rh_plan_targets_object(&plan)) == NULL) {
         rc = rh_fail(e, RH_ENOMEM, "%s: out of memory", o->repo);
         goto out;
@@ -779,6 +784,7 @@ rh_err rh_origin_publish(const rh_origin_publish_opts *o, rh_origin_publish_resu
 done:
     *res = r;
 out:
+    rh_store_batch_cleanup(&batch);
     free(srcpath);
     json_decref(tsigned);
     json_decref(newt);

@@ -1,4 +1,5 @@
 /* repo_fs.c -- the origin's file system work: atomic writes, scans, streaming payload storage. */
+#define _GNU_SOURCE /* syncfs(2) */
 #include "origin/repo_fs.h"
 
 #include <dirent.h>
@@ -400,9 +401,83 @@ static rh_err mkdirs_for(const char *base, const char *rel, rh_error *e)
     return rc;
 }
 
-rh_err rh_fs_store_target(const char *targets_dir, const char *src_path, const char *target_path,
+rh_err rh_store_batch_init(rh_store_batch *b, const char *targets_dir, rh_error *e)
+{
+    memset(b, 0, sizeof *b);
+    if ((b->dir = strdup(targets_dir)) == NULL) {
+        b->sfd = -1;
+        return rh_fail(e, RH_ENOMEM, "%s: out of memory", targets_dir);
+    }
+    if ((b->sfd = open(targets_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0)
+        return rh_fail(e, RH_EIO, "%s: cannot open directory: %s", targets_dir, strerror(errno));
+    return RH_OK;
+}
+
+static rh_err batch_push(rh_store_batch *b, char *tmp, char *final)
+{
+    if (b->n == b->cap) {
+        size_t cap = b->cap ? b->cap * 2 : 64;
+        char **t = realloc(b->tmp, cap * sizeof *t);
+        if (t != NULL)
+            b->tmp = t;
+        char **f = t != NULL ? realloc(b->final, cap * sizeof *f) : NULL;
+        if (f == NULL)
+            return RH_ENOMEM;
+        b->final = f;
+        b->cap = cap;
+    }
+    b->tmp[b->n] = tmp;
+    b->final[b->n++] = final;
+    return RH_OK;
+}
+
+static rh_err batch_sync(rh_store_batch *b, rh_error *e)
+{
+    if (syncfs(b->sfd) != 0)
+        return rh_fail(e, RH_EIO, "%s: syncfs failed: %s", b->dir, strerror(errno));
+    return RH_OK;
+}
+
+rh_err rh_store_batch_commit(rh_store_batch *b, rh_error *e)
+{
+    if (b->n == 0)
+        return RH_OK;
+    rh_err rc = batch_sync(b, e);
+    for (size_t i = 0; rc == RH_OK && i < b->n; i++) {
+        if (rename(b->tmp[i], b->final[i]) != 0) {
+            rc = rh_fail(e, RH_EIO, "%s: rename failed: %s", b->final[i], strerror(errno));
+            break;
+        }
+        free(b->tmp[i]);
+        b->tmp[i] = NULL;
+    }
+    if (rc == RH_OK)
+        rc = batch_sync(b, e);
+    return rc;
+}
+
+void rh_store_batch_cleanup(rh_store_batch *b)
+{
+    for (size_t i = 0; i < b->n; i++) {
+        if (b->tmp[i] != NULL) {
+            unlink(b->tmp[i]);
+            free(b->tmp[i]);
+        }
+        free(b->final[i]);
+    }
+    free(b->tmp);
+    free(b->final);
+    free(b->dir);
+    if (b->sfd >= 0)
+        close(b->sfd);
+    memset(b, 0, sizeof *b);
+    b->sfd = -1;
+}
+
+rh_err rh_fs_store_target(rh_store_batch *b, const char *src_path, const char *target_path,
                           int level, rh_stored *out, rh_error *e)
 {
+    const char *targets_dir = b->dir;
     rh_err rc = RH_OK;
     rh_stored st;
     memset(&st, 0, sizeof st);
@@ -448,37 +523,36 @@ rh_err rh_fs_store_target(const char *targets_dir, const char *src_path, const c
         rc = rh_fail(e, rc, "%s: cannot start zstd at level %d", src_path, level);
         goto out;
     }
-    for (;;) {
-        ssize_t r = read(in, chunk, RH_ORIGIN_IO_CHUNK);
-        if (r < 0) {
-            if (errno == EINTR)
+    /* Whole chunks go in as they come; a short one is the last, and goes in with the frame's
+     * end: a payload that fits in one chunk is compressed knowing its size (rh_zcomp_end). */
+    for (bool last = false; !last;) {
+        size_t got = 0;
+        while (got < RH_ORIGIN_IO_CHUNK) {
+            ssize_t r = read(in, chunk + got, RH_ORIGIN_IO_CHUNK - got);
+            if (r < 0 && errno == EINTR)
                 continue;
-            rc = rh_fail(e, RH_EIO, "%s: read failed: %s", src_path, strerror(errno));
-            goto out;
+            if (r < 0) {
+                rc = rh_fail(e, RH_EIO, "%s: read failed: %s", src_path, strerror(errno));
+                goto out;
+            }
+            if (r == 0)
+                break;
+            got += (size_t)r;
         }
-        if (r == 0)
-            break;
-        st.ulen += (uint64_t)r;
-        if ((rc = rh_hash_update(uh, chunk, (size_t)r)) != RH_OK ||
-            (rc = rh_zcomp_update(z, chunk, (size_t)r, e)) != RH_OK) {
+        last = got < RH_ORIGIN_IO_CHUNK;
+        st.ulen += got;
+        if ((rc = rh_hash_update(uh, chunk, got)) != RH_OK ||
+            (rc = (last ? rh_zcomp_end : rh_zcomp_update)(z, chunk, got, e)) != RH_OK) {
             rc = rh_fail(e, rc, "%s: compressing into %s failed", src_path, tmp);
             goto out;
         }
-    }
-    if ((rc = rh_zcomp_finish(z, e)) != RH_OK) {
-        rc = rh_fail(e, rc, "%s: compressing into %s failed", src_path, tmp);
-        goto out;
     }
     if ((rc = rh_hash_final(uh, st.usha)) != RH_OK || (rc = rh_hash_final(sink.h, st.zsha))) {
         rc = rh_fail(e, rc, "%s: hashing failed", src_path);
         goto out;
     }
     st.zlen = sink.n;
-    if (fsync(sink.fd) != 0) {
-        rc = rh_fail(e, RH_EIO, "%s: fsync failed: %s", tmp, strerror(errno));
-        goto out;
-    }
-    int cr = close(sink.fd);
+    int cr = close(sink.fd); /* made durable by rh_store_batch_commit */
     sink.fd = -1;
     if (cr != 0) {
         rc = rh_fail(e, RH_EIO, "%s: close failed: %s", tmp, strerror(errno));
@@ -494,14 +568,11 @@ rh_err rh_fs_store_target(const char *targets_dir, const char *src_path, const c
     if (rh_fs_stored_ok(targets_dir, stored_rel, st.zlen)) {
         st.existed = true; /* content-addressed: same name, same bytes; never rewrite it */
     } else {
-        if (rename(tmp, final) != 0) {
-            rc = rh_fail(e, RH_EIO, "%s: rename failed: %s", final, strerror(errno));
+        if (batch_push(b, tmp, final) != RH_OK) {
+            rc = rh_fail(e, RH_ENOMEM, "%s: out of memory", src_path);
             goto out;
         }
-        free(tmp);
-        tmp = NULL;
-        if ((rc = rh_file_sync_dir(dir, e)) != RH_OK)
-            goto out;
+        tmp = final = NULL; /* the batch's now */
     }
     *out = st;
 out:

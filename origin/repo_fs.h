@@ -65,12 +65,36 @@ typedef struct rh_stored {
     bool existed;       /* the content-addressed file was already there and was kept */
 } rh_stored;
 
-/* Compress src_path (streaming, zstd at level) into targets_dir, hashing the uncompressed bytes
- * while reading and the compressed bytes in the sink, through a temp file in the target's
- * directory renamed to rh_target_stored_path(target_path, sha256(compressed)). Memory is
- * bounded by the zstd level, never by the payload. Returns RH_OK, RH_EIO, RH_ENOMEM, RH_EINVAL
- * (level). */
-rh_err rh_fs_store_target(const char *targets_dir, const char *src_path, const char *target_path,
+/* Stored files waiting to be made durable and put in place. rh_fs_store_target leaves each
+ * payload in a temp file beside its final name; rh_store_batch_commit makes them all durable with
+ * one syncfs(2), renames them, and syncs again for the renames and new directories: two syncs a
+ * publish instead of an fsync of every file and of its directory (20,000 small files spent 22 s
+ * of a 23 s publish waiting on 40,000 fsyncs on this VM's disk). No final name appears before its
+ * bytes are durable, so a crash leaves only temp files, never a short file under a
+ * content-addressed name. */
+typedef struct rh_store_batch {
+    int sfd;          /* the targets directory, opened first: syncfs(2) reports the write-back
+                         errors of the file system from then on (Linux 5.8+) */
+    char *dir;
+    char **tmp, **final;
+    size_t n, cap;
+} rh_store_batch;
+
+rh_err rh_store_batch_init(rh_store_batch *b, const char *targets_dir, rh_error *e)
+    __attribute__((warn_unused_result));
+/* Sync, rename every pending file into place, sync again. Returns RH_OK, RH_EIO. */
+rh_err rh_store_batch_commit(rh_store_batch *b, rh_error *e) __attribute__((warn_unused_result));
+/* Unlinks the temp files of what was not committed. */
+void rh_store_batch_cleanup(rh_store_batch *b);
+
+/* Compress src_path (streaming, zstd at level) into b's targets directory, hashing the
+ * uncompressed bytes while reading and the compressed bytes in the sink, through a temp file in
+ * the target's directory that rh_store_batch_commit renames to
+ * rh_target_stored_path(target_path, sha256(compressed)). When that file is already there with
+ * the same length (content-addressed: the same bytes) it is kept and out->existed is set.
+ * Memory is bounded by the zstd level, never by the payload. Returns RH_OK, RH_EIO, RH_ENOMEM,
+ * RH_EINVAL (level). */
+rh_err rh_fs_store_target(rh_store_batch *b, const char *src_path, const char *target_path,
                           int level, rh_stored *out, rh_error *e)
     __attribute__((warn_unused_result));
 

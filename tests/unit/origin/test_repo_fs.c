@@ -223,7 +223,9 @@ static void test_store_target_streams_and_dedups(void **state)
     rh_stored so;
     rh_error e;
     rh_error_clear(&e);
-    assert_int_equal(rh_fs_store_target(tdir, src, "x/y/payload.zst", 3, &so, &e), RH_OK);
+    rh_store_batch b;
+    assert_int_equal(rh_store_batch_init(&b, tdir, &e), RH_OK);
+    assert_int_equal(rh_fs_store_target(&b, src, "x/y/payload.zst", 3, &so, &e), RH_OK);
     assert_int_equal(so.ulen, 3);
     char hex[65];
     rh_hex_encode(so.usha, 32, hex);
@@ -232,6 +234,13 @@ static void test_store_target_streams_and_dedups(void **state)
     rh_hex_encode(so.zsha, 32, hex);
     char rel[200];
     snprintf(rel, sizeof rel, "x/y/%s.payload.zst", hex);
+    /* nothing under the final name before the batch is committed: only a temp file */
+    char *ydir = path("targets/x/y");
+    assert_false(rh_fs_stored_ok(tdir, rel, so.zlen));
+    assert_int_equal(count_entries(ydir), 1);
+    assert_int_equal(rh_store_batch_commit(&b, &e), RH_OK);
+    rh_store_batch_cleanup(&b);
+    assert_int_equal(count_entries(ydir), 1); /* renamed, not copied */
     assert_true(rh_fs_stored_ok(tdir, rel, so.zlen));
     assert_false(rh_fs_stored_ok(tdir, rel, so.zlen + 1));
     /* the stored bytes hash to zsha and decompress to the payload */
@@ -258,20 +267,40 @@ static void test_store_target_streams_and_dedups(void **state)
     assert_int_equal(stat(stored, &st1), 0);
     /* same content again: the content-addressed file is kept, not rewritten */
     rh_stored so2;
-    assert_int_equal(rh_fs_store_target(tdir, src, "x/y/payload.zst", 3, &so2, &e), RH_OK);
+    assert_int_equal(rh_store_batch_init(&b, tdir, &e), RH_OK);
+    assert_int_equal(rh_fs_store_target(&b, src, "x/y/payload.zst", 3, &so2, &e), RH_OK);
     assert_true(so2.existed);
     assert_memory_equal(so2.zsha, so.zsha, 32);
-    assert_int_equal(stat(stored, &st2), 0);
-    assert_int_equal(st1.st_ino, st2.st_ino);
-    char *ydir = path("targets/x/y");
-    assert_int_equal(count_entries(ydir), 1); /* no temp file left */
+    assert_int_equal(count_entries(ydir), 1); /* its temp file is gone at once */
     /* bad level, missing source */
     rh_error_clear(&e);
-    assert_int_equal(rh_fs_store_target(tdir, src, "p.zst", 20, &so2, &e), RH_EINVAL);
+    assert_int_equal(rh_fs_store_target(&b, src, "p.zst", 20, &so2, &e), RH_EINVAL);
     char *nosrc = path("nope");
     rh_error_clear(&e);
-    assert_int_equal(rh_fs_store_target(tdir, nosrc, "p.zst", 3, &so2, &e), RH_EIO);
+    assert_int_equal(rh_fs_store_target(&b, nosrc, "p.zst", 3, &so2, &e), RH_EIO);
+    assert_int_equal(rh_store_batch_commit(&b, &e), RH_OK);
+    rh_store_batch_cleanup(&b);
+    assert_int_equal(stat(stored, &st2), 0);
+    assert_int_equal(st1.st_ino, st2.st_ino);
+    assert_int_equal(count_entries(ydir), 1); /* no temp file left */
     assert_int_equal(count_entries(tdir), 1); /* only x/ */
+    /* a batch given up (a later payload failed) leaves no file behind, under any name */
+    put("other", "other payload");
+    char *src2 = path("other");
+    assert_int_equal(rh_store_batch_init(&b, tdir, &e), RH_OK);
+    assert_int_equal(rh_fs_store_target(&b, src2, "x/y/other.zst", 3, &so2, &e), RH_OK);
+    assert_false(so2.existed);
+    assert_int_equal(count_entries(ydir), 2);
+    rh_store_batch_cleanup(&b);
+    assert_int_equal(count_entries(ydir), 1);
+    free(src2);
+    /* the targets directory must exist */
+    char *none = path("no-such-dir");
+    rh_error_clear(&e);
+    assert_int_equal(rh_store_batch_init(&b, none, &e), RH_EIO);
+    assert_non_null(strstr(e.msg, "no-such-dir: cannot open directory"));
+    rh_store_batch_cleanup(&b);
+    free(none);
     free(nosrc);
     free(ydir);
     rh_buf_cleanup(&z);
