@@ -202,6 +202,41 @@ static void test_bad_options(void **state)
     rh_buf_cleanup(&b);
 }
 
+/* The whole input in one rh_zcomp_end: zstd knows its size (the frame header says it), and it
+ * decompresses to the input; after an update the size is unknown. */
+static void test_end_in_one_call_knows_the_size(void **state)
+{
+    (void)state;
+    uint8_t text[3000];
+    fill_text(text, sizeof text);
+    rh_error e;
+    rh_error_clear(&e);
+    for (int split = 0; split < 2; split++) {
+        rh_buf c, d;
+        rh_buf_init(&c, SIZE_MAX);
+        rh_buf_init(&d, SIZE_MAX);
+        rh_zcomp *z = NULL;
+        assert_int_equal(rh_zcomp_new(&(rh_zst_opts){.level = 19}, buf_sink, &c, &z), RH_OK);
+        if (split)
+            assert_int_equal(rh_zcomp_update(z, text, 1000, &e), RH_OK);
+        assert_int_equal(rh_zcomp_end(z, text + 1000 * split, sizeof text - 1000 * split, &e),
+                         RH_OK);
+        rh_zcomp_free(z);
+        unsigned long long fcs = ZSTD_getFrameContentSize(c.data, c.len);
+        if (split)
+            assert_true(fcs == ZSTD_CONTENTSIZE_UNKNOWN);
+        else
+            assert_true(fcs == sizeof text);
+        uint64_t total = 0;
+        assert_int_equal(decompress_chunks(c.data, c.len, 1 << 20, &d, &total, &e), RH_OK);
+        assert_int_equal(total, sizeof text);
+        assert_memory_equal(d.data, text, sizeof text);
+        rh_buf_cleanup(&c);
+        rh_buf_cleanup(&d);
+    }
+    assert_int_equal(rh_zcomp_end(NULL, text, 1, &e), RH_EINVAL);
+}
+
 /* 64 MiB of zeros compress to a few KB; with a 1 MiB cap the decoder stops at the cap. */
 static void test_zstd_bomb(void **state)
 {
@@ -536,6 +571,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_roundtrip_levels),
+        cmocka_unit_test(test_end_in_one_call_knows_the_size),
         cmocka_unit_test(test_compressible_shrinks),
         cmocka_unit_test(test_roundtrip_long_and_workers),
         cmocka_unit_test(test_bad_options),
