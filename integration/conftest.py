@@ -35,6 +35,30 @@ def env(**extra):
     return e
 
 
+def peak_rss_kib(args, e):
+    """Peak RSS of a child: GNU time if present, else VmHWM polled from /proc."""
+    if os.path.exists("/usr/bin/time"):
+        p = subprocess.run(["/usr/bin/time", "-v"] + args, capture_output=True, text=True,
+                           env=e, timeout=600)
+        assert p.returncode == 0, p.stderr
+        line = [l for l in p.stderr.splitlines() if "Maximum resident set size" in l][0]
+        return int(line.split(":")[1]), p
+    proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env=e)
+    peak = 0
+    while proc.poll() is None:
+        try:
+            for l in Path(f"/proc/{proc.pid}/status").read_text().splitlines():
+                if l.startswith("VmHWM:"):
+                    peak = max(peak, int(l.split()[1]))
+        except (FileNotFoundError, ProcessLookupError):
+            pass
+        time.sleep(0.02)
+    out, err = proc.communicate(timeout=600)
+    assert proc.returncode == 0, err
+    return peak, subprocess.CompletedProcess(args, 0, out, err)
+
+
 class Procs:
     """Starts daemons, waits for their port files, and kills them by PID at teardown."""
 

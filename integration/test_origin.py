@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import binary, env
+from conftest import binary, env, peak_rss_kib
 from origin_helpers import (ROLES, check_repo, init, load, mode, origin, public_hex_of_pem,
                             publish, sha256_file, stored_path, valid_signers, verifies,
                             zstd_sha256)
@@ -337,30 +337,6 @@ def test_usage_and_help(tmp_path):
                                         "2", "--root-threshold", "3", check=2).stderr
     p = origin("publish", "--repo", tmp_path / "none", "--keys", "k", "src", check=1)
     assert p.stderr.startswith(f"rhine-origin: {tmp_path}/none/")
-
-
-def peak_rss_kib(args, e):
-    """Peak RSS of a child: GNU time if present, else VmHWM polled from /proc."""
-    if os.path.exists("/usr/bin/time"):
-        p = subprocess.run(["/usr/bin/time", "-v"] + args, capture_output=True, text=True,
-                           env=e, timeout=600)
-        assert p.returncode == 0, p.stderr
-        line = [l for l in p.stderr.splitlines() if "Maximum resident set size" in l][0]
-        return int(line.split(":")[1]), p
-    proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            env=e)
-    peak = 0
-    while proc.poll() is None:
-        try:
-            for l in Path(f"/proc/{proc.pid}/status").read_text().splitlines():
-                if l.startswith("VmHWM:"):
-                    peak = max(peak, int(l.split()[1]))
-        except (FileNotFoundError, ProcessLookupError):
-            pass
-        time.sleep(0.02)
-    out, err = proc.communicate(timeout=600)
-    assert proc.returncode == 0, err
-    return peak, subprocess.CompletedProcess(args, 0, out, err)
 
 
 def test_publish_200mib_keeps_memory_flat(tmp_path):
