@@ -413,22 +413,41 @@ rh_err rh_store_batch_init(rh_store_batch *b, const char *targets_dir, rh_error 
     return RH_OK;
 }
 
-static rh_err batch_push(rh_store_batch *b, char *tmp, char *final)
+static rh_err batch_push(rh_store_batch *b, char *tmp, const uint8_t zsha[RH_SHA256_LEN])
 {
     if (b->n == b->cap) {
         size_t cap = b->cap ? b->cap * 2 : 64;
-        char **t = realloc(b->tmp, cap * sizeof *t);
-        if (t != NULL)
-            b->tmp = t;
-        char **f = t != NULL ? realloc(b->final, cap * sizeof *f) : NULL;
-        if (f == NULL)
+        struct rh_store_pending *v = realloc(b->v, cap * sizeof *v);
+        if (v == NULL)
             return RH_ENOMEM;
-        b->final = f;
+        b->v = v;
         b->cap = cap;
     }
-    b->tmp[b->n] = tmp;
-    b->final[b->n++] = final;
+    b->v[b->n].tmp = tmp;
+    memcpy(b->v[b->n++].zsha, zsha, RH_SHA256_LEN);
     return RH_OK;
+}
+
+/* The stored name of a pending file: its temp name is rh_file_temp's "<dir>/.<name>.XXXXXX"
+ * for the target path <dir>/<name> under the targets directory. */
+static char *final_name(const rh_store_batch *b, const struct rh_store_pending *p)
+{
+    const char *rel = p->tmp + strlen(b->dir) + 1, *base = strrchr(rel, '/');
+    base = base != NULL ? base + 1 : rel;
+    size_t dl = (size_t)(base - rel), nl = strlen(base) - 1 - 7; /* "." and ".XXXXXX" */
+    char *target = malloc(dl + nl + 1), *stored = NULL, *f = NULL;
+    char hex[RH_SHA256_LEN * 2 + 1];
+    if (target != NULL) {
+        memcpy(target, rel, dl);
+        memcpy(target + dl, base + 1, nl);
+        target[dl + nl] = '\0';
+        rh_hex_encode(p->zsha, RH_SHA256_LEN, hex);
+        if ((stored = rh_target_stored_path(target, hex)) != NULL)
+            f = rh_path_join(b->dir, stored);
+    }
+    free(target);
+    free(stored);
+    return f;
 }
 
 static rh_err batch_sync(rh_store_batch *b, rh_error *e)
@@ -444,12 +463,16 @@ rh_err rh_store_batch_commit(rh_store_batch *b, rh_error *e)
         return RH_OK;
     rh_err rc = batch_sync(b, e);
     for (size_t i = 0; rc == RH_OK && i < b->n; i++) {
-        if (rename(b->tmp[i], b->final[i]) != 0) {
-            rc = rh_fail(e, RH_EIO, "%s: rename failed: %s", b->final[i], strerror(errno));
+        char *f = final_name(b, &b->v[i]);
+        if (f == NULL)
+            rc = rh_fail(e, RH_ENOMEM, "%s: out of memory", b->v[i].tmp);
+        else if (rename(b->v[i].tmp, f) != 0)
+            rc = rh_fail(e, RH_EIO, "%s: rename failed: %s", f, strerror(errno));
+        free(f);
+        if (rc != RH_OK)
             break;
-        }
-        free(b->tmp[i]);
-        b->tmp[i] = NULL;
+        free(b->v[i].tmp);
+        b->v[i].tmp = NULL;
     }
     if (rc == RH_OK)
         rc = batch_sync(b, e);
@@ -459,14 +482,12 @@ rh_err rh_store_batch_commit(rh_store_batch *b, rh_error *e)
 void rh_store_batch_cleanup(rh_store_batch *b)
 {
     for (size_t i = 0; i < b->n; i++) {
-        if (b->tmp[i] != NULL) {
-            unlink(b->tmp[i]);
-            free(b->tmp[i]);
+        if (b->v[i].tmp != NULL) {
+            unlink(b->v[i].tmp);
+            free(b->v[i].tmp);
         }
-        free(b->final[i]);
     }
-    free(b->tmp);
-    free(b->final);
+    free(b->v);
     free(b->dir);
     if (b->sfd >= 0)
         close(b->sfd);
@@ -568,11 +589,11 @@ rh_err rh_fs_store_target(rh_store_batch *b, const char *src_path, const char *t
     if (rh_fs_stored_ok(targets_dir, stored_rel, st.zlen)) {
         st.existed = true; /* content-addressed: same name, same bytes; never rewrite it */
     } else {
-        if (batch_push(b, tmp, final) != RH_OK) {
+        if (batch_push(b, tmp, st.zsha) != RH_OK) {
             rc = rh_fail(e, RH_ENOMEM, "%s: out of memory", src_path);
             goto out;
         }
-        tmp = final = NULL; /* the batch's now */
+        tmp = NULL; /* the batch's now */
     }
     *out = st;
 out:

@@ -76,7 +76,10 @@ typedef struct rh_store_batch {
     int sfd;          /* the targets directory, opened first: syncfs(2) reports the write-back
                          errors of the file system from then on (Linux 5.8+) */
     char *dir;
-    char **tmp, **final;
+    struct rh_store_pending {
+        char *tmp;    /* DIR/.NAME.XXXXXX; its final name is DIR/<hex of zsha>.NAME */
+        uint8_t zsha[RH_SHA256_LEN];
+    } *v;             /* about 130 bytes a payload with its path: 9 MiB for 68,000 */
     size_t n, cap;
 } rh_store_batch;
 
