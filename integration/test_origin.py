@@ -386,6 +386,39 @@ def test_missing_stored_file_is_restored(tmp_path):
     assert sha256_file(f) == t["a.txt.zst"]["hashes"]["sha256"]
 
 
+def test_interrupted_publish_leaves_temp_files_the_next_one_removes(tmp_path):
+    """Payloads wait in temp files until the whole batch is durable (one syncfs), then are
+    renamed: a publish killed meanwhile leaves temp files (never served: they start with '.'),
+    and the next publish removes them, says so, and publishes the complete release."""
+    repo, keys = init(tmp_path)
+    src = tmp_path / "src"
+    for i in range(3000):
+        (src / f"d{i % 30}").mkdir(parents=True, exist_ok=True)
+        (src / f"d{i % 30}" / f"f{i}.bin").write_bytes(b"payload %d\n" % i * 50)
+    temps = []
+    for delay in (0.3, 0.6, 0.9, 1.2, 1.6, 2.0, 2.5, 3.0):
+        p = subprocess.Popen([str(binary("rhine-origin")), "publish", "--repo", str(repo),
+                              "--keys", str(keys), str(src)], env=env(),
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        time.sleep(delay)
+        p.kill()
+        p.wait(timeout=30)
+        temps = [t for t in (repo / "targets").rglob(".*") if t.is_file()]
+        if temps:
+            break
+    assert temps, "no kill landed while payloads were waiting in temp files"
+    assert not (repo / "metadata" / "2.targets.json").exists()
+    p = publish(repo, keys, src)
+    assert f"removed {len(temps)} temp file{'s' if len(temps) > 1 else ''} left by an " \
+           "interrupted publish" in p.stderr, p.stderr
+    assert "3000 added" in p.stdout
+    assert not [t for t in (repo / "targets").rglob(".*") if t.is_file()]
+    _, _, _, targets = check_repo(repo)
+    assert len(targets["signed"]["targets"]) == 3000
+    for name, entry in list(targets["signed"]["targets"].items())[::300]:
+        assert sha256_file(stored_path(repo, name, entry)) == entry["hashes"]["sha256"]
+
+
 def test_concurrent_runs_are_locked_out(tmp_path):
     import fcntl
     repo, keys = init(tmp_path)

@@ -707,9 +707,17 @@ rh_err rh_origin_publish(const rh_origin_publish_opts *o, rh_origin_publish_resu
     for (size_t i = 0; o->warn != NULL && i < src.nskipped; i++)
         o->warn(o->warn_ctx, src.skipped[i]);
     const json_t *cur = json_object_get(st.targets->signed_obj, "targets");
+    size_t stale = 0;
     if ((rc = rh_plan_publish(src.files, src.n, cur, &plan, e)) != RH_OK ||
+        (rc = rh_fs_remove_temps(st.targetsdir, &stale, e)) != RH_OK ||
         (rc = rh_store_batch_init(&batch, st.targetsdir, e)) != RH_OK)
         goto out;
+    if (stale > 0 && o->warn != NULL) {
+        char msg[512];
+        snprintf(msg, sizeof msg, "%.400s: removed %zu temp file%s left by an interrupted "
+                 "publish", st.targetsdir, stale, stale == 1 ? "" : "s");
+        o->warn(o->warn_ctx, msg);
+    }
     for (size_t i = 0; i < plan.nitems; i++) {
         rh_plan_item *it = &plan.items[i];
         if (it->action == RH_PLAN_KEEP) {

@@ -401,6 +401,67 @@ static rh_err mkdirs_for(const char *base, const char *rel, rh_error *e)
     return rc;
 }
 
+static bool temp_name(const char *n)
+{
+    size_t l = strlen(n);
+    return n[0] == '.' && l > 8 && n[l - 7] == '.';
+}
+
+static rh_err remove_temps_at(int dfd, const char *path, int depth, size_t *removed,
+                              rh_error *e)
+{
+    DIR *d = fdopendir(dfd);
+    if (d == NULL) {
+        close(dfd);
+        return rh_fail(e, RH_EIO, "%s: cannot read directory: %s", path, strerror(errno));
+    }
+    rh_err rc = RH_OK;
+    struct dirent *de;
+    errno = 0;
+    while (rc == RH_OK && (de = readdir(d)) != NULL) {
+        const char *n = de->d_name;
+        struct stat st;
+        if (strcmp(n, ".") == 0 || strcmp(n, "..") == 0)
+            continue;
+        if (fstatat(dirfd(d), n, &st, AT_SYMLINK_NOFOLLOW) != 0) {
+            rc = rh_fail(e, RH_EIO, "%s/%s: %s", path, n, strerror(errno));
+        } else if (S_ISDIR(st.st_mode) && depth < RH_ORIGIN_MAX_DEPTH) {
+            char *sub = rh_path_join(path, n);
+            int sfd = openat(dirfd(d), n, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+            if (sub == NULL)
+                rc = rh_fail(e, RH_ENOMEM, "%s: out of memory", path);
+            else if (sfd < 0)
+                rc = rh_fail(e, RH_EIO, "%s: cannot open directory: %s", sub, strerror(errno));
+            else {
+                rc = remove_temps_at(sfd, sub, depth + 1, removed, e);
+                sfd = -1;
+            }
+            if (sfd >= 0)
+                close(sfd);
+            free(sub);
+        } else if (S_ISREG(st.st_mode) && temp_name(n)) {
+            if (unlinkat(dirfd(d), n, 0) != 0)
+                rc = rh_fail(e, RH_EIO, "%s/%s: cannot remove: %s", path, n, strerror(errno));
+            else
+                (*removed)++;
+        }
+        errno = 0;
+    }
+    if (rc == RH_OK && errno != 0)
+        rc = rh_fail(e, RH_EIO, "%s: cannot read directory: %s", path, strerror(errno));
+    closedir(d);
+    return rc;
+}
+
+rh_err rh_fs_remove_temps(const char *targets_dir, size_t *removed, rh_error *e)
+{
+    *removed = 0;
+    int dfd = open(targets_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (dfd < 0)
+        return rh_fail(e, RH_EIO, "%s: cannot open directory: %s", targets_dir, strerror(errno));
+    return remove_temps_at(dfd, targets_dir, 0, removed, e);
+}
+
 rh_err rh_store_batch_init(rh_store_batch *b, const char *targets_dir, rh_error *e)
 {
     memset(b, 0, sizeof *b);

@@ -90,6 +90,13 @@ rh_err rh_store_batch_commit(rh_store_batch *b, rh_error *e) __attribute__((warn
 /* Unlinks the temp files of what was not committed. */
 void rh_store_batch_cleanup(rh_store_batch *b);
 
+/* Remove the temp files ("." + name + ".XXXXXX"; stored names start with a hex digit) that an
+ * interrupted publish left anywhere under targets_dir: a batch's payloads wait in temp files
+ * until it is committed, so a crash may leave a whole release of them. Call with the repository
+ * lock held. *removed counts them. Returns RH_OK, RH_EIO, RH_ENOMEM. */
+rh_err rh_fs_remove_temps(const char *targets_dir, size_t *removed, rh_error *e)
+    __attribute__((warn_unused_result));
+
 /* Compress src_path (streaming, zstd at level) into b's targets directory, hashing the
  * uncompressed bytes while reading and the compressed bytes in the sink, through a temp file in
  * the target's directory that rh_store_batch_commit renames to

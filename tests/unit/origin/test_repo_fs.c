@@ -309,6 +309,40 @@ static void test_store_target_streams_and_dedups(void **state)
     free(src);
 }
 
+/* Temp files an interrupted publish left (".<name>.XXXXXX", at any depth) are removed; stored
+ * files (hex first) and everything else stay. */
+static void test_remove_temps(void **state)
+{
+    (void)state;
+    mk("targets");
+    mk("targets/a");
+    mk("targets/a/b");
+    put("targets/.top.zst.Ab12Cd", "t");
+    put("targets/a/.x.bin.zst.zz99QQ", "t");
+    put("targets/a/b/.deep.zst.000000", "t");
+    put("targets/a/0123abcd.x.bin.zst", "stored");
+    put("targets/a/.short", "not a temp name");
+    put("targets/a/b/notes.txt", "other");
+    char *t = path("targets"), *a = path("targets/a"), *b = path("targets/a/b");
+    size_t n = 99;
+    rh_error e;
+    rh_error_clear(&e);
+    assert_int_equal(rh_fs_remove_temps(t, &n, &e), RH_OK);
+    assert_int_equal(n, 3);
+    assert_int_equal(count_entries(t), 1);       /* a/ */
+    assert_int_equal(count_entries(a), 3);       /* b/, the stored file, .short */
+    assert_int_equal(count_entries(b), 1);       /* notes.txt */
+    assert_int_equal(rh_fs_remove_temps(t, &n, &e), RH_OK);
+    assert_int_equal(n, 0);
+    char *none = path("targets/none");
+    assert_int_equal(rh_fs_remove_temps(none, &n, &e), RH_EIO);
+    assert_non_null(strstr(e.msg, "targets/none: cannot open directory"));
+    free(none);
+    free(t);
+    free(a);
+    free(b);
+}
+
 static void test_absent_empty_mkdir_lock(void **state)
 {
     (void)state;
@@ -349,6 +383,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_highest_version, setup, teardown),
         cmocka_unit_test_setup_teardown(test_scan_sorted_hashed_skips, setup, teardown),
         cmocka_unit_test_setup_teardown(test_store_target_streams_and_dedups, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_remove_temps, setup, teardown),
         cmocka_unit_test_setup_teardown(test_absent_empty_mkdir_lock, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
