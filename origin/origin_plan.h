@@ -35,8 +35,9 @@ typedef struct rh_plan_item {
     const rh_src_file *src;  /* borrowed from the caller's array */
     char *target_path;       /* relpath + ".zst" */
     rh_plan_action action;
-    json_t *entry;           /* KEEP: copy of the current entry; else NULL until the caller sets
-                              * it (owned, see rh_target_entry_new) after compressing */
+    json_t *entry;           /* KEEP: the current entry, shared (a reference: never change it
+                              * in place, replace it); else NULL until the caller sets it (owned,
+                              * see rh_target_entry_new) after compressing */
 } rh_plan_item;
 
 typedef struct rh_publish_plan {
