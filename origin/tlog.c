@@ -370,15 +370,26 @@ rh_err rh_tlog_append(rh_tlog *log, const uint8_t *entry, size_t n, rh_error *e)
 }
 
 /* Provenance the targets file signs: "x-rhine-provenance": {"source_rev", "build_recipe":
- * {"sha256"}} (origin/origin_repo.c). */
+ * {"sha256"}} (origin/origin_repo.c). Read with the lean parse, which holds no JSON tree of the
+ * entries: publish logs the new targets while it still holds the old ones (a 20,000-target
+ * release peaked with a third tree of them). A file that is not targets metadata (an orphan a
+ * crash left) is read as plain JSON, as before. */
 static rh_err provenance_of(const uint8_t *data, size_t len, const char *src, rh_tlog_entry *en,
                             rh_error *e)
 {
+    rh_metadata *m = NULL;
     json_t *doc = NULL;
-    rh_err rc = rh_json_parse(data, len, RH_MAX_JSON_BYTES, src, &doc, e);
-    if (rc != RH_OK)
-        return rc;
-    const json_t *p = json_object_get(json_object_get(doc, "signed"), RH_ORIGIN_PROVENANCE_FIELD);
+    const json_t *sig;
+    rh_err rc = RH_OK;
+    if (rh_metadata_parse_lean(data, len, RH_MAX_JSON_BYTES, RH_ROLE_TARGETS, src, &m, NULL) ==
+        RH_OK) {
+        sig = m->signed_obj;
+    } else {
+        if ((rc = rh_json_parse(data, len, RH_MAX_JSON_BYTES, src, &doc, e)) != RH_OK)
+            return rc;
+        sig = json_object_get(doc, "signed");
+    }
+    const json_t *p = json_object_get(sig, RH_ORIGIN_PROVENANCE_FIELD);
     if (p != NULL) {
         const json_t *rev = json_object_get(p, "source_rev");
         const json_t *rec = json_object_get(p, "build_recipe");
@@ -394,6 +405,7 @@ static rh_err provenance_of(const uint8_t *data, size_t len, const char *src, rh
             en->has_recipe = rec != NULL;
         }
     }
+    rh_metadata_free(m);
     json_decref(doc);
     return rc;
 }
