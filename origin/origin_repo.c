@@ -116,9 +116,10 @@ static void state_cleanup(repo_state *st)
     st->lockfd = -1;
 }
 
-/* Read and parse metadir/name as role; check it against meta (length, hashes) when given. */
+/* Read and parse metadir/name as role; check it against meta (length, hashes) when given.
+ * lean: rh_metadata_parse_lean (no JSON tree of a targets document's entries). */
 static rh_err load_md(const char *metadir, const char *name, size_t max, rh_role role,
-                      const rh_metafile *meta, rh_metadata **out, uint64_t *len,
+                      const rh_metafile *meta, bool lean, rh_metadata **out, uint64_t *len,
                       uint8_t sha[RH_SHA256_LEN], rh_error *e)
 {
     char path[RH_ORIGIN_MAX_PATH];
@@ -130,7 +131,8 @@ static rh_err load_md(const char *metadir, const char *name, size_t max, rh_role
     rh_metadata *m = NULL;
     if ((rc = rh_file_read(path, max, &b, e)) != RH_OK)
         goto out;
-    if ((rc = rh_metadata_parse(b.data, b.len, max, role, path, &m, e)) != RH_OK)
+    if ((rc = (lean ? rh_metadata_parse_lean : rh_metadata_parse)(b.data, b.len, max, role, path,
+                                                                &m, e)) != RH_OK)
         goto out;
     if (meta != NULL) {
         if (meta->length >= 0 && (uint64_t)meta->length != b.len) {
@@ -231,8 +233,10 @@ out:
 
 /* Lock the repository and load the trusted chain: the highest N.root.json, timestamp.json, the
  * snapshot it names, the targets the snapshot names; each verified against the root and its
- * META entry (the origin refuses to build on a repository it would not serve). */
-static rh_err state_load(const char *repo, repo_state *st, bool lock, rh_error *e)
+ * META entry (the origin refuses to build on a repository it would not serve). lean: the
+ * targets without a JSON tree of their entries (st->targets->signed_obj has none), enough to
+ * check a repository, not to build on it. */
+static rh_err state_load(const char *repo, repo_state *st, bool lock, bool lean, rh_error *e)
 {
     memset(st, 0, sizeof *st);
     st->lockfd = -1;
@@ -255,20 +259,20 @@ static rh_err state_load(const char *repo, repo_state *st, bool lock, rh_error *
         goto fail;
     }
     snprintf(name, sizeof name, "%llu.root.json", (unsigned long long)st->disk_root);
-    if ((rc = load_md(st->metadir, name, RH_MAX_ROOT_BYTES, RH_ROLE_ROOT, NULL, &st->root, NULL,
-                      NULL, e)) != RH_OK)
+    if ((rc = load_md(st->metadir, name, RH_MAX_ROOT_BYTES, RH_ROLE_ROOT, NULL, false, &st->root,
+                      NULL, NULL, e)) != RH_OK)
         goto fail;
     /* TUF 5.3.4: a root must be signed by its own threshold of root keys. */
     if ((rc = rh_root_verify_role(st->root, RH_ROLE_ROOT, st->root, e)) != RH_OK)
         goto fail;
     if ((rc = load_md(st->metadir, "timestamp.json", RH_MAX_TIMESTAMP_BYTES, RH_ROLE_TIMESTAMP,
-                      NULL, &st->timestamp, NULL, NULL, e)) != RH_OK ||
+                      NULL, false, &st->timestamp, NULL, NULL, e)) != RH_OK ||
         (rc = rh_root_verify_role(st->root, RH_ROLE_TIMESTAMP, st->timestamp, e)) != RH_OK)
         goto fail;
     snprintf(name, sizeof name, "%llu.snapshot.json",
              (unsigned long long)st->timestamp->u.timestamp.version);
     if ((rc = load_md(st->metadir, name, RH_MAX_SNAPSHOT_BYTES, RH_ROLE_SNAPSHOT,
-                      &st->timestamp->u.timestamp, &st->snapshot, &st->snapshot_len,
+                      &st->timestamp->u.timestamp, false, &st->snapshot, &st->snapshot_len,
                       st->snapshot_sha, e)) != RH_OK ||
         (rc = rh_root_verify_role(st->root, RH_ROLE_SNAPSHOT, st->snapshot, e)) != RH_OK)
         goto fail;
@@ -278,7 +282,7 @@ static rh_err state_load(const char *repo, repo_state *st, bool lock, rh_error *
         goto fail;
     }
     snprintf(name, sizeof name, "%llu.targets.json", (unsigned long long)tm->version);
-    if ((rc = load_md(st->metadir, name, RH_MAX_TARGETS_BYTES, RH_ROLE_TARGETS, tm,
+    if ((rc = load_md(st->metadir, name, RH_MAX_TARGETS_BYTES, RH_ROLE_TARGETS, tm, lean,
                       &st->targets, &st->targets_len, st->targets_sha, e)) != RH_OK ||
         (rc = rh_root_verify_role(st->root, RH_ROLE_TARGETS, st->targets, e)) != RH_OK)
         goto fail;
@@ -474,7 +478,7 @@ static rh_err write_targets_chain(repo_state *st, int64_t now, const json_t *tsi
 static rh_err recheck(const char *repo, rh_error *e)
 {
     repo_state st;
-    rh_err rc = state_load(repo, &st, false, e);
+    rh_err rc = state_load(repo, &st, false, true, e);
     if (rc != RH_OK)
         rh_error_prefix(e, "self-check after writing");
     else
@@ -691,7 +695,7 @@ rh_err rh_origin_publish(const rh_origin_publish_opts *o, rh_origin_publish_resu
     json_t *newt = NULL, *prov = NULL, *tsigned = NULL;
     char *srcpath = NULL, *stored = NULL;
     rh_store_batch batch = {.sfd = -1};
-    rh_err rc = state_load(o->repo, &st, true, e);
+    rh_err rc = state_load(o->repo, &st, true, false, e);
     log_key_beside(&st, o->timestamp_key);
     if (rc != RH_OK)
         return rc;
@@ -815,7 +819,7 @@ rh_err rh_origin_refresh(const char *repo, const char *snapshot_key, const char 
     rh_origin_refresh_result r;
     memset(&r, 0, sizeof r);
     rh_privkey *sk = NULL, *tsk = NULL;
-    rh_err rc = state_load(repo, &st, true, e);
+    rh_err rc = state_load(repo, &st, true, false, e);
     log_key_beside(&st, timestamp_key);
     if (rc != RH_OK)
         return rc;
@@ -884,7 +888,7 @@ rh_err rh_origin_rotate(const char *repo, const char *keys_dir, rh_role role, in
     if (kp == NULL)
         return rh_fail(e, RH_ENOMEM, "rotate: out of memory");
     if ((rc = rh_origin_keypaths_init(kp, keys_dir, e)) != RH_OK ||
-        (rc = state_load(repo, &st, true, e)) != RH_OK) {
+        (rc = state_load(repo, &st, true, false, e)) != RH_OK) {
         free(kp);
         return rc;
     }
