@@ -10,7 +10,6 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#define TMP_SUFFIX ".XXXXXX"
 
 char *rh_path_join(const char *a, const char *b)
 {
@@ -107,7 +106,7 @@ rh_err rh_file_read(const char *path, size_t max, rh_buf *out, rh_error *e)
 int rh_file_temp(const char *dir, const char *name, mode_t mode, char **tmp_out, rh_error *e)
 {
     size_t dl = strlen(dir), nl = strlen(name);
-    char *tmp = malloc(dl + 2 + nl + sizeof TMP_SUFFIX);
+    char *tmp = malloc(dl + 2 + nl + sizeof RH_FILE_TEMP_SUFFIX);
     if (tmp == NULL) {
         rh_fail(e, RH_ENOMEM, "%s/%s: out of memory", dir, name);
         return -1;
@@ -116,7 +115,7 @@ int rh_file_temp(const char *dir, const char *name, mode_t mode, char **tmp_out,
     tmp[dl] = '/';
     tmp[dl + 1] = '.';
     memcpy(tmp + dl + 2, name, nl);
-    memcpy(tmp + dl + 2 + nl, TMP_SUFFIX, sizeof TMP_SUFFIX);
+    memcpy(tmp + dl + 2 + nl, RH_FILE_TEMP_SUFFIX, sizeof RH_FILE_TEMP_SUFFIX);
     int fd = mkstemp(tmp);
     if (fd < 0) {
         rh_fail(e, RH_EIO, "%s/%s: cannot create a temporary file: %s", dir, name,

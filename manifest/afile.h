@@ -25,6 +25,8 @@ rh_err rh_file_pwrite_all(int fd, const uint8_t *p, size_t n, uint64_t off)
 
 /* A new temp file "<dir>/.<name>.XXXXXX" with mode; returns its fd and *tmp_out its malloc'd
  * path (the caller unlinks and frees it), or -1 with the reason in e. */
+#define RH_FILE_TEMP_SUFFIX ".XXXXXX" /* mkstemp(3) fills in the X's */
+#define RH_FILE_TEMP_EXTRA  (1 + sizeof RH_FILE_TEMP_SUFFIX - 1) /* the leading '.', the suffix */
 int rh_file_temp(const char *dir, const char *name, mode_t mode, char **tmp_out, rh_error *e);
 
 /* Read the whole file at path, at most max bytes (RH_ETOOBIG), appending to out.

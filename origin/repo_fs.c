@@ -401,10 +401,11 @@ static rh_err mkdirs_for(const char *base, const char *rel, rh_error *e)
     return rc;
 }
 
+/* rh_file_temp's names: "." + name + RH_FILE_TEMP_SUFFIX. Stored names start with hex. */
 static bool temp_name(const char *n)
 {
     size_t l = strlen(n);
-    return n[0] == '.' && l > 8 && n[l - 7] == '.';
+    return n[0] == '.' && l > RH_FILE_TEMP_EXTRA && n[l - (RH_FILE_TEMP_EXTRA - 1)] == '.';
 }
 
 static rh_err remove_temps_at(int dfd, const char *path, int depth, size_t *removed,
@@ -422,6 +423,9 @@ static rh_err remove_temps_at(int dfd, const char *path, int depth, size_t *remo
         const char *n = de->d_name;
         struct stat st;
         if (strcmp(n, ".") == 0 || strcmp(n, "..") == 0)
+            continue;
+        /* A stored file needs no stat: this runs over every payload of every publish. */
+        if (de->d_type == DT_REG && !temp_name(n))
             continue;
         if (fstatat(dirfd(d), n, &st, AT_SYMLINK_NOFOLLOW) != 0) {
             rc = rh_fail(e, RH_EIO, "%s/%s: %s", path, n, strerror(errno));
@@ -495,7 +499,7 @@ static char *final_name(const rh_store_batch *b, const struct rh_store_pending *
 {
     const char *rel = p->tmp + strlen(b->dir) + 1, *base = strrchr(rel, '/');
     base = base != NULL ? base + 1 : rel;
-    size_t dl = (size_t)(base - rel), nl = strlen(base) - 1 - 7; /* "." and ".XXXXXX" */
+    size_t dl = (size_t)(base - rel), nl = strlen(base) - RH_FILE_TEMP_EXTRA;
     char *target = malloc(dl + nl + 1), *stored = NULL, *f = NULL;
     char hex[RH_SHA256_LEN * 2 + 1];
     if (target != NULL) {
