@@ -471,6 +471,89 @@ def test_raw_h2c_get(srv):
     assert ids.get(6) == 16 * 1024    # SETTINGS_MAX_HEADER_LIST_SIZE
 
 
+def hpack_representations(block):
+    """The header block's field representations (RFC 7541 section 6), without decoding any
+    string: [(kind, name index or 0 for a literal name)], kind one of "indexed",
+    "incremental" (added to the dynamic table), "without" (not indexed), "never" (never
+    indexed) and "size" (a table size update)."""
+    def varint(pos, bits):
+        v = block[pos] & ((1 << bits) - 1)
+        pos += 1
+        if v < (1 << bits) - 1:
+            return v, pos
+        shift = 0
+        while True:
+            b = block[pos]
+            pos += 1
+            v += (b & 0x7f) << shift
+            shift += 7
+            if not b & 0x80:
+                return v, pos
+
+    def skip_string(pos):
+        n, pos = varint(pos, 7)  # the H bit is the top bit; Huffman or not, n octets follow
+        assert pos + n <= len(block)
+        return pos + n
+
+    out, pos = [], 0
+    while pos < len(block):
+        b = block[pos]
+        if b & 0x80:
+            idx, pos = varint(pos, 7)
+            out.append(("indexed", idx))
+            continue
+        if b & 0xe0 == 0x20:
+            _, pos = varint(pos, 5)
+            out.append(("size", 0))
+            continue
+        kind, bits = ("incremental", 6) if b & 0x40 else \
+            ("never", 4) if b & 0x10 else ("without", 4)
+        idx, pos = varint(pos, bits)
+        if idx == 0:
+            pos = skip_string(pos)
+        pos = skip_string(pos)
+        out.append((kind, idx))
+    return out
+
+
+def test_h2_etag_stays_out_of_the_hpack_table(srv):
+    """Each ETag belongs to one file: added to the HPACK dynamic table it would only evict the
+    values that do repeat, on both ends. nghttp2's encoder never indexes an etag field (nor
+    content-length or :path), so the server sends it as a literal without indexing (RFC 7541
+    6.2.2) and no representation adds it to the table. Four responses on one connection; 34
+    is "etag" in the static table. (A 2026-11-29 change marked it never-indexed, 6.2.3, on
+    the belief that it had been indexed; this test showed it had not, and the change went.)"""
+    paths = [b"/plain.txt", b"/targets/small.zst", b"/sub/inner.json", b"/plain.txt"]
+    with h2c_conn(srv) as s:
+        s.sendall(b"".join(frame(1, 0x5, 1 + 2 * i, hpack_get(p)) for i, p in enumerate(paths)))
+        s.settimeout(5)
+        buf, blocks = b"", {}
+        deadline = time.monotonic() + 10
+        while len(blocks) < len(paths) and time.monotonic() < deadline:
+            b = s.recv(65536)
+            if not b:
+                break
+            buf += b
+            while len(buf) >= 9:
+                n = int.from_bytes(buf[:3], "big")
+                if len(buf) < 9 + n:
+                    break
+                ftype, flags = buf[3], buf[4]
+                sid = int.from_bytes(buf[5:9], "big") & 0x7fffffff
+                if ftype == 1:
+                    assert flags & 0x4, "the response headers fit one HEADERS frame"
+                    assert not flags & 0x28, "no padding, no priority"
+                    blocks[sid] = buf[9:9 + n]
+                buf = buf[9 + n:]
+    assert sorted(blocks) == [1, 3, 5, 7]
+    for sid, block in blocks.items():
+        reps = hpack_representations(block)
+        etags = [kind for kind, idx in reps if idx == 34 and kind != "indexed"]
+        assert len(etags) == 1 and etags[0] in ("without", "never"), (sid, reps)
+        # no representation, in any response, adds an etag to the dynamic table
+        assert ("incremental", 34) not in reps, (sid, reps)
+
+
 def test_h2_responses_sent_one_after_another(srv):
     """RFC 9218 (the server sends SETTINGS_NO_RFC7540_PRIORITIES): requests of the default
     urgency, not incremental, are answered one after the other in stream order instead of
