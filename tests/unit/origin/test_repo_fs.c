@@ -1,5 +1,7 @@
 /* test_repo_fs.c -- the origin's file system layer in a scratch directory: atomic and immutable
- * writes, version discovery, the source scan, streaming payload storage, the lock. */
+ * writes, version discovery, the source scan, streaming payload storage and the order of its
+ * syncs and renames, the lock. */
+#define _GNU_SOURCE /* RTLD_NEXT, syncfs(2) */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -10,6 +12,7 @@
 #include <cmocka.h>
 
 #include <dirent.h>
+#include <dlfcn.h>
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -24,6 +27,33 @@
 #define SHA_EMPTY "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
 
 static char scratch[256];
+
+/* syncfs(2) and rename(2) as the code under test calls them, recorded in order ('S', 'R') and
+ * then done by libc's own. */
+static char g_calls[64];
+static size_t g_ncalls;
+
+static void record(char c)
+{
+    if (g_ncalls + 1 < sizeof g_calls)
+        g_calls[g_ncalls++] = c;
+    g_calls[g_ncalls] = '\0';
+}
+
+int syncfs(int fd)
+{
+    int (*real)(int) = (int (*)(int))dlsym(RTLD_NEXT, "syncfs");
+    record('S');
+    return real(fd);
+}
+
+int rename(const char *from, const char *to)
+{
+    int (*real)(const char *, const char *) =
+        (int (*)(const char *, const char *))dlsym(RTLD_NEXT, "rename");
+    record('R');
+    return real(from, to);
+}
 
 static int setup(void **state)
 {
@@ -311,6 +341,53 @@ static void test_store_target_streams_and_dedups(void **state)
 
 /* Temp files an interrupted publish left (".<name>.XXXXXX", at any depth) are removed; stored
  * files (hex first) and everything else stay. */
+/* Durability (DESIGN: nothing is named before its bytes are on the disk): a batch of three
+ * payloads makes them all durable with one syncfs before the first rename gives one its
+ * content-addressed name, and the renames are made durable by a second syncfs before commit
+ * returns (and the caller writes metadata naming them). Nothing is synced or renamed while
+ * the payloads are stored. */
+static void test_batch_syncs_before_and_after_the_renames(void **state)
+{
+    (void)state;
+    mk("targets");
+    put("p1", "first payload");
+    put("p2", "second payload");
+    put("p3", "third payload");
+    char *tdir = path("targets");
+    rh_error e;
+    rh_error_clear(&e);
+    rh_store_batch b;
+    rh_stored so;
+    assert_int_equal(rh_store_batch_init(&b, tdir, &e), RH_OK);
+    g_ncalls = 0;
+    g_calls[0] = '\0';
+    for (int i = 1; i <= 3; i++) {
+        char name[16], rel[32];
+        snprintf(name, sizeof name, "p%d", i);
+        snprintf(rel, sizeof rel, "d/p%d.zst", i);
+        char *src = path(name);
+        assert_int_equal(rh_fs_store_target(&b, src, rel, 3, &so, &e), RH_OK);
+        assert_false(so.existed);
+        free(src);
+    }
+    assert_string_equal(g_calls, "");
+    assert_int_equal(rh_store_batch_commit(&b, &e), RH_OK);
+    assert_string_equal(g_calls, "SRRRS");
+    rh_store_batch_cleanup(&b);
+    /* an empty batch (every payload already stored) syncs nothing */
+    assert_int_equal(rh_store_batch_init(&b, tdir, &e), RH_OK);
+    g_ncalls = 0;
+    g_calls[0] = '\0';
+    char *src = path("p1");
+    assert_int_equal(rh_fs_store_target(&b, src, "d/p1.zst", 3, &so, &e), RH_OK);
+    assert_true(so.existed);
+    assert_int_equal(rh_store_batch_commit(&b, &e), RH_OK);
+    assert_string_equal(g_calls, "");
+    rh_store_batch_cleanup(&b);
+    free(src);
+    free(tdir);
+}
+
 static void test_remove_temps(void **state)
 {
     (void)state;
@@ -383,6 +460,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_highest_version, setup, teardown),
         cmocka_unit_test_setup_teardown(test_scan_sorted_hashed_skips, setup, teardown),
         cmocka_unit_test_setup_teardown(test_store_target_streams_and_dedups, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_batch_syncs_before_and_after_the_renames, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(test_remove_temps, setup, teardown),
         cmocka_unit_test_setup_teardown(test_absent_empty_mkdir_lock, setup, teardown),
     };
