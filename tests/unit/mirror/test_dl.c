@@ -5,8 +5,9 @@
  * write buffer reaches the staging file, the rest is resumed; the large file is written with
  * O_DIRECT where the file system takes it, but not from an unaligned resume), a single write
  * buffer for the run, a failing staging write, running out of file descriptors
- * (waited out, not a disk failure), staging reuse, connections opened ahead, bad arguments. */
-#define _GNU_SOURCE /* O_DIRECT */
+ * (waited out, not a disk failure), staging reuse, connections opened ahead, bad arguments;
+ * a run's one syncfs comes after every staging file is whole. */
+#define _GNU_SOURCE /* O_DIRECT, RTLD_NEXT, syncfs(2) */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -15,6 +16,7 @@
 #include <cmocka.h>
 
 #include <arpa/inet.h>
+#include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
@@ -223,6 +225,50 @@ static void assert_staged(const fx *f, int i)
     assert_memory_equal(buf, g_body[i], n);
 }
 
+/* syncfs(2) as rh_dl_run calls it: counted, and whether every item's staging file already held
+ * all its bytes (the writer's threads done) is noted before libc's syncfs runs. Meanwhile the
+ * last item's write, when a writer's thread makes it, sleeps 600 ms first (longer than the
+ * download loop's 200 ms wait), so that a syncfs that did not wait for the writes would find
+ * that file short. */
+static const fx *g_sync_fx;
+static pthread_t g_test_thread;
+static int g_syncs;
+static bool g_whole_at_sync;
+
+static bool staged_whole(const fx *f, int i)
+{
+    char p[128];
+    snprintf(p, sizeof p, "%s/targets/a/f%d", f->staging, i);
+    FILE *fp = fopen(p, "rb");
+    if (fp == NULL)
+        return false;
+    static char buf[FLEN(NFILES) + 1];
+    size_t n = fread(buf, 1, sizeof buf, fp);
+    fclose(fp);
+    return n == FLEN(i) && memcmp(buf, g_body[i], n) == 0;
+}
+
+ssize_t pwrite(int fd, const void *buf, size_t n, off_t off)
+{
+    ssize_t (*real)(int, const void *, size_t, off_t) =
+        (ssize_t(*)(int, const void *, size_t, off_t))dlsym(RTLD_NEXT, "pwrite");
+    if (g_sync_fx != NULL && !pthread_equal(pthread_self(), g_test_thread) &&
+        n == FLEN(NFILES - 1))
+        usleep(600000);
+    return real(fd, buf, n, off);
+}
+
+int syncfs(int fd)
+{
+    int (*real)(int) = (int (*)(int))dlsym(RTLD_NEXT, "syncfs");
+    g_syncs++;
+    if (g_sync_fx != NULL)
+        for (int i = 0; i < NFILES; i++)
+            if (!staged_whole(g_sync_fx, i))
+                g_whole_at_sync = false;
+    return real(fd);
+}
+
 /* One run over every item: all verified into staging, every byte counted once. */
 static void fetch_all_ok(const fx *f, const rh_dl_opts *o)
 {
@@ -230,7 +276,16 @@ static void fetch_all_ok(const fx *f, const rh_dl_opts *o)
     memset(&st, 0, sizeof st);
     rh_error e;
     rh_error_clear(&e);
+    g_sync_fx = f;
+    g_test_thread = pthread_self();
+    g_syncs = 0;
+    g_whole_at_sync = true;
     assert_int_equal(rh_dl_run(o, f->it, NFILES, &st, &e), RH_OK);
+    g_sync_fx = NULL;
+    /* Durable before RH_OK: one syncfs for the run (not an fsync per file), once every file
+     * is whole. */
+    assert_int_equal(g_syncs, 1);
+    assert_true(g_whole_at_sync);
     assert_int_equal(st.objects, NFILES);
     uint64_t total = 0;
     for (int i = 0; i < NFILES; i++)
