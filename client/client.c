@@ -666,6 +666,8 @@ static rhine_code wit_establish(rhine_client *c)
     size_t *try = calloc(c->nm, sizeof(*try));
     size_t *obs_mirror = calloc(c->nm, sizeof(*obs_mirror)); /* w.obs[i] came from mirror [i] */
     rh_log_view *view = NULL;
+    rh_checkpoint ocp; /* the stored checkpoint, parsed */
+    memset(&ocp, 0, sizeof(ocp));
     rhine_code code = RHINE_ERR_NOMEM;
     rh_error e;
     rh_error_clear(&e);
@@ -715,18 +717,16 @@ static rhine_code wit_establish(rhine_client *c)
     rh_error se;
     rh_error_clear(&se);
     rh_err rc = rh_state_read(path, RH_NOTE_MAX_BYTES, &old, &se);
-    bool keep_stored = false;
+    bool have_stored = rc == RH_OK, keep_stored = false;
+    rh_log_keys logonly = *c->wkeys; /* what a checkpoint accepted before still needs */
+    logonly.nwitnesses = 0;
+    logonly.quorum = 0;
     if (rc != RH_OK && rc != RH_ENOTFOUND) {
         snprintf(c->werr, sizeof(c->werr), "%s", se.msg);
         code = map_err(rc);
         goto out;
     }
-    if (rc == RH_OK) {
-        rh_log_keys logonly = *c->wkeys;
-        logonly.nwitnesses = 0;
-        logonly.quorum = 0;
-        rh_checkpoint ocp;
-        memset(&ocp, 0, sizeof(ocp));
+    if (have_stored) {
         if ((rc = rh_log_checkpoint_verify(old.data, old.len, path, &logonly, &ocp, NULL, &se)) !=
             RH_OK) {
             snprintf(c->werr, sizeof(c->werr),
@@ -735,71 +735,78 @@ static rhine_code wit_establish(rhine_client *c)
             goto out;
         }
         keep_stored = ocp.size > w.g[gi].size;
-        rh_checkpoint_cleanup(&ocp);
-        rh_err last = RH_ENET;
-        rh_error le;
-        rh_error_clear(&le);
-        rh_fail(&le, RH_ENET, "no mirror serves the log's tiles");
-        bool ok = false;
-        for (size_t i = 0; i < ntry && !ok; i++) {
-            log_ctx lx = {c, try[i]};
-            rh_log_src src = {log_get, &lx};
-            rh_error ce;
-            rh_error_clear(&ce);
-            rc = keep_stored ? rh_log_consistency_notes(&src, c->wkeys, cur.data, cur.len,
-                                                        old.data, old.len, &ce)
-                             : rh_log_consistency_notes(&src, c->wkeys, old.data, old.len,
-                                                        cur.data, cur.len, &ce);
-            if (rc == RH_OK) {
-                ok = true;
-            } else if (rc == RH_ELOG) {
-                char ob[128], cb[128];
-                note_brief(c->wkeys, old.data, old.len, ob, sizeof(ob));
-                note_brief(c->wkeys, cur.data, cur.len, cb, sizeof(cb));
-                write_evidence(c, &old, &cur, ce.msg);
-                snprintf(c->werr, sizeof(c->werr),
-                         "log inconsistent: the checkpoint stored in %s (%s) and the one "
-                         "cosigned by the witnesses (%s) are not one append-only history: %s; "
-                         "both kept in %s/%s",
-                         path, ob, cb, ce.msg, c->state_dir, RH_WIT_EVIDENCE_FILE);
-                code = RHINE_ERR_LOG_FORK;
-                goto out;
-            } else {
-                last = rc;
-                le = ce;
-            }
-        }
-        if (!ok) {
-            snprintf(c->werr, sizeof(c->werr), "log consistency: %s", le.msg);
-            code = map_err(last) == RHINE_ERR_NOT_FOUND ? RHINE_ERR_NETWORK : map_err(last);
-            goto out;
-        }
     }
-    /* Inclusion needs the chosen checkpoint's entries: read and verify its whole log. */
+    /* The larger of the two trees, read whole and verified against its own signed checkpoint
+     * through a mirror that serves it (failover): entries, root and every hash tile. Tiles are
+     * not signed, so a mirror serving bad ones is only skipped, never taken for a fork. The
+     * stored checkpoint was accepted with the quorum of its day: it needs the log key alone. */
+    const rh_buf *big = keep_stored ? &old : &cur;
     rh_err last = RH_ENET;
     rh_error le;
     rh_error_clear(&le);
     rh_fail(&le, RH_ENET, "no mirror serves the log's tiles");
+    const char *lastm = "";
     for (size_t i = 0; i < ntry && !view; i++) {
         log_ctx lx = {c, try[i]};
         rh_log_src src = {log_get, &lx};
         rh_error re;
         rh_error_clear(&re);
-        rc = rh_log_read_note(&src, c->wkeys, cur.data, cur.len, c->m[try[i]].label, &view, &re);
+        const char *label = c->m[try[i]].label;
+        rc = rh_log_read_note(&src, keep_stored ? &logonly : c->wkeys, big->data, big->len,
+                              label, &view, &re);
         if (rc != RH_OK) {
             view = NULL;
             last = rc;
             le = re;
+            /* Named once: the fetch errors name the URL already, tile mismatches do not. */
+            lastm = strncmp(re.msg, label, strlen(label)) == 0 ? "" : label;
             if (rc == RH_ENOMEM)
                 break;
         }
     }
     if (!view) {
-        snprintf(c->werr, sizeof(c->werr), "log: %s", le.msg);
+        snprintf(c->werr, sizeof(c->werr), "log: %s%s%s", lastm, lastm[0] ? ": " : "", le.msg);
         code = last == RH_ELOG ? RHINE_ERR_VERIFY
                                : (map_err(last) == RHINE_ERR_NOT_FOUND ? RHINE_ERR_NETWORK
                                                                       : map_err(last));
         goto out;
+    }
+    if (have_stored) {
+        /* The smaller checkpoint must be the root of the verified view's first entries: the
+         * two signed checkpoints, and the entries behind the larger, are the evidence. */
+        uint64_t small = keep_stored ? w.g[gi].size : ocp.size;
+        const uint8_t *want = keep_stored ? w.g[gi].root : ocp.root;
+        uint8_t got[32];
+        if ((rc = rh_log_view_prefix_root(view, small, got)) != RH_OK &&
+            rc != RH_EINVAL) {
+            snprintf(c->werr, sizeof(c->werr), "log: cannot hash");
+            code = map_err(rc);
+            goto out;
+        }
+        if (rc == RH_EINVAL || !rh_ct_equal(got, want, sizeof(got))) {
+            char ob[128], cb[128], why[512], gh[65], wh[65];
+            rh_hex_encode(got, sizeof(got), gh);
+            rh_hex_encode(want, sizeof(got), wh);
+            snprintf(why, sizeof(why),
+                     "the first %llu of the %llu entries behind the %s checkpoint hash to %s, "
+                     "the %s checkpoint says %s",
+                     (unsigned long long)small, (unsigned long long)view->size,
+                     keep_stored ? "stored" : "cosigned", rc == RH_EINVAL ? "(none)" : gh,
+                     keep_stored ? "cosigned" : "stored", wh);
+            note_brief(c->wkeys, old.data, old.len, ob, sizeof(ob));
+            note_brief(c->wkeys, cur.data, cur.len, cb, sizeof(cb));
+            write_evidence(c, &old, &cur, why);
+            snprintf(c->werr, sizeof(c->werr),
+                     "log inconsistent: the checkpoint stored in %s (%s) and the one "
+                     "cosigned by the witnesses (%s) are not one append-only history: %s; "
+                     "both kept in %s/%s",
+                     path, ob, cb, why, c->state_dir, RH_WIT_EVIDENCE_FILE);
+            code = RHINE_ERR_LOG_FORK;
+            goto out;
+        }
+        /* Inclusion is judged against the checkpoint the witnesses cosign now. */
+        if (keep_stored)
+            view->size = w.g[gi].size;
     }
     free(c->wnote);
     c->wnote = NULL;
@@ -811,6 +818,7 @@ static rhine_code wit_establish(rhine_client *c)
     c->werr[0] = '\0';
     code = RHINE_OK;
 out:
+    rh_checkpoint_cleanup(&ocp);
     rh_log_view_free(view);
     free(try);
     free(obs_mirror);

@@ -302,3 +302,101 @@ def test_second_run_consistent_and_checkpoint_advances(procs, tmp_path):
     assert checkpoint_size(second) > checkpoint_size(first)
     assert note_text(second) == note_text((repo / "log" / "checkpoint").read_bytes())
     assert no_temp_files(state) == []
+
+
+# ---- (f) a mirror serving bad log tiles ------------------------------------------------------
+
+def corrupt_hash_tiles(root: Path) -> int:
+    """Flips the first byte of every hash in every level-0 hash tile under root/log/tile/0 (not
+    the entry bundles): the checkpoint stays as signed, the tiles no longer match it.
+    Returns how many tiles were changed."""
+    n = 0
+    for t in sorted((root / "log" / "tile" / "0").rglob("*")):
+        if t.is_file():
+            b = bytearray(t.read_bytes())
+            for i in range(0, len(b), 32):
+                b[i] ^= 0xff
+            t.write_bytes(bytes(b))
+            n += 1
+    return n
+
+
+def test_bad_tiles_from_one_mirror_are_skipped_not_taken_for_a_fork(procs, tmp_path):
+    """A mirror can serve any tile it likes: tiles are not signed, the checkpoint is. Tiles
+    that do not hash to the witnessed checkpoint blame that mirror, and the client goes on to
+    the next one; they are never evidence that the log forked (exit 4, log.evidence), which
+    only the log's own signed checkpoints can show. A client with only the lying mirror fails
+    with a verification error and stores nothing."""
+    repo, keys, src = make_repo(tmp_path, {"app.bin": b"one\n"})
+    w1, w2 = Witness("w1"), Witness("w2")
+    vkey = (keys / "log.pub").read_text().strip()
+    state = tmp_path / "state"
+    m1 = mirror(procs, tmp_path, "m1", repo, w1, w2)
+    cfg = config(tmp_path, "c1", repo, state, [m1], witnesses_block(vkey, 2, w1, w2))
+    assert run_get("--config", cfg, "update").returncode == 0
+    first = (state / "log.checkpoint").read_bytes()
+
+    publish(repo, keys, src, {"app.bin": b"two\n"})
+    good = mirror(procs, tmp_path, "good", repo, w1, w2)
+    liar = mirror(procs, tmp_path, "liar", repo, w1, w2)
+    assert corrupt_hash_tiles(tmp_path / "liar") > 0
+
+    alone = tmp_path / "alone-state"
+    shutil.copytree(state, alone)
+    cfg = config(tmp_path, "c-alone", repo, alone, [liar], witnesses_block(vkey, 2, w1, w2))
+    r = run_get("--config", cfg, "fetch", "app.bin", "-o", tmp_path / "alone.bin")
+    assert r.returncode not in (0, EXIT_LOG_FORK), r.stderr
+    assert "log inconsistent" not in r.stderr, r.stderr
+    assert liar in r.stderr, r.stderr  # the mirror is named
+    assert not (alone / "log.evidence").exists()
+    assert (alone / "log.checkpoint").read_bytes() == first
+    assert not (tmp_path / "alone.bin").exists()
+
+    cfg = config(tmp_path, "c2", repo, state, [liar, good], witnesses_block(vkey, 2, w1, w2))
+    r = run_get("--config", cfg, "fetch", "app.bin", "-o", tmp_path / "out.bin")
+    assert r.returncode == 0, r.stderr
+    assert (tmp_path / "out.bin").read_bytes() == b"two\n"
+    assert not (state / "log.evidence").exists()
+    second = (state / "log.checkpoint").read_bytes()
+    assert checkpoint_size(second) > checkpoint_size(first)
+    assert note_text(second) == note_text((repo / "log" / "checkpoint").read_bytes())
+
+
+def test_stored_checkpoint_ahead_of_rotated_witnesses_needs_only_the_log_key(procs, tmp_path):
+    """The stored checkpoint was accepted with the quorum of its day. When the witnesses are
+    replaced and the new ones have only cosigned an older checkpoint (they lag), the stored
+    one stays: its tree is read and checked under the log key alone, the cosigned one must be
+    its prefix, and new metadata must be in the cosigned one. (Before, the stored note had to
+    meet today's quorum, and the client stalled until the witnesses caught up.) Here a device
+    whose metadata was reset but which kept its log.checkpoint fetches release one again from
+    a mirror whose witnesses have only seen that far."""
+    repo, keys, src = make_repo(tmp_path, {"app.bin": b"one\n"})
+    older = (repo / "log" / "checkpoint").read_bytes()
+    at_one = tmp_path / "repo-at-one"
+    shutil.copytree(repo, at_one)
+    publish(repo, keys, src, {"app.bin": b"two\n"})
+    w1, w2, w3, w4 = Witness("w1"), Witness("w2"), Witness("w3"), Witness("w4")
+    vkey = (keys / "log.pub").read_text().strip()
+    state = tmp_path / "state"
+    m1 = mirror(procs, tmp_path, "m1", repo, w1, w2)
+    cfg = config(tmp_path, "c1", repo, state, [m1], witnesses_block(vkey, 2, w1, w2))
+    r = run_get("--config", cfg, "fetch", "app.bin", "-o", tmp_path / "two.bin")
+    assert r.returncode == 0, r.stderr
+    stored = (state / "log.checkpoint").read_bytes()
+    assert checkpoint_size(stored) > checkpoint_size(older)
+
+    # w1 and w2 retired; w3 and w4 have cosigned only the older checkpoint so far. The mirror
+    # serves release one's metadata and the whole log as it stands now (tiles of both sizes).
+    shutil.copytree(repo / "log", at_one / "log", dirs_exist_ok=True)
+    log_line = older.split(b"\n\n")[1].split(b"\n")[0] + b"\n"
+    lag = mirror(procs, tmp_path, "lag", at_one, w3, w4,
+                 note=note_text(older) + b"\n" + log_line)
+    reset = tmp_path / "reset-state"
+    reset.mkdir()
+    (reset / "log.checkpoint").write_bytes(stored)
+    cfg = config(tmp_path, "c2", repo, reset, [lag], witnesses_block(vkey, 2, w3, w4))
+    r = run_get("--config", cfg, "fetch", "app.bin", "-o", tmp_path / "one.bin")
+    assert r.returncode == 0, r.stderr
+    assert (tmp_path / "one.bin").read_bytes() == b"one\n"
+    assert (reset / "log.checkpoint").read_bytes() == stored  # the larger one stays
+    assert not (reset / "log.evidence").exists()

@@ -552,6 +552,23 @@ out:
     return rc;
 }
 
+rh_err rh_log_view_prefix_root(const rh_log_view *log, uint64_t size, uint8_t root[32])
+{
+    if (size > log->size)
+        return RH_EINVAL;
+    rh_merkle_tree t;
+    rh_merkle_tree_init(&t);
+    for (uint64_t i = 0; i < size; i++) {
+        uint8_t leaf[32];
+        rh_err rc = rh_merkle_leaf_hash(log->data + log->off[i], log->off[i + 1] - log->off[i], leaf);
+        if (rc == RH_OK)
+            rc = rh_merkle_tree_append(&t, leaf, NULL, NULL);
+        if (rc != RH_OK)
+            return rc;
+    }
+    return rh_merkle_tree_root(&t, root);
+}
+
 const rh_log_entry *rh_log_view_find(const rh_log_view *log, const char *role, uint64_t version,
                                      uint64_t *index)
 {

@@ -94,6 +94,13 @@ rh_err rh_log_read_note(const rh_log_src *src, const rh_log_keys *keys, const ui
     __attribute__((warn_unused_result));
 void rh_log_view_free(rh_log_view *log); /* accepts NULL */
 
+/* The RFC 9162 root of the view's first size entries (size <= log->size): what a smaller
+ * signed checkpoint of the same log must say. Since the view is verified against its own
+ * signed checkpoint, a smaller checkpoint with another root proves the log forked; the served
+ * tiles, which anyone can forge, take no part. Returns RH_OK, RH_EINVAL (size too large),
+ * RH_ECRYPTO. */
+rh_err rh_log_view_prefix_root(const rh_log_view *log, uint64_t size, uint8_t root[32])
+    __attribute__((warn_unused_result));
 /* The entry logging <version>.<role>.json, or NULL; *index (optional) receives its position.
  * Versions are unique per role in a verified log (the origin refuses to log one twice). */
 const rh_log_entry *rh_log_view_find(const rh_log_view *log, const char *role, uint64_t version,

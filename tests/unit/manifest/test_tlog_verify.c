@@ -1,5 +1,6 @@
-/* test_audit_log.c -- the auditor's entry parser (the writer's known-answer bytes and a table of
- * rejections) and checkpoint verification with witness cosignatures and quorums. */
+/* test_tlog_verify.c -- the auditor's entry parser (the writer's known-answer bytes and a table
+ * of rejections), checkpoint verification with witness cosignatures and quorums, and the root
+ * of a verified view's prefix (RFC 6962's reference tree). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -10,6 +11,7 @@
 #include <cmocka.h>
 
 #include "manifest/tlog_verify.h"
+#include "manifest/hash.h"
 #include "manifest/keys.h"
 #include "manifest/note.h"
 
@@ -220,12 +222,54 @@ static void test_checkpoint_quorum(void **state)
     fixture_cleanup(&f);
 }
 
+/* The classic 8-leaf reference tree (RFC 6962's test data, as in test_merkle.c) as a view's
+ * entries: the root of every prefix, the empty one included, and no prefix past the end. */
+static void test_view_prefix_root(void **state)
+{
+    (void)state;
+    static const char *const leaves[] = {"",         "00",       "10",
+                                         "2021",     "3031",     "40414243",
+                                         "5051525354555657", "606162636465666768696a6b6c6d6e6f"};
+    static const char *const roots[] = {
+        "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855", /* empty tree */
+        "6e340b9cffb37a989ca544e6bb780a2c78901d3fb33738768511a30617afa01d",
+        "fac54203e7cc696cf0dfcb42c92a1d9dbaf70ad9e621f4bd8d98662f00e3c125",
+        "aeb6bcfe274b70a14fb067a5e5578264db0fa9b51af5e0ba159158f329e06e77",
+        "d37ee418976dd95753c1c73862b9398fa2a2cf9b4ff0fdfe8b30cd95209614b7",
+        "4e3bbb1f7b478dcfe71fb631631519a3bca12c9aefca1612bfce4c13a86264d4",
+        "76e67dadbcdf1e10e1b74ddc608abd2f98dfb16fbce75277b5232a127f2087ef",
+        "ddb89be403809e325750d3d263cd78929c2942b7942a34b77e122c9594a74c8c",
+        "5dc9da79a70659a9ad559cb701ded9a2ab9d823aad2f4960cfe370eff4604328",
+    };
+    uint8_t data[64];
+    size_t off[9] = {0};
+    for (size_t i = 0; i < 8; i++) {
+        size_t n = strlen(leaves[i]) / 2;
+        assert_int_equal(rh_hex_decode(leaves[i], data + off[i], n), RH_OK);
+        off[i + 1] = off[i] + n;
+    }
+    rh_log_view v;
+    memset(&v, 0, sizeof v);
+    v.size = 8;
+    v.data = data;
+    v.off = off;
+    for (uint64_t k = 0; k <= 8; k++) {
+        uint8_t got[32], want[32];
+        assert_int_equal(rh_log_view_prefix_root(&v, k, got), RH_OK);
+        assert_int_equal(rh_hex_decode(roots[k], want, 32), RH_OK);
+        assert_memory_equal(got, want, 32);
+    }
+    uint8_t got[32];
+    assert_int_equal(rh_log_view_prefix_root(&v, 9, got), RH_EINVAL);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_entry_known_answer),
         cmocka_unit_test(test_entry_rejects),
         cmocka_unit_test(test_checkpoint_quorum),
+        cmocka_unit_test(test_view_prefix_root),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
