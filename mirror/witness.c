@@ -90,10 +90,25 @@ rh_err rh_witness_judge(const rh_log_src *src, const rh_note_key *logkey, const 
         rc = rh_fail(e, rc, "%s", ce.msg);
         goto out;
     }
-    /* A bigger tree whose proof failed: evidence only if the tiles are the new tree's own. */
-    if (strcmp(oc.origin, cc.origin) == 0 && cc.size > oc.size &&
-        (rc = rh_log_read_note(src, &keys, cur, curlen, "log/checkpoint", &v, e)) != RH_OK)
-        goto out;
+    /* A bigger tree whose proof failed: evidence only if the new tree, read whole and verified
+     * against its own checkpoint, does not begin with the accepted one. Tiles are not signed:
+     * an upstream serving a bad tile for the proof and good ones for the replay (or the other
+     * way round) is the upstream's fault, never evidence. */
+    if (strcmp(oc.origin, cc.origin) == 0 && cc.size > oc.size) {
+        if ((rc = rh_log_read_note(src, &keys, cur, curlen, "log/checkpoint", &v, e)) != RH_OK)
+            goto out;
+        uint8_t r[32];
+        if ((rc = rh_log_view_prefix_root(v, oc.size, r)) != RH_OK) {
+            rc = rh_fail(e, rc, "log: cannot hash");
+            goto out;
+        }
+        if (rh_ct_equal(r, oc.root, 32)) {
+            rc = rh_fail(e, RH_ELOG, "log: the upstream's hash tiles changed between reads "
+                         "(the consistency proof failed: %s; the whole tree verifies and extends "
+                         "the accepted checkpoint)", ce.msg);
+            goto out;
+        }
+    }
     d = RH_WITNESS_INCONSISTENT;
     rh_fail(why, RH_ELOG, "%s", ce.msg);
 done:

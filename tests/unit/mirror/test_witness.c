@@ -29,6 +29,7 @@ typedef struct memlog {
     rh_buf file[MAXF];
     size_t nfiles;
     rh_buf note;
+    bool flip_once; /* the next read of the level-0 tile returns it with one bit flipped */
 } memlog;
 
 static rh_privkey *logsk;
@@ -106,7 +107,12 @@ static rh_err mem_get(void *ctx, const char *path, size_t max, rh_buf *out, rh_e
         if (strcmp(m->path[i], path) == 0) {
             if (m->file[i].len > max)
                 return rh_fail(e, RH_ETOOBIG, "%s: too big", path);
-            return rh_buf_append(out, m->file[i].data, m->file[i].len);
+            rh_err rc = rh_buf_append(out, m->file[i].data, m->file[i].len);
+            if (rc == RH_OK && i == 1 && m->flip_once) {
+                m->flip_once = false;
+                out->data[40] ^= 1;
+            }
+            return rc;
         }
     return rh_fail(e, RH_ENOTFOUND, "%s: HTTP 404", path);
 }
@@ -180,6 +186,15 @@ static void test_judge(void **state)
     assert_int_equal(rc, RH_ELOG);
     assert_int_equal(v, 99);
     b.file[1].data[40] ^= 1;
+    /* A tile that is bad for the proof and good for the replay: still the upstream's fault (the
+     * whole tree verifies and begins with the accepted one), never evidence. */
+    b.flip_once = true;
+    v = (rh_witness_verdict)99;
+    rc = judge(&a, &b, &v, &why);
+    assert_int_equal(rc, RH_ELOG);
+    assert_int_equal(v, 99);
+    assert_false(b.flip_once); /* the flipped read happened */
+    assert_non_null(strstr(why.msg, "changed between reads"));
     /* Missing tiles: a fetch error, no verdict. */
     b.nfiles = 1;
     assert_int_equal(judge(&a, &b, &v, &why), RH_ENOTFOUND);
