@@ -69,6 +69,7 @@ static int exit_for(rh_err rc)
     case RH_EIO:
     case RH_ENOMEM:
     case RH_ETOOBIG:
+    case RH_EHASH: /* what a source served is not the signed log's: nothing proven either way */
         return RH_AUDIT_EXIT_INCOMPLETE;
     default:
         return RH_AUDIT_EXIT_INCONSISTENT;

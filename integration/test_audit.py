@@ -166,6 +166,16 @@ def test_consistency_append_only_and_rewritten(world):
     assert rc == 0, out
     rc, out = audit("--log-key", vk, "list", url)
     assert rc == 0 and "log: 11 entries, 5 releases" in out, out
+    # A source serving bad hash tiles proves nothing about the log: exit 3, no evidence.
+    tiles = sorted(p for p in (world["repo"] / "log" / "tile" / "0").rglob("*") if p.is_file())
+    saved = {t: t.read_bytes() for t in tiles}
+    for t, b in saved.items():
+        t.write_bytes(bytes(x ^ 0xff if i % 32 == 0 else x for i, x in enumerate(b)))
+    rc, out = audit("--log-key", vk, "consistency", old, url)
+    assert rc == 3 and "UNAVAILABLE" in out and "evidence:" not in out, out
+    assert "does not match its signed checkpoint" in out, out
+    for t, b in saved.items():
+        t.write_bytes(b)
     # Truncated and regrown differently under the same key: not an extension of old.
     shutil.rmtree(world["repo"] / "log")
     (world["src"] / "evil.txt").write_bytes(b"evil\n")

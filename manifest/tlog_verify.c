@@ -525,25 +525,60 @@ rh_err rh_log_consistency_notes(const rh_log_src *src, const rh_log_keys *keys,
     rh_merkle_hashref refs[RH_MERKLE_MAX_PROOF];
     rh_merkle_hashref r1 = {oldc.root, 32}, r2 = {cur.root, 32};
     proof.n = 0;
+    rh_error ve;
+    rh_error_clear(&ve);
     if (oldc.size > 0) {
         c.src = src;
         c.size = cur.size;
-        c.e = e;
-        if ((rc = rh_merkle_consistency_proof(oldc.size, cur.size, tiles_get, &c, &proof, e)) !=
-            RH_OK)
+        c.e = &ve;
+        if ((rc = rh_merkle_consistency_proof(oldc.size, cur.size, tiles_get, &c, &proof, &ve)) !=
+            RH_OK) {
+            if (rc == RH_ELOG && cur.size > oldc.size)
+                goto settle; /* a malformed tile: the served tiles' fault, or a fork */
+            rc = rh_fail(e, rc, "%s", ve.msg);
             goto out;
+        }
     }
     rh_merkle_proof_refs(&proof, refs);
-    rh_error ve;
-    rh_error_clear(&ve);
     /* RFC 9162 2.1.4.2: the old tree must be a prefix of the current one. */
-    if (rh_merkle_verify_consistency(oldc.size, cur.size, r1, r2, refs, proof.n, &ve) != RH_OK) {
+    if (rh_merkle_verify_consistency(oldc.size, cur.size, r1, r2, refs, proof.n, &ve) == RH_OK) {
+        rc = RH_OK;
+        goto out;
+    }
+    if (cur.size == oldc.size) { /* two signed roots of one size: nothing else to read */
         rc = rh_fail(e, RH_ELOG, "the log was rewritten: old checkpoint %llu entries (root %s) is "
                      "not a prefix of the current %llu entries (root %s): %s",
                      (unsigned long long)oldc.size, a, (unsigned long long)cur.size, b, ve.msg);
         goto out;
     }
-    rc = RH_OK;
+settle:
+    /* The proof came from hash tiles, which nobody signs: a bad one is no evidence. Only the
+     * current tree read whole and verified against its signed checkpoint decides. */
+    {
+        rh_log_view *v = NULL;
+        rh_error re;
+        rh_error_clear(&re);
+        uint8_t pr[32];
+        rc = rh_log_read_note(src, keys, cur_note, cur_len, "log/checkpoint", &v, &re);
+        if (rc == RH_OK && (rc = rh_log_view_prefix_root(v, oldc.size, pr)) != RH_OK)
+            rh_fail(&re, rc, "log: cannot hash");
+        if (rc == RH_ELOG)
+            rc = rh_fail(e, RH_EHASH, "the served log does not match its signed checkpoint, "
+                         "so its consistency with the old one is not decided: %s (the proof "
+                         "from its tiles: %s)", re.msg, ve.msg);
+        else if (rc != RH_OK)
+            rc = rh_fail(e, rc, "%s", re.msg);
+        else if (rh_ct_equal(pr, oldc.root, 32))
+            rc = rh_fail(e, RH_EHASH, "the hash tiles served for the proof are not the log's own "
+                         "(they changed between reads), so its consistency with the old "
+                         "checkpoint is not decided: %s", ve.msg);
+        else
+            rc = rh_fail(e, RH_ELOG, "the log was rewritten: old checkpoint %llu entries (root "
+                         "%s) is not a prefix of the current %llu entries (root %s): the "
+                         "verified entries give the old size another root", (unsigned long long)oldc.size,
+                         a, (unsigned long long)cur.size, b);
+        rh_log_view_free(v);
+    }
 out:
     for (size_t i = 0; i < c.n; i++)
         free(c.t[i].h);
