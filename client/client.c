@@ -12,6 +12,7 @@
 #include <stdarg.h>
 #include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "client/failover.h"
 #include "client/install.h"
@@ -665,7 +666,7 @@ static rhine_code wit_establish(rhine_client *c)
     rh_buf_init(&old, RH_NOTE_MAX_BYTES);
     size_t *try = calloc(c->nm, sizeof(*try));
     size_t *obs_mirror = calloc(c->nm, sizeof(*obs_mirror)); /* w.obs[i] came from mirror [i] */
-    rh_log_view *view = NULL;
+    rh_log_view *view = NULL, *known = NULL; /* known: the stored checkpoint's kept entries */
     rh_checkpoint ocp; /* the stored checkpoint, parsed */
     memset(&ocp, 0, sizeof(ocp));
     rhine_code code = RHINE_ERR_NOMEM;
@@ -735,6 +736,18 @@ static rhine_code wit_establish(rhine_client *c)
             goto out;
         }
         keep_stored = ocp.size > w.g[gi].size;
+        /* Its entries, kept by the update that stored it: a cache, used only when they are
+         * exactly the stored checkpoint's tree (anything else: read the log as if new). */
+        char kp[PATH_MAX];
+        snprintf(kp, sizeof(kp), "%s/%s", c->state_dir, RH_WIT_ENTRIES_FILE);
+        rh_buf kb;
+        rh_buf_init(&kb, RH_WIT_ENTRIES_MAX);
+        rh_error ke;
+        rh_error_clear(&ke);
+        if (rh_state_read(kp, RH_WIT_ENTRIES_MAX, &kb, &ke) != RH_OK ||
+            rh_log_view_from_entries(kb.data, kb.len, kp, &ocp, &known, &ke) != RH_OK)
+            known = NULL;
+        rh_buf_cleanup(&kb);
     }
     /* The larger of the two trees, read whole and verified against its own signed checkpoint
      * through a mirror that serves it (failover): entries, root and every hash tile. Tiles are
@@ -746,14 +759,26 @@ static rhine_code wit_establish(rhine_client *c)
     rh_error_clear(&le);
     rh_fail(&le, RH_ENET, "no mirror serves the log's tiles");
     const char *lastm = "";
+    if (keep_stored && known) { /* the stored tree itself, verified against it when read */
+        view = known;
+        known = NULL;
+    }
     for (size_t i = 0; i < ntry && !view; i++) {
         log_ctx lx = {c, try[i]};
         rh_log_src src = {log_get, &lx};
         rh_error re;
         rh_error_clear(&re);
         const char *label = c->m[try[i]].label;
-        rc = rh_log_read_note(&src, keep_stored ? &logonly : c->wkeys, big->data, big->len,
-                              label, &view, &re);
+        const rh_log_keys *k = keep_stored ? &logonly : c->wkeys;
+        /* With the kept entries only the new tiles; if the tree then misses the root, read
+         * it whole from the same mirror, which tells a fork from bad bundles. */
+        rc = known ? rh_log_read_after(&src, k, big->data, big->len, label, known, &view, &re)
+                   : RH_ELOG;
+        if (rc == RH_ELOG) {
+            view = NULL;
+            rh_error_clear(&re);
+            rc = rh_log_read_note(&src, k, big->data, big->len, label, &view, &re);
+        }
         if (rc != RH_OK) {
             view = NULL;
             last = rc;
@@ -819,6 +844,7 @@ static rhine_code wit_establish(rhine_client *c)
     code = RHINE_OK;
 out:
     rh_checkpoint_cleanup(&ocp);
+    rh_log_view_free(known);
     rh_log_view_free(view);
     free(try);
     free(obs_mirror);
@@ -834,6 +860,19 @@ static rh_err wit_store(rhine_client *c, rh_error *e)
 {
     if (!c->wnote)
         return RH_OK;
+    /* The entries first: a crash between the two leaves entries the next update finds are not
+     * the stored checkpoint's tree, and reads the log whole. A failure here costs only that. */
+    rh_buf kb;
+    rh_buf_init(&kb, RH_WIT_ENTRIES_MAX);
+    rh_error ke;
+    rh_error_clear(&ke);
+    if (c->wview == NULL || rh_log_view_entries(c->wview, &kb) != RH_OK ||
+        rh_state_write(c->state_dir, RH_WIT_ENTRIES_FILE, kb.data, kb.len, &ke) != RH_OK) {
+        char kp[PATH_MAX];
+        snprintf(kp, sizeof(kp), "%s/%s", c->state_dir, RH_WIT_ENTRIES_FILE);
+        (void)unlink(kp); /* too large, or not written: no stale cache */
+    }
+    rh_buf_cleanup(&kb);
     rh_err rc = rh_state_write(c->state_dir, RH_WIT_STATE_FILE, c->wnote, c->wnotelen, e);
     if (rc == RH_OK) {
         free(c->wnote);

@@ -17,6 +17,11 @@
 /* State directory file holding the last checkpoint the client accepted, with its cosignatures
  * (not "*.json": the metadata loader ignores it). */
 #define RH_WIT_STATE_FILE "log.checkpoint"
+/* State directory file with the entries of the stored checkpoint's tree (one bundle), so that
+ * the next update fetches only the log's new tiles; kept while at most RH_WIT_ENTRIES_MAX
+ * bytes, a cache checked against the stored checkpoint each time it is read. */
+#define RH_WIT_ENTRIES_FILE "log.entries"
+#define RH_WIT_ENTRIES_MAX ((size_t)64 << 20)
 /* State directory file written when the log forked: the stored and the offered checkpoint. */
 #define RH_WIT_EVIDENCE_FILE "log.evidence"
 /* Longest mirror label kept in an observation (longer ones are cut in messages only). */

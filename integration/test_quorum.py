@@ -306,16 +306,22 @@ def test_second_run_consistent_and_checkpoint_advances(procs, tmp_path):
 
 # ---- (f) a mirror serving bad log tiles ------------------------------------------------------
 
-def corrupt_hash_tiles(root: Path) -> int:
-    """Flips the first byte of every hash in every level-0 hash tile under root/log/tile/0 (not
-    the entry bundles): the checkpoint stays as signed, the tiles no longer match it.
-    Returns how many tiles were changed."""
+def corrupt_log_tiles(root: Path) -> int:
+    """Flips the first byte of every hash in every level-0 hash tile under root/log/tile/0, and
+    one byte inside the first entry of every entry bundle: the checkpoint stays as signed, the
+    tiles no longer match it. Returns how many files were changed."""
     n = 0
     for t in sorted((root / "log" / "tile" / "0").rglob("*")):
         if t.is_file():
             b = bytearray(t.read_bytes())
             for i in range(0, len(b), 32):
                 b[i] ^= 0xff
+            t.write_bytes(bytes(b))
+            n += 1
+    for t in sorted((root / "log" / "tile" / "entries").rglob("*")):
+        if t.is_file():
+            b = bytearray(t.read_bytes())
+            b[12] ^= 0x01  # inside the first entry's JSON, after its 2-byte length
             t.write_bytes(bytes(b))
             n += 1
     return n
@@ -339,7 +345,7 @@ def test_bad_tiles_from_one_mirror_are_skipped_not_taken_for_a_fork(procs, tmp_p
     publish(repo, keys, src, {"app.bin": b"two\n"})
     good = mirror(procs, tmp_path, "good", repo, w1, w2)
     liar = mirror(procs, tmp_path, "liar", repo, w1, w2)
-    assert corrupt_hash_tiles(tmp_path / "liar") > 0
+    assert corrupt_log_tiles(tmp_path / "liar") > 0
 
     alone = tmp_path / "alone-state"
     shutil.copytree(state, alone)
@@ -400,3 +406,45 @@ def test_stored_checkpoint_ahead_of_rotated_witnesses_needs_only_the_log_key(pro
     assert (tmp_path / "one.bin").read_bytes() == b"one\n"
     assert (reset / "log.checkpoint").read_bytes() == stored  # the larger one stays
     assert not (reset / "log.evidence").exists()
+
+
+def test_kept_entries_spare_the_whole_tiles_already_verified(procs, tmp_path):
+    """An update keeps the entries of the checkpoint it stores (state/log.entries). Past 256
+    entries the log has whole tiles, which never change: the next update takes their entries
+    from the kept file and fetches only the tiles after them, and the tree of both must still
+    hash to the cosigned checkpoint. Proof: a mirror that no longer serves the first whole tile
+    (bundle and hashes) still serves that client, and not a client without kept entries."""
+    repo, keys, src = make_repo(tmp_path, {"app.bin": b"0\n"})
+    n = 0
+    while checkpoint_size((repo / "log" / "checkpoint").read_bytes()) <= 256:
+        n += 1
+        publish(repo, keys, src, {"app.bin": b"%d\n" % n})
+    w1 = Witness("w1")
+    vkey = (keys / "log.pub").read_text().strip()
+    state = tmp_path / "state"
+    m1 = mirror(procs, tmp_path, "m1", repo, w1)
+    cfg = config(tmp_path, "c1", repo, state, [m1], witnesses_block(vkey, 1, w1))
+    r = run_get("--config", cfg, "update")
+    assert r.returncode == 0, r.stderr
+    first = (state / "log.checkpoint").read_bytes()
+    kept = (state / "log.entries").read_bytes()
+    bundles = sorted((repo / "log" / "tile" / "entries").rglob("*"))
+    assert kept == b"".join(p.read_bytes() for p in bundles if p.is_file() and
+                            (p.name == "000" or p.parent.name == "001.p"))
+
+    publish(repo, keys, src, {"app.bin": b"newest\n"})
+    partial = mirror(procs, tmp_path, "partial", repo, w1)
+    for rel in ("log/tile/entries/000", "log/tile/0/000"):
+        (tmp_path / "partial" / rel).unlink()  # served no more
+    cfg = config(tmp_path, "c2", repo, state, [partial], witnesses_block(vkey, 1, w1))
+    r = run_get("--config", cfg, "fetch", "app.bin", "-o", tmp_path / "out.bin")
+    assert r.returncode == 0, r.stderr
+    assert (tmp_path / "out.bin").read_bytes() == b"newest\n"
+    second = (state / "log.checkpoint").read_bytes()
+    assert checkpoint_size(second) > checkpoint_size(first)
+    assert len((state / "log.entries").read_bytes()) > len(kept)
+
+    fresh = tmp_path / "fresh-state"
+    cfg = config(tmp_path, "c3", repo, fresh, [partial], witnesses_block(vkey, 1, w1))
+    r = run_get("--config", cfg, "fetch", "app.bin", "-o", tmp_path / "fresh.bin")
+    assert r.returncode != 0 and "log/tile/entries/000" in r.stderr, r.stderr

@@ -204,44 +204,55 @@ void rh_log_view_free(rh_log_view *log)
 
 static void hex_of(const uint8_t *h, char out[65]) { rh_hex_encode(h, 32, out); }
 
-/* Splits one bundle of want entries into log->data; leaf-hashes them into the tree. */
-static rh_err take_bundle(rh_log_view *log, rh_buf *b, const char *path, uint64_t first,
-                          unsigned want, size_t *dlen, size_t *dcap, rh_merkle_tree *t,
-                          rebuild *rb, rh_error *e)
+/* Appends entry i (n bytes at p) to log->data and its leaf to the tree (and to rb's levels
+ * when rb is set). RH_OK, RH_ENOMEM or the hash's error. */
+static rh_err view_push(rh_log_view *log, uint64_t i, const uint8_t *p, size_t n, size_t *dlen,
+                        size_t *dcap, rh_merkle_tree *t, rebuild *rb)
 {
-    size_t off = 0;
-    for (unsigned i = 0; i < want; i++) {
-        if (b->len - off < 2)
-            return rh_fail(e, RH_ELOG, "%s: %u entries, the checkpoint needs %u", path, i, want);
-        size_t n = (size_t)b->data[off] << 8 | b->data[off + 1];
-        if (n == 0 || n > b->len - off - 2)
-            return rh_fail(e, RH_ELOG, "%s: entry %u: length %zu is empty or past the end", path,
-                           i, n);
-        const uint8_t *p = b->data + off + 2;
-        if (*dlen + n > *dcap) {
-            size_t nc = *dcap ? *dcap : 4096;
-            while (nc < *dlen + n)
-                nc *= 2;
-            uint8_t *d = realloc(log->data, nc);
-            if (d == NULL)
-                return rh_fail(e, RH_ENOMEM, "%s: out of memory", path);
-            log->data = d;
-            *dcap = nc;
-        }
-        memcpy(log->data + *dlen, p, n);
-        log->off[first + i] = *dlen;
-        *dlen += n;
-        log->off[first + i + 1] = *dlen;
-        uint8_t leaf[32];
-        rh_err rc = rh_merkle_leaf_hash(p, n, leaf);
-        if (rc == RH_OK)
-            rc = rh_merkle_tree_append(t, leaf, on_node, rb);
-        if (rc != RH_OK)
-            return rh_fail(e, rc, "%s: entry %u: cannot hash", path, i);
-        off += 2 + n;
+    if (*dlen + n > *dcap) {
+        size_t nc = *dcap ? *dcap : 4096;
+        while (nc < *dlen + n)
+            nc *= 2;
+        uint8_t *d = realloc(log->data, nc);
+        if (d == NULL)
+            return RH_ENOMEM;
+        log->data = d;
+        *dcap = nc;
     }
-    if (off != b->len)
-        return rh_fail(e, RH_ELOG, "%s: %zu bytes after entry %u", path, b->len - off, want);
+    memcpy(log->data + *dlen, p, n);
+    log->off[i] = *dlen;
+    *dlen += n;
+    log->off[i + 1] = *dlen;
+    uint8_t leaf[32];
+    rh_err rc = rh_merkle_leaf_hash(p, n, leaf);
+    if (rc == RH_OK)
+        rc = rh_merkle_tree_append(t, leaf, rb != NULL ? on_node : NULL, rb);
+    return rc;
+}
+
+/* Splits want entries (2-byte big-endian length, then the bytes) off b from *off into
+ * log->data, entries first.. on; leaf-hashes them into the tree. */
+static rh_err take_entries(rh_log_view *log, const rh_buf *b, size_t *off, const char *path,
+                           uint64_t first, uint64_t want, size_t *dlen, size_t *dcap,
+                           rh_merkle_tree *t, rebuild *rb, rh_error *e)
+{
+    for (uint64_t i = 0; i < want; i++) {
+        if (b->len - *off < 2)
+            return rh_fail(e, RH_ELOG, "%s: %llu entries, the checkpoint needs %llu", path,
+                           (unsigned long long)i, (unsigned long long)want);
+        size_t n = (size_t)b->data[*off] << 8 | b->data[*off + 1];
+        if (n == 0 || n > b->len - *off - 2)
+            return rh_fail(e, RH_ELOG, "%s: entry %llu: length %zu is empty or past the end",
+                           path, (unsigned long long)i, n);
+        rh_err rc = view_push(log, first + i, b->data + *off + 2, n, dlen, dcap, t, rb);
+        if (rc != RH_OK)
+            return rh_fail(e, rc, "%s: entry %llu: %s", path, (unsigned long long)i,
+                           rc == RH_ENOMEM ? "out of memory" : "cannot hash");
+        *off += 2 + n;
+    }
+    if (*off != b->len)
+        return rh_fail(e, RH_ELOG, "%s: %zu bytes after entry %llu", path, b->len - *off,
+                       (unsigned long long)want);
     return RH_OK;
 }
 
@@ -257,8 +268,11 @@ rh_err rh_log_read(const rh_log_src *src, const rh_log_keys *keys, rh_log_view *
     return rc;
 }
 
-rh_err rh_log_read_note(const rh_log_src *src, const rh_log_keys *keys, const uint8_t *cpnote,
-                        size_t cplen, const char *cpsrc, rh_log_view **out, rh_error *e)
+/* rh_log_read_note, and rh_log_read_after with known (entries of whole tiles taken from it
+ * instead of fetched) and without the hash tiles. */
+static rh_err read_tree(const rh_log_src *src, const rh_log_keys *keys, const uint8_t *cpnote,
+                        size_t cplen, const char *cpsrc, const rh_log_view *known, bool tiles,
+                        rh_log_view **out, rh_error *e)
 {
     rh_log_view *log = calloc(1, sizeof *log);
     rebuild rb;
@@ -290,7 +304,7 @@ rh_err rh_log_read_note(const rh_log_src *src, const rh_log_keys *keys, const ui
     }
     log->off = calloc((size_t)log->size + 1, sizeof *log->off);
     log->ent = calloc((size_t)log->size + 1, sizeof *log->ent);
-    for (unsigned l = 0; l < RH_LOGV_TILE_LEVELS; l++) {
+    for (unsigned l = 0; tiles && l < RH_LOGV_TILE_LEVELS; l++) {
         uint64_t full;
         unsigned part;
         rh_tile_count(log->size, l, &full, &part);
@@ -305,11 +319,22 @@ rh_err rh_log_read_note(const rh_log_src *src, const rh_log_keys *keys, const ui
         rc = rh_fail(e, RH_ENOMEM, "log: out of memory");
         goto out;
     }
+    /* Entries of whole tiles the caller already holds, verified against an earlier checkpoint:
+     * taken as they are (the root below decides whether this tree begins with them). */
+    uint64_t k0 = known != NULL ? (known->size < log->size ? known->size : log->size) : 0;
+    k0 -= k0 % RH_TILE_WIDTH;
+    for (uint64_t i = 0; i < k0; i++) {
+        if ((rc = view_push(log, i, known->data + known->off[i], known->off[i + 1] - known->off[i],
+                            &dlen, &dcap, &t, tiles ? &rb : NULL)) != RH_OK) {
+            rc = rh_fail(e, rc, "log: %s", rc == RH_ENOMEM ? "out of memory" : "cannot hash");
+            goto out;
+        }
+    }
     /* Entry bundles: the leaves. */
     uint64_t full;
     unsigned part;
     rh_tile_count(log->size, 0, &full, &part);
-    for (uint64_t i = 0; i <= full; i++) {
+    for (uint64_t i = k0 / RH_TILE_WIDTH; i <= full; i++) {
         unsigned w = i < full ? RH_TILE_WIDTH : part;
         if (w == 0)
             break;
@@ -320,8 +345,8 @@ rh_err rh_log_read_note(const rh_log_src *src, const rh_log_keys *keys, const ui
         }
         snprintf(path, sizeof path, "log/%s", rel);
         if ((rc = src->get(src->ctx, path, RH_LOGV_MAX_BUNDLE, &b, e)) != RH_OK ||
-            (rc = take_bundle(log, &b, path, i * RH_TILE_WIDTH, w, &dlen, &dcap, &t, &rb, e)) !=
-                RH_OK)
+            (rc = take_entries(log, &b, &(size_t){0}, path, i * RH_TILE_WIDTH, w, &dlen, &dcap,
+                               &t, tiles ? &rb : NULL, e)) != RH_OK)
             goto out;
     }
     /* RFC 9162 2.1.1: the root of the entries must be the checkpoint's. */
@@ -339,7 +364,7 @@ rh_err rh_log_read_note(const rh_log_src *src, const rh_log_keys *keys, const ui
         goto out;
     }
     /* Every hash tile, byte for byte. */
-    for (unsigned l = 0; l < RH_LOGV_TILE_LEVELS; l++) {
+    for (unsigned l = 0; tiles && l < RH_LOGV_TILE_LEVELS; l++) {
         rh_tile_count(log->size, l, &full, &part);
         for (uint64_t i = 0; i <= full; i++) {
             unsigned w = i < full ? RH_TILE_WIDTH : part;
@@ -387,6 +412,80 @@ out:
         free(rb.lv[l].h);
     rh_buf_cleanup(&note);
     rh_buf_cleanup(&b);
+    rh_log_view_free(log);
+    return rc;
+}
+
+rh_err rh_log_read_note(const rh_log_src *src, const rh_log_keys *keys, const uint8_t *cpnote,
+                        size_t cplen, const char *cpsrc, rh_log_view **out, rh_error *e)
+{
+    return read_tree(src, keys, cpnote, cplen, cpsrc, NULL, true, out, e);
+}
+
+rh_err rh_log_read_after(const rh_log_src *src, const rh_log_keys *keys, const uint8_t *cpnote,
+                         size_t cplen, const char *cpsrc, const rh_log_view *known,
+                         rh_log_view **out, rh_error *e)
+{
+    return read_tree(src, keys, cpnote, cplen, cpsrc, known, false, out, e);
+}
+
+rh_err rh_log_view_entries(const rh_log_view *log, rh_buf *out)
+{
+    for (uint64_t i = 0; i < log->size; i++) {
+        size_t n = log->off[i + 1] - log->off[i];
+        uint8_t len2[2] = {(uint8_t)(n >> 8), (uint8_t)n};
+        rh_err rc = rh_buf_append(out, len2, 2);
+        if (rc == RH_OK)
+            rc = rh_buf_append(out, log->data + log->off[i], n);
+        if (rc != RH_OK)
+            return rc;
+    }
+    return RH_OK;
+}
+
+rh_err rh_log_view_from_entries(const uint8_t *p, size_t len, const char *src,
+                                const rh_checkpoint *cp, rh_log_view **out, rh_error *e)
+{
+    if (cp->size > RH_LOGV_MAX_ENTRIES)
+        return rh_fail(e, RH_ETOOBIG, "%s: %llu entries, a verifier replays at most %llu", src,
+                       (unsigned long long)cp->size, (unsigned long long)RH_LOGV_MAX_ENTRIES);
+    rh_log_view *log = calloc(1, sizeof *log);
+    rh_merkle_tree t;
+    rh_merkle_tree_init(&t);
+    size_t dlen = 0, dcap = 0;
+    rh_err rc = RH_OK;
+    if (log == NULL || (log->off = calloc((size_t)cp->size + 1, sizeof *log->off)) == NULL ||
+        (log->ent = calloc((size_t)cp->size + 1, sizeof *log->ent)) == NULL) {
+        rc = rh_fail(e, RH_ENOMEM, "%s: out of memory", src);
+        goto out;
+    }
+    memcpy(log->cp.origin, cp->origin, sizeof log->cp.origin);
+    log->cp.size = log->size = cp->size;
+    memcpy(log->cp.root, cp->root, 32);
+    rh_buf b = {(uint8_t *)p, len, len, len}; /* read only */
+    if ((rc = take_entries(log, &b, &(size_t){0}, src, 0, cp->size, &dlen, &dcap, &t, NULL, e)) !=
+        RH_OK)
+        goto out;
+    uint8_t root[32];
+    if ((rc = rh_merkle_tree_root(&t, root)) != RH_OK) {
+        rc = rh_fail(e, rc, "%s: cannot hash", src);
+        goto out;
+    }
+    if (!rh_ct_equal(root, cp->root, 32)) {
+        rc = rh_fail(e, RH_ELOG, "%s: its %llu entries are not the checkpoint's", src,
+                     (unsigned long long)cp->size);
+        goto out;
+    }
+    for (uint64_t i = 0; i < log->size; i++) {
+        char s[64];
+        snprintf(s, sizeof s, "%s: entry %llu", src, (unsigned long long)i);
+        if ((rc = rh_log_entry_parse(log->data + log->off[i], log->off[i + 1] - log->off[i], s,
+                                     &log->ent[i], e)) != RH_OK)
+            goto out;
+    }
+    *out = log;
+    log = NULL;
+out:
     rh_log_view_free(log);
     return rc;
 }

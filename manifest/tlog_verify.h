@@ -92,6 +92,27 @@ rh_err rh_log_read(const rh_log_src *src, const rh_log_keys *keys, rh_log_view *
 rh_err rh_log_read_note(const rh_log_src *src, const rh_log_keys *keys, const uint8_t *cpnote,
                         size_t cplen, const char *cpsrc, rh_log_view **out, rh_error *e)
     __attribute__((warn_unused_result));
+/* The same for a reader that keeps the entries it verified before (known, from an earlier
+ * checkpoint of this log; may be NULL): the entries of every whole tile known holds are taken
+ * from it, only the bundles from there on are fetched, and the tree of both must hash to the
+ * checkpoint's root. A known that is not this log's prefix fails that check (RH_ELOG): then
+ * only a read without it (rh_log_read_note) tells a fork from a source serving bad bundles.
+ * Hash tiles are not read: the root decides (a client's use; a mirror that serves the tiles
+ * compares them with rh_log_read_note). Returns as rh_log_read_note. */
+rh_err rh_log_read_after(const rh_log_src *src, const rh_log_keys *keys, const uint8_t *cpnote,
+                         size_t cplen, const char *cpsrc, const rh_log_view *known,
+                         rh_log_view **out, rh_error *e) __attribute__((warn_unused_result));
+/* Appends the view's entries to out as one bundle (each a 2-byte big-endian length and the
+ * bytes), to keep them. RH_OK, RH_ENOMEM or RH_ETOOBIG (out's max). */
+rh_err rh_log_view_entries(const rh_log_view *log, rh_buf *out)
+    __attribute__((warn_unused_result));
+/* A view of cp's tree from entries kept by rh_log_view_entries (src names them): exactly
+ * cp->size entries, whose tree must hash to cp->root; each parsed. The view has cp's origin,
+ * size and root and no note. Returns RH_OK, RH_ELOG (not cp's entries, or malformed),
+ * RH_EPARSE (an entry), RH_ETOOBIG, RH_ENOMEM. */
+rh_err rh_log_view_from_entries(const uint8_t *p, size_t len, const char *src,
+                                const rh_checkpoint *cp, rh_log_view **out, rh_error *e)
+    __attribute__((warn_unused_result));
 void rh_log_view_free(rh_log_view *log); /* accepts NULL */
 
 /* The RFC 9162 root of the view's first size entries (size <= log->size): what a smaller

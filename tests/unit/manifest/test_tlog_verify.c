@@ -263,6 +263,73 @@ static void test_view_prefix_root(void **state)
     assert_int_equal(rh_log_view_prefix_root(&v, 9, got), RH_EINVAL);
 }
 
+/* Kept entries: 300 canonical entries (past one tile) as one bundle become a view of their
+ * checkpoint's tree and back, byte for byte; the wrong root, a short bundle, trailing bytes or
+ * the wrong count are refused. */
+static void test_view_from_kept_entries(void **state)
+{
+    (void)state;
+    enum { N = 300 };
+    rh_buf bundle;
+    rh_buf_init(&bundle, 1 << 20);
+    rh_merkle_tree t;
+    rh_merkle_tree_init(&t);
+    for (int i = 0; i < N; i++) {
+        char en[256];
+        int n = snprintf(en, sizeof en, "{\"length\":%d,\"role\":\"targets\",\"sha256\":\"%s\","
+                         "\"version\":%d}", 100 + i, SAMPLE_SHA, i + 1);
+        uint8_t len2[2] = {(uint8_t)(n >> 8), (uint8_t)n}, leaf[32];
+        assert_int_equal(rh_buf_append(&bundle, len2, 2), RH_OK);
+        assert_int_equal(rh_buf_append(&bundle, en, (size_t)n), RH_OK);
+        assert_int_equal(rh_merkle_leaf_hash(en, (size_t)n, leaf), RH_OK);
+        assert_int_equal(rh_merkle_tree_append(&t, leaf, NULL, NULL), RH_OK);
+    }
+    rh_checkpoint cp;
+    memset(&cp, 0, sizeof cp);
+    snprintf(cp.origin, sizeof cp.origin, "example.com/log");
+    cp.size = N;
+    assert_int_equal(rh_merkle_tree_root(&t, cp.root), RH_OK);
+    rh_error e;
+    rh_error_clear(&e);
+    rh_log_view *v = NULL;
+    assert_int_equal(rh_log_view_from_entries(bundle.data, bundle.len, "log.entries", &cp, &v, &e),
+                     RH_OK);
+    assert_int_equal(v->size, N);
+    assert_int_equal(v->ent[N - 1].version, N);
+    assert_int_equal(v->ent[7].length, 107);
+    assert_non_null(rh_log_view_find(v, "targets", 256, NULL));
+    rh_buf again;
+    rh_buf_init(&again, 1 << 20);
+    assert_int_equal(rh_log_view_entries(v, &again), RH_OK);
+    assert_int_equal(again.len, bundle.len);
+    assert_memory_equal(again.data, bundle.data, bundle.len);
+    uint8_t r[32];
+    assert_int_equal(rh_log_view_prefix_root(v, N, r), RH_OK);
+    assert_memory_equal(r, cp.root, 32);
+    rh_log_view_free(v);
+    v = NULL;
+    /* Refused: another root, a bundle cut short, bytes after the last entry, one entry
+     * fewer than the bundle holds. */
+    cp.root[0] ^= 1;
+    assert_int_equal(rh_log_view_from_entries(bundle.data, bundle.len, "log.entries", &cp, &v, &e),
+                     RH_ELOG);
+    assert_non_null(strstr(e.msg, "log.entries: its 300 entries are not the checkpoint's"));
+    cp.root[0] ^= 1;
+    assert_int_equal(
+        rh_log_view_from_entries(bundle.data, bundle.len - 1, "log.entries", &cp, &v, &e),
+        RH_ELOG);
+    assert_int_equal(rh_buf_append(&bundle, "x", 1), RH_OK);
+    assert_int_equal(rh_log_view_from_entries(bundle.data, bundle.len, "log.entries", &cp, &v, &e),
+                     RH_ELOG);
+    bundle.len--;
+    cp.size = N - 1;
+    assert_int_equal(rh_log_view_from_entries(bundle.data, bundle.len, "log.entries", &cp, &v, &e),
+                     RH_ELOG);
+    assert_null(v);
+    rh_buf_cleanup(&again);
+    rh_buf_cleanup(&bundle);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -270,6 +337,7 @@ int main(void)
         cmocka_unit_test(test_entry_rejects),
         cmocka_unit_test(test_checkpoint_quorum),
         cmocka_unit_test(test_view_prefix_root),
+        cmocka_unit_test(test_view_from_kept_entries),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
