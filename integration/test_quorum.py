@@ -448,3 +448,48 @@ def test_kept_entries_spare_the_whole_tiles_already_verified(procs, tmp_path):
     cfg = config(tmp_path, "c3", repo, fresh, [partial], witnesses_block(vkey, 1, w1))
     r = run_get("--config", cfg, "fetch", "app.bin", "-o", tmp_path / "fresh.bin")
     assert r.returncode != 0 and "log/tile/entries/000" in r.stderr, r.stderr
+
+
+def test_fork_behind_the_stored_checkpoint_is_proven_from_the_kept_entries(procs, tmp_path):
+    """The witnesses cosign a checkpoint smaller than the stored one, of another history under
+    the same log key. No mirror serves the stored tree, but the client kept its entries: their
+    first entries give the cosigned size another root, which proves the fork (exit 4, both
+    notes kept). A client that kept no entries cannot read the stored tree anywhere: it refuses
+    with a verification error and accuses nobody. (Devices whose metadata was reset but which
+    kept their log state, so that no rollback check comes first.)"""
+    repo, keys, src = tmp_path / "repo", tmp_path / "keys", tmp_path / "src"
+    origin("init", "--repo", repo, "--keys", keys)  # the shared history
+    fork = tmp_path / "fork"
+    shutil.copytree(tmp_path, fork, ignore=shutil.ignore_patterns("fork", "*.ports"))
+    publish(repo, keys, src, {"app.bin": b"honest one\n"})
+    publish(repo, keys, src, {"app.bin": b"honest two\n"})
+    w1, w2 = Witness("w1"), Witness("w2")
+    vkey = (keys / "log.pub").read_text().strip()
+    state = tmp_path / "state"
+    m1 = mirror(procs, tmp_path, "m1", repo, w1, w2)
+    cfg = config(tmp_path, "c1", repo, state, [m1], witnesses_block(vkey, 2, w1, w2))
+    assert run_get("--config", cfg, "update").returncode == 0
+    stored = (state / "log.checkpoint").read_bytes()
+
+    publish(fork / "repo", fork / "keys", fork / "src", {"app.bin": b"other history\n"})
+    other = (fork / "repo" / "log" / "checkpoint").read_bytes()
+    assert checkpoint_size(other) < checkpoint_size(stored)
+    m2 = mirror(procs, tmp_path, "m2", fork / "repo", w1, w2)
+    for name, keep in (("kept", True), ("none", False)):
+        st = tmp_path / f"{name}-state"
+        st.mkdir()
+        (st / "log.checkpoint").write_bytes(stored)
+        if keep:
+            shutil.copy(state / "log.entries", st / "log.entries")
+        cfg = config(tmp_path, f"c-{name}", repo, st, [m2], witnesses_block(vkey, 2, w1, w2))
+        r = run_get("--config", cfg, "fetch", "app.bin", "-o", tmp_path / f"{name}.bin")
+        assert not (tmp_path / f"{name}.bin").exists()
+        assert (st / "log.checkpoint").read_bytes() == stored
+        if keep:
+            assert r.returncode == EXIT_LOG_FORK, r.stderr
+            assert "log inconsistent" in r.stderr and "the first" in r.stderr, r.stderr
+            ev = (st / "log.evidence").read_bytes()
+            assert note_text(stored) in ev and note_text(other) in ev
+        else:
+            assert r.returncode not in (0, EXIT_LOG_FORK), r.stderr
+            assert not (st / "log.evidence").exists()
