@@ -735,6 +735,28 @@ static rhine_code wit_establish(rhine_client *c)
             code = RHINE_ERR_IO;
             goto out;
         }
+        rh_checkpoint ccp;
+        memset(&ccp, 0, sizeof(ccp));
+        rh_error pe;
+        rh_error_clear(&pe);
+        rc = rh_checkpoint_parse(w.g[gi].text, w.g[gi].textlen, "log/checkpoint", &ccp, &pe);
+        bool same_log = rc == RH_OK && strcmp(ccp.origin, ocp.origin) == 0;
+        if (rc == RH_OK && !same_log) /* both signed by the log key: no append-only history */
+            snprintf(c->werr, sizeof(c->werr),
+                     "log inconsistent: the checkpoint stored in %s is of log \"%s\", the one "
+                     "cosigned by the witnesses of log \"%s\"; both kept in %s/%s",
+                     path, ocp.origin, ccp.origin, c->state_dir, RH_WIT_EVIDENCE_FILE);
+        rh_checkpoint_cleanup(&ccp);
+        if (rc != RH_OK) { /* rh_wit_choose parsed it already: only out of memory */
+            snprintf(c->werr, sizeof(c->werr), "%s", pe.msg);
+            code = map_err(rc);
+            goto out;
+        }
+        if (!same_log) {
+            write_evidence(c, &old, &cur, "the two checkpoints name different logs");
+            code = RHINE_ERR_LOG_FORK;
+            goto out;
+        }
         keep_stored = ocp.size > w.g[gi].size;
         /* Its entries, kept by the update that stored it: a cache, used only when they are
          * exactly the stored checkpoint's tree (anything else: read the log as if new). */
@@ -749,17 +771,22 @@ static rhine_code wit_establish(rhine_client *c)
             known = NULL;
         rh_buf_cleanup(&kb);
     }
-    /* The larger of the two trees, read whole and verified against its own signed checkpoint
-     * through a mirror that serves it (failover): entries, root and every hash tile. Tiles are
-     * not signed, so a mirror serving bad ones is only skipped, never taken for a fork. The
-     * stored checkpoint was accepted with the quorum of its day: it needs the log key alone. */
+    /* The larger of the two trees, verified against its own signed checkpoint: the kept
+     * entries when they are that tree, else read through a mirror that serves it (failover):
+     * whole (entries, root and every hash tile), or with the kept entries only the bundles
+     * after them. Tiles are not signed, so a mirror serving bad ones is only skipped, never
+     * taken for a fork. The stored checkpoint was accepted with the quorum of its day: it
+     * needs the log key alone. */
     const rh_buf *big = keep_stored ? &old : &cur;
     rh_err last = RH_ENET;
     rh_error le;
     rh_error_clear(&le);
     rh_fail(&le, RH_ENET, "no mirror serves the log's tiles");
     const char *lastm = "";
-    if (keep_stored && known) { /* the stored tree itself, verified against it when read */
+    /* The stored tree itself (verified against the stored checkpoint when read): the larger
+     * one, or the cosigned one when both checkpoints are the same. */
+    if (known && (keep_stored || (ocp.size == w.g[gi].size &&
+                                  rh_ct_equal(ocp.root, w.g[gi].root, sizeof(ocp.root))))) {
         view = known;
         known = NULL;
     }
@@ -789,6 +816,8 @@ static rhine_code wit_establish(rhine_client *c)
                 break;
         }
     }
+    rh_log_view_free(known); /* its entries are in view now, or no mirror served the rest */
+    known = NULL;
     if (!view) {
         snprintf(c->werr, sizeof(c->werr), "log: %s%s%s", lastm, lastm[0] ? ": " : "", le.msg);
         code = last == RH_ELOG ? RHINE_ERR_VERIFY
@@ -801,7 +830,7 @@ static rhine_code wit_establish(rhine_client *c)
          * two signed checkpoints, and the entries behind the larger, are the evidence. */
         uint64_t small = keep_stored ? w.g[gi].size : ocp.size;
         const uint8_t *want = keep_stored ? w.g[gi].root : ocp.root;
-        uint8_t got[32];
+        uint8_t got[32] = {0};
         if ((rc = rh_log_view_prefix_root(view, small, got)) != RH_OK &&
             rc != RH_EINVAL) {
             snprintf(c->werr, sizeof(c->werr), "log: cannot hash");

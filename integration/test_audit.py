@@ -184,6 +184,10 @@ def test_consistency_append_only_and_rewritten(world):
     rc, out = audit("--log-key", vk, "consistency", old, url)
     assert rc == 1, out
     assert "the log was rewritten" in out and "evidence: old checkpoint" in out, out
+    # both signed checkpoints are printed: the old one and the one served now
+    assert old.read_text().split("\n\n")[0] in out, out
+    cur = (world["repo"] / "log" / "checkpoint").read_text()
+    assert "evidence: current checkpoint" in out and cur.split("\n\n")[0] in out, out
     # A shrunk log.
     big = world["tmp"] / "big-checkpoint"
     shutil.copy(world["repo"] / "log" / "checkpoint", big)

@@ -493,3 +493,36 @@ def test_fork_behind_the_stored_checkpoint_is_proven_from_the_kept_entries(procs
         else:
             assert r.returncode not in (0, EXIT_LOG_FORK), r.stderr
             assert not (st / "log.evidence").exists()
+
+
+def test_cosigned_checkpoint_of_another_log_name_is_refused_as_inconsistent(procs, tmp_path):
+    """The log key signs a checkpoint whose origin line names another log: with the stored
+    checkpoint it cannot be one append-only history (exit 4, both notes kept), whatever its
+    tree. Its size and root here are those of the real next checkpoint."""
+    from cryptography.hazmat.primitives.serialization import load_pem_private_key
+    repo, keys, src = make_repo(tmp_path, {"app.bin": b"one\n"})
+    w1, w2 = Witness("w1"), Witness("w2")
+    vkey = (keys / "log.pub").read_text().strip()
+    state = tmp_path / "state"
+    m1 = mirror(procs, tmp_path, "m1", repo, w1, w2)
+    cfg = config(tmp_path, "c1", repo, state, [m1], witnesses_block(vkey, 2, w1, w2))
+    assert run_get("--config", cfg, "update").returncode == 0
+    stored = (state / "log.checkpoint").read_bytes()
+
+    publish(repo, keys, src, {"app.bin": b"two\n"})
+    real = note_text((repo / "log" / "checkpoint").read_bytes())
+    name, keyid_hex, _ = vkey.split("+")
+    text = b"other.example/log\n" + real.split(b"\n", 1)[1]
+    sk = load_pem_private_key((keys / "online" / "log.pem").read_bytes(), None)
+    line = "\u2014 %s %s\n" % (name, base64.b64encode(bytes.fromhex(keyid_hex) +
+                                                     sk.sign(text)).decode())
+    m2 = mirror(procs, tmp_path, "m2", repo, w1, w2, note=text + b"\n" + line.encode())
+    cfg = config(tmp_path, "c2", repo, state, [m2], witnesses_block(vkey, 2, w1, w2))
+    r = run_get("--config", cfg, "fetch", "app.bin", "-o", tmp_path / "out.bin")
+    assert r.returncode == EXIT_LOG_FORK, r.stderr
+    assert 'is of log "rhine.example/log", the one cosigned by the witnesses of log ' \
+        '"other.example/log"' in r.stderr, r.stderr
+    ev = (state / "log.evidence").read_bytes()
+    assert note_text(stored) in ev and text in ev
+    assert (state / "log.checkpoint").read_bytes() == stored
+    assert not (tmp_path / "out.bin").exists()

@@ -581,10 +581,13 @@ rh_err rh_log_consistency(const rh_log_src *src, const rh_log_keys *keys,
     rh_buf note;
     rh_buf_init(&note, RH_NOTE_MAX_BYTES);
     rh_err rc = src->get(src->ctx, "log/checkpoint", RH_NOTE_MAX_BYTES, &note, e);
-    if (rc == RH_OK)
-        rc = rh_log_consistency_notes(src, keys, old_note, old_len, note.data, note.len, e);
-    if (rc == RH_OK && cur_note != NULL && rh_buf_append(cur_note, note.data, note.len) != RH_OK)
+    if (rc != RH_OK)
+        goto out;
+    rc = rh_log_consistency_notes(src, keys, old_note, old_len, note.data, note.len, e);
+    /* The note as served, whatever the verdict: with RH_ELOG it is half the evidence. */
+    if (cur_note != NULL && rh_buf_append(cur_note, note.data, note.len) != RH_OK && rc == RH_OK)
         rc = rh_fail(e, RH_ENOMEM, "log/checkpoint: out of memory");
+out:
     rh_buf_cleanup(&note);
     return rc;
 }

@@ -131,11 +131,12 @@ const rh_log_entry *rh_log_view_find(const rh_log_view *log, const char *role, u
  * log/checkpoint, with an RFC 9162 consistency proof built from the current hash tiles and
  * verified against both roots. Tiles are not signed: when the proof fails for a larger tree,
  * the current tree is read whole (rh_log_read_note) and decides. cur_note (optional) receives
- * the current checkpoint as served. Returns RH_OK; RH_ELOG only when proven (shrunk, or
+ * the current checkpoint as served, whatever the verdict, once it was fetched. Returns RH_OK; RH_ELOG only when proven (shrunk, or
  * rewritten: two signed roots of one size, or a verified larger tree whose first entries give
  * another root: both checkpoints are the evidence); RH_EHASH when the tiles or entries served
- * are not the signed log's (the source's fault: nothing proven); RH_ESIG; RH_EPARSE;
- * RH_ENOTFOUND / RH_ENET; RH_ENOMEM. */
+ * are not the signed log's (the source's fault: nothing proven); RH_ESIG; RH_EPARSE (a
+ * checkpoint, or an entry of a tree read whole); RH_ENOTFOUND / RH_ENET; RH_ETOOBIG (a tree
+ * past RH_LOGV_MAX_ENTRIES, a file past its bound); RH_ENOMEM. */
 rh_err rh_log_consistency(const rh_log_src *src, const rh_log_keys *keys,
                             const uint8_t *old_note, size_t old_len, rh_buf *cur_note,
                             rh_error *e) __attribute__((warn_unused_result));
