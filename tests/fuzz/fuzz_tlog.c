@@ -1,7 +1,7 @@
 /* fuzz_tlog.c -- libFuzzer target: what mirrors and clients read from a log they do not trust:
  * signed notes and checkpoints, log entries, and a whole log replay (entry bundles and hash tiles
  * carved from the input under a checkpoint the harness signs, so the replay code past the
- * signature check is reached). Every rejection must carry a message; nothing may crash or leak. */
+ * signature check is reached), and the same bundle as a client's kept entries. Every rejection must carry a message; nothing may crash or leak. */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -97,6 +97,28 @@ static void replay(const uint8_t *data, size_t size)
                 abort();
     }
     rh_log_view_free(v);
+    /* The same bytes as entries a client kept (one bundle): read back byte for byte, and as
+     * the known part of a read that fetches only what follows them. */
+    rh_log_view *k = NULL;
+    rh_error_clear(&e);
+    rc = rh_log_view_from_entries(c.bundle, c.bundlelen, "kept", &cp, &k, &e);
+    check_failure(rc, &e);
+    if (rc == RH_OK) {
+        rh_buf b;
+        rh_buf_init(&b, c.bundlelen + 16);
+        if (rh_log_view_entries(k, &b) != RH_OK || b.len != c.bundlelen ||
+            (b.len > 0 && memcmp(b.data, c.bundle, b.len) != 0))
+            abort();
+        rh_buf_cleanup(&b);
+        rh_log_view *v2 = NULL;
+        rh_error_clear(&e);
+        rc = rh_log_read_after(&src, &keys, note.data, note.len, "cp", k, &v2, &e);
+        check_failure(rc, &e);
+        if (rc == RH_OK && v2->size != cp.size)
+            abort();
+        rh_log_view_free(v2);
+    }
+    rh_log_view_free(k);
     rh_buf_cleanup(&note);
 }
 
