@@ -377,8 +377,10 @@ static rh_err read_tree(const rh_log_src *src, const rh_log_keys *keys, const ui
             }
             snprintf(path, sizeof path, "log/%s", rel);
             if ((rc = src->get(src->ctx, path, (size_t)w * 32, &b, e)) != RH_OK) {
-                if (rc == RH_ETOOBIG)
+                if (rc == RH_ETOOBIG) { /* the source's "too big" is a tile that is wrong */
+                    rh_error_clear(e);
                     rc = rh_fail(e, RH_ELOG, "%s: longer than %u hashes", path, w);
+                }
                 goto out;
             }
             if (b.len != (size_t)w * 32) {
