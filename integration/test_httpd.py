@@ -439,15 +439,17 @@ def read_frames(sock, timeout=5.0, stop_type=7):
     return frames
 
 
-def split_frames(buf):
-    """The complete frames at the start of buf: ([(type, flags, stream, payload length)], rest)."""
+def split_frames(buf, payloads=False):
+    """The complete frames at the start of buf: ([(type, flags, stream, payload length, or the
+    payload itself with payloads=True)], rest)."""
     frames, pos = [], 0
     while len(buf) - pos >= 9:
         n = int.from_bytes(buf[pos:pos + 3], "big")
         if len(buf) - pos < 9 + n:
             break
         sid = int.from_bytes(buf[pos + 5:pos + 9], "big") & 0x7fffffff
-        frames.append((buf[pos + 3], buf[pos + 4], sid, n))
+        frames.append((buf[pos + 3], buf[pos + 4], sid,
+                       buf[pos + 9:pos + 9 + n] if payloads else n))
         pos += 9 + n
     return frames, buf[pos:]
 
@@ -533,18 +535,12 @@ def test_h2_etag_stays_out_of_the_hpack_table(srv):
             b = s.recv(65536)
             if not b:
                 break
-            buf += b
-            while len(buf) >= 9:
-                n = int.from_bytes(buf[:3], "big")
-                if len(buf) < 9 + n:
-                    break
-                ftype, flags = buf[3], buf[4]
-                sid = int.from_bytes(buf[5:9], "big") & 0x7fffffff
+            frames, buf = split_frames(buf + b, payloads=True)
+            for ftype, flags, sid, payload in frames:
                 if ftype == 1:
                     assert flags & 0x4, "the response headers fit one HEADERS frame"
                     assert not flags & 0x28, "no padding, no priority"
-                    blocks[sid] = buf[9:9 + n]
-                buf = buf[9 + n:]
+                    blocks[sid] = payload
     assert sorted(blocks) == [1, 3, 5, 7]
     for sid, block in blocks.items():
         reps = hpack_representations(block)

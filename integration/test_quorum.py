@@ -202,16 +202,40 @@ def test_split_view_refused_by_quorum_2_accepted_by_quorum_1(procs, tmp_path):
 
 # ---- (c) an unlogged release -----------------------------------------------------------------
 
-def test_unlogged_release_refused(procs, tmp_path):
-    repo, keys, src = make_repo(tmp_path, {"app.bin": b"release one\n"})
+def witnessed_client(procs, tmp_path, repo, keys):
+    """A mirror serving repo with the cosignatures of witnesses w1 and w2, and a client (quorum
+    2) that updated from it. Returns (w1, w2, the log's vkey, the client's state directory, its
+    stored checkpoint)."""
     w1, w2 = Witness("w1"), Witness("w2")
     vkey = (keys / "log.pub").read_text().strip()
     state = tmp_path / "state"
-    a1 = mirror(procs, tmp_path, "m1", repo, w1, w2)
-    cfg = config(tmp_path, "c1", repo, state, [a1], witnesses_block(vkey, 2, w1, w2))
-    assert run_get("--config", cfg, "update").returncode == 0
+    m1 = mirror(procs, tmp_path, "m1", repo, w1, w2)
+    cfg = config(tmp_path, "c1", repo, state, [m1], witnesses_block(vkey, 2, w1, w2))
+    r = run_get("--config", cfg, "update")
+    assert r.returncode == 0, r.stderr
+    return w1, w2, vkey, state, (state / "log.checkpoint").read_bytes()
+
+
+def witnessed_release_one(procs, tmp_path):
+    """Release one, and witnessed_client's mirror and client: (repo, keys, src, w1, w2, vkey,
+    state, stored checkpoint)."""
+    repo, keys, src = make_repo(tmp_path, {"app.bin": b"one\n"})
+    return (repo, keys, src) + witnessed_client(procs, tmp_path, repo, keys)
+
+
+def shared_history_and_a_fork(tmp_path):
+    """A repository after init only, and a copy of it under tmp_path/fork (repo, keys, src):
+    the same log key, the same first entries, two histories from there on."""
+    repo, keys, src = tmp_path / "repo", tmp_path / "keys", tmp_path / "src"
+    origin("init", "--repo", repo, "--keys", keys)
+    fork = tmp_path / "fork"
+    shutil.copytree(tmp_path, fork, ignore=shutil.ignore_patterns("fork", "*.ports"))
+    return repo, keys, src, fork
+
+
+def test_unlogged_release_refused(procs, tmp_path):
+    repo, keys, src, w1, w2, vkey, state, stored = witnessed_release_one(procs, tmp_path)
     before = {r: version_of(state, r) for r in ("timestamp", "snapshot", "targets")}
-    stored = (state / "log.checkpoint").read_bytes()
 
     # The origin publishes with its log key moved away: signed, valid, not logged.
     key = keys / "online" / "log.pem"
@@ -239,19 +263,9 @@ def test_unlogged_release_refused(procs, tmp_path):
 # ---- (d) a rewritten log after a stored checkpoint -------------------------------------------
 
 def test_rewritten_log_after_stored_checkpoint_refused(procs, tmp_path):
-    repo, keys, src = tmp_path / "repo", tmp_path / "keys", tmp_path / "src"
-    origin("init", "--repo", repo, "--keys", keys)  # init only: the shared history
-    fork = tmp_path / "fork"
-    shutil.copytree(tmp_path, fork, ignore=shutil.ignore_patterns("fork", "*.ports"))
+    repo, keys, src, fork = shared_history_and_a_fork(tmp_path)
     publish(repo, keys, src, {"app.bin": b"honest release\n"})
-    w1, w2 = Witness("w1"), Witness("w2")
-    vkey = (keys / "log.pub").read_text().strip()
-    state = tmp_path / "state"
-    m1 = mirror(procs, tmp_path, "m1", repo, w1, w2)
-    cfg = config(tmp_path, "c1", repo, state, [m1], witnesses_block(vkey, 2, w1, w2))
-    r = run_get("--config", cfg, "update")
-    assert r.returncode == 0, r.stderr
-    stored = (state / "log.checkpoint").read_bytes()
+    w1, w2, vkey, state, stored = witnessed_client(procs, tmp_path, repo, keys)
 
     # The same origin (keys) rewrites history: another release 2, then release 3, so the
     # metadata versions go forward (TUF accepts them) but the log does not extend the old one.
@@ -333,14 +347,7 @@ def test_bad_tiles_from_one_mirror_are_skipped_not_taken_for_a_fork(procs, tmp_p
     the next one; they are never evidence that the log forked (exit 4, log.evidence), which
     only the log's own signed checkpoints can show. A client with only the lying mirror fails
     with a verification error and stores nothing."""
-    repo, keys, src = make_repo(tmp_path, {"app.bin": b"one\n"})
-    w1, w2 = Witness("w1"), Witness("w2")
-    vkey = (keys / "log.pub").read_text().strip()
-    state = tmp_path / "state"
-    m1 = mirror(procs, tmp_path, "m1", repo, w1, w2)
-    cfg = config(tmp_path, "c1", repo, state, [m1], witnesses_block(vkey, 2, w1, w2))
-    assert run_get("--config", cfg, "update").returncode == 0
-    first = (state / "log.checkpoint").read_bytes()
+    repo, keys, src, w1, w2, vkey, state, first = witnessed_release_one(procs, tmp_path)
 
     publish(repo, keys, src, {"app.bin": b"two\n"})
     good = mirror(procs, tmp_path, "good", repo, w1, w2)
@@ -457,19 +464,10 @@ def test_fork_behind_the_stored_checkpoint_is_proven_from_the_kept_entries(procs
     notes kept). A client that kept no entries cannot read the stored tree anywhere: it refuses
     with a verification error and accuses nobody. (Devices whose metadata was reset but which
     kept their log state, so that no rollback check comes first.)"""
-    repo, keys, src = tmp_path / "repo", tmp_path / "keys", tmp_path / "src"
-    origin("init", "--repo", repo, "--keys", keys)  # the shared history
-    fork = tmp_path / "fork"
-    shutil.copytree(tmp_path, fork, ignore=shutil.ignore_patterns("fork", "*.ports"))
+    repo, keys, src, fork = shared_history_and_a_fork(tmp_path)
     publish(repo, keys, src, {"app.bin": b"honest one\n"})
     publish(repo, keys, src, {"app.bin": b"honest two\n"})
-    w1, w2 = Witness("w1"), Witness("w2")
-    vkey = (keys / "log.pub").read_text().strip()
-    state = tmp_path / "state"
-    m1 = mirror(procs, tmp_path, "m1", repo, w1, w2)
-    cfg = config(tmp_path, "c1", repo, state, [m1], witnesses_block(vkey, 2, w1, w2))
-    assert run_get("--config", cfg, "update").returncode == 0
-    stored = (state / "log.checkpoint").read_bytes()
+    w1, w2, vkey, state, stored = witnessed_client(procs, tmp_path, repo, keys)
 
     publish(fork / "repo", fork / "keys", fork / "src", {"app.bin": b"other history\n"})
     other = (fork / "repo" / "log" / "checkpoint").read_bytes()
@@ -500,18 +498,11 @@ def test_cosigned_checkpoint_of_another_log_name_is_refused_as_inconsistent(proc
     checkpoint it cannot be one append-only history (exit 4, both notes kept), whatever its
     tree. Its size and root here are those of the real next checkpoint."""
     from cryptography.hazmat.primitives.serialization import load_pem_private_key
-    repo, keys, src = make_repo(tmp_path, {"app.bin": b"one\n"})
-    w1, w2 = Witness("w1"), Witness("w2")
-    vkey = (keys / "log.pub").read_text().strip()
-    state = tmp_path / "state"
-    m1 = mirror(procs, tmp_path, "m1", repo, w1, w2)
-    cfg = config(tmp_path, "c1", repo, state, [m1], witnesses_block(vkey, 2, w1, w2))
-    assert run_get("--config", cfg, "update").returncode == 0
-    stored = (state / "log.checkpoint").read_bytes()
+    repo, keys, src, w1, w2, vkey, state, stored = witnessed_release_one(procs, tmp_path)
 
     publish(repo, keys, src, {"app.bin": b"two\n"})
     real = note_text((repo / "log" / "checkpoint").read_bytes())
-    name, keyid_hex, _ = vkey.split("+")
+    name, keyid_hex, _ = vkey.split("+", 2)  # the base64 key may hold "+" too
     text = b"other.example/log\n" + real.split(b"\n", 1)[1]
     sk = load_pem_private_key((keys / "online" / "log.pem").read_bytes(), None)
     line = "\u2014 %s %s\n" % (name, base64.b64encode(bytes.fromhex(keyid_hex) +
