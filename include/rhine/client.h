@@ -97,13 +97,17 @@ void rhine_client_free(rhine_client *c); /* accepts NULL */
  *    url) is signed by log_key and cosigned by at least quorum distinct witnesses, cosignatures
  *    being united across mirrors serving the same checkpoint text (the largest such checkpoint
  *    is chosen), else RHINE_ERR_QUORUM;
- *  - that checkpoint is consistent (RFC 9162 proof from the log's tiles) with the one stored in
- *    <state_dir>/log.checkpoint by the last successful update, else RHINE_ERR_LOG_FORK;
- *  - its log (every tile and entry bundle read and verified) has an entry with the role,
- *    version, length and sha256 of each such file's exact bytes, else RHINE_ERR_UNLOGGED (the
- *    next mirror's metadata is tried).
- * Nothing is persisted before these checks pass; then the checkpoint (with the cosignatures) is
- * stored atomically. An update that fetched no new root, snapshot or targets checks nothing.
+ *  - that checkpoint and the one stored in <state_dir>/log.checkpoint by the last successful
+ *    update (which needs only log_key) are one append-only history: the smaller one's root is
+ *    the root of the first entries of the larger one's tree, read through a mirror and verified
+ *    against its own signed checkpoint (a mirror serving tiles or bundles that do not verify is
+ *    skipped, never taken for a fork), else RHINE_ERR_LOG_FORK;
+ *  - its log has an entry with the role, version, length and sha256 of each such file's exact
+ *    bytes, else RHINE_ERR_UNLOGGED (the next mirror's metadata is tried).
+ * Nothing is persisted before these checks pass; then the stored checkpoint's log entries
+ * (<state_dir>/log.entries, so that the next update fetches only the tiles after the whole
+ * ones it holds) and the checkpoint (with the cosignatures) are stored atomically. An update
+ * that fetched no new root, snapshot or targets checks nothing.
  * log_key: the log's C2SP verifier key "name+id+base64" (Ed25519, type 0x01); witness_keys:
  * nwitnesses (1..64) distinct verifier keys of type 0x04 (tlog-cosignature/v1), named as in
  * their cosignatures; quorum: 1..nwitnesses. Call before the first update. Returns RHINE_OK,
