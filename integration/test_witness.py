@@ -348,6 +348,31 @@ def test_late_witness_archives_every_logged_metadata_file(world, procs):
     assert "not in the log" not in out and "UNAVAILABLE: metadata" not in out, out
 
 
+def test_archived_history_is_published_with_the_round_not_before(world, procs):
+    """A late witness fetches the logged history before the round's targets; when a target then
+    cannot be fetched, the round fails and publishes nothing, the archived history included.
+    The next round, from a good upstream, publishes all of it."""
+    for n in (1, 2, 3):
+        world["release"](n)
+    holey = world["tmp"] / "holey-upstream"
+    shutil.copytree(world["repo"], holey)
+    gone = sorted((holey / "targets").rglob("*.zst"))
+    assert gone
+    for t in gone:
+        t.unlink()
+    _, ports = serve(procs, world["tmp"], holey, name="holey")
+    data = world["tmp"] / "late"
+    p = wsync(world, data, f"http://127.0.0.1:{ports['clear']}")
+    assert p.returncode != 0, p.stdout + p.stderr
+    assert "HTTP 404" in p.stderr, p.stderr
+    meta = data / "public" / "metadata"
+    assert not meta.exists() or sorted(meta.iterdir()) == [], sorted(meta.iterdir())
+    assert (data / "staging" / "metadata" / "2.targets.json").exists()  # it was archived
+    wsync(world, data, world["url"], check=0)
+    for name in sorted(p.name for p in (world["repo"] / "metadata").glob("*.*.json")):
+        assert (meta / name).read_bytes() == (world["repo"] / "metadata" / name).read_bytes(), name
+
+
 def test_archived_metadata_must_match_the_log(world, procs):
     """An upstream serving an old metadata file whose bytes differ from its log entry is refused:
     nothing of that round is published."""

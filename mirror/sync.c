@@ -139,6 +139,8 @@ typedef struct sctx {
     char *pub_meta, *stg_meta;
     strv local;  /* metadata names read from public/ (already published) */
     strv staged; /* metadata names written to staging/ */
+    strv archived; /* logged history written to staging/ by archive_logged: published with the
+                    * round, once its targets are in */
     rh_sync_result *res;
     /* A witness: the top-level targets as persisted (the lean engine keeps none of its
      * bytes): name, length and sha256, for the transparency-log check. */
@@ -417,14 +419,14 @@ out:
 /* DESIGN 8: a witness keeps every metadata file its verified log names, so an auditor can
  * replay the whole history from any mirror (rhine-audit list, verify-build). Files this round
  * publishes are skipped (the plan does it); others missing from public/ are fetched from the
- * upstream, each bounded by and checked against its log entry (length and sha256), and renamed
- * into public/metadata/. Timestamps never point at them, so no served version changes. */
+ * upstream, each bounded by and checked against its log entry (length and sha256), and staged
+ * (c->archived) to be published with the round (publish_archived): a round that fails later
+ * publishes none of them. Timestamps never point at them, so no served version changes. */
 static rh_err archive_logged(sctx *c, const rh_log_view *view, const rh_tuf *t, const char *stg,
-                             const char *data, rh_error *e)
+                             rh_error *e)
 {
     rh_buf b;
     rh_buf_init(&b, RH_MAX_JSON_BYTES);
-    char lastdir[PATH_MAX] = "";
     rh_err rc = RH_OK;
     for (uint64_t i = 0; rc == RH_OK && i < view->size; i++) {
         const rh_log_entry *en = &view->ent[i];
@@ -464,15 +466,28 @@ static rh_err archive_logged(sctx *c, const rh_log_view *view, const rh_tuf *t, 
         if (rc == RH_OK &&
             (rc = rh_witness_check_logged(view, en->role, en->version, fn, b.data, b.len, e)) ==
                 RH_OK &&
-            (rc = rh_mfs_write(sp, b.data, b.len, e)) == RH_OK)
-            rc = publish_one(data, rel, true, lastdir, sizeof lastdir, e);
+            (rc = rh_mfs_write(sp, b.data, b.len, e)) == RH_OK &&
+            !strv_has(&c->archived, fn) && strv_add(&c->archived, fn) != RH_OK)
+            rc = rh_fail(e, RH_ENOMEM, "out of memory");
         if (rc != RH_OK)
             rh_error_prefix(e, "archiving logged %s", fn);
         free(sp);
     }
+    rh_buf_cleanup(&b);
+    return rc;
+}
+
+/* The history archive_logged staged, renamed into public/metadata/ and made durable. */
+static rh_err publish_archived(const char *data, const strv *archived, rh_error *e)
+{
+    char lastdir[PATH_MAX] = "", rel[RH_TUF_MAX_FILENAME + 16];
+    rh_err rc = RH_OK;
+    for (size_t i = 0; rc == RH_OK && i < archived->n; i++) {
+        snprintf(rel, sizeof rel, "metadata/%s", archived->v[i]);
+        rc = publish_one(data, rel, true, lastdir, sizeof lastdir, e);
+    }
     if (rc == RH_OK && lastdir[0] != '\0')
         rc = rh_mfs_fsync_dir(lastdir, e);
-    rh_buf_cleanup(&b);
     return rc;
 }
 
@@ -670,7 +685,7 @@ rh_err rh_mirror_sync_round(const rh_sync_opts *o, const rh_witness_opts *w,
         rc = rh_mirror_state_save(statep, &ks, e);
         free(st.log_checkpoint);
         st.log_checkpoint = acc;
-        if (rc != RH_OK || (rc = archive_logged(&c, wr.view, t, stg, o->data, e)) != RH_OK)
+        if (rc != RH_OK || (rc = archive_logged(&c, wr.view, t, stg, e)) != RH_OK)
             goto out;
     }
 
@@ -760,8 +775,10 @@ rh_err rh_mirror_sync_round(const rh_sync_opts *o, const rh_witness_opts *w,
     if (rc != RH_OK)
         goto out;
 
-    /* DESIGN 5.4: publish in dependency order, each by rename; timestamp.json last. */
-    if (witness && (rc = publish_log(o, &wr, stg, now, &lr, e)) != RH_OK)
+    /* DESIGN 5.4: publish in dependency order, each by rename; timestamp.json last. The
+     * archived history first: no version names it, and it is in the log being published. */
+    if (witness && ((rc = publish_archived(o->data, &c.archived, e)) != RH_OK ||
+                    (rc = publish_log(o, &wr, stg, now, &lr, e)) != RH_OK))
         goto out;
     /* Targets: renamed without an fsync each, then one syncfs before the first metadata file
      * that may name them. Metadata: durable one by one, so a power cut keeps the order too. */
@@ -853,6 +870,7 @@ out:
     tlist_free(&tl);
     strv_free(&c.local);
     strv_free(&c.staged);
+    strv_free(&c.archived);
     rh_dl_warm_free(c.warm);
     rh_http_free(c.http);
     rh_tuf_free(t);
