@@ -651,9 +651,10 @@ static void write_evidence(rhine_client *c, const rh_buf *old, const rh_buf *cur
 }
 
 /* Issue 7: the checkpoint this update trusts. GET <base>/log/checkpoint from every mirror with
- * a base URL; the largest text cosigned by the quorum (cosignatures united across mirrors);
- * consistent with the stored checkpoint; its whole log read and verified through a mirror
- * serving it (failover). Sets c->wview and c->wnote, or returns the refusal with c->werr. */
+ * a base URL; the largest text cosigned by the quorum (cosignatures united across mirrors); one
+ * append-only history with the stored checkpoint, judged on the larger one's tree (the kept
+ * entries, or read and verified through a mirror serving it, with failover). Sets c->wview
+ * (cut to the cosigned checkpoint) and c->wnote, or returns the refusal with c->werr. */
 static rhine_code wit_establish(rhine_client *c)
 {
     if (c->wview)
