@@ -872,6 +872,56 @@ def test_cached_hash_files_gc_and_replace(procs, tls_ca, tmp_path):
     assert p.poll() is None, procs.log(p)
 
 
+def test_small_hash_files_served_from_memory(procs, tls_ca, tmp_path):
+    """HASH.name files of at most 16 KiB are read once into memory and served from there on
+    every protocol (whole and in ranges); a larger one is not held; a file rewritten in place
+    is served anew once the revalidation interval has passed, never the held copy."""
+    root = tmp_path / "root"
+    (root / "t").mkdir(parents=True)
+    files = {}
+    for n in (1, 4096, 16384, 16385):
+        data = os.urandom(n)
+        files[n] = (f"t/{hashlib.sha256(data).hexdigest()}.f{n}", data)
+        (root / files[n][0]).write_bytes(data)
+    pf = tmp_path / "ports"
+    p = procs.start([binary("rhine-httpd"), "--root", root, "--listen", "127.0.0.1:0",
+                     "--tls-cert", tls_ca["cert"], "--tls-key", tls_ca["key"],
+                     "--listen-h2c", "127.0.0.1:0", "--port-file", pf, "--etag-from-name",
+                     "--test-routes"], port_file=pf)
+    s = Server(root, read_ports(pf), tls_ca["ca"], p)
+
+    def metric(name):
+        _, body, _, _, _ = s.curl(s.http("/metrics"))
+        return int(re.search(r"^rhine_httpd_http_%s (\d+)$" % name, body.decode(), re.M).group(1))
+
+    for _ in range(2):
+        for _, flags, scheme, _ in PROTOCOLS:
+            for n, (rel, data) in files.items():
+                url = (s.https if scheme == "https" else s.http)("/" + rel)
+                rc, body, _, status, _ = s.curl(*flags, url)
+                assert (rc, status, body) == (0, 200, data), (url, flags)
+                if n > 1:
+                    rc, body, h, status, _ = s.curl(*flags, "-H", "Range: bytes=1-%d" % (n - 2),
+                                                    url)
+                    assert (status, body, h["content-range"]) == (
+                        206, data[1:n - 1], "bytes 1-%d/%d" % (n - 2, n)), (url, flags)
+    assert metric("file_opens_total") == 4
+    assert metric("file_memory_loads_total") == 3  # not the 16385-byte file
+    assert metric("file_memory_bytes") == 1 + 4096 + 16384
+    # Rewritten in place (a new size, so a new mtime whatever the clock's granularity).
+    rel, old = files[4096]
+    new = os.urandom(4000)
+    (root / rel).write_bytes(new)
+    time.sleep(RECHECK_S)
+    for _, flags, scheme, _ in PROTOCOLS:
+        rc, body, _, status, _ = s.curl(*flags, (s.https if scheme == "https" else s.http)(
+            "/" + rel))
+        assert (rc, status, body) == (0, 200, new), flags
+    assert metric("file_memory_loads_total") == 4
+    assert metric("file_memory_bytes") == 1 + 4000 + 16384
+    assert p.poll() is None, procs.log(p)
+
+
 def client_socket(srv, tls, alpn="http/1.1", rcvbuf=None):
     """A connected client socket to srv: TLS (verified, with ALPN alpn) or cleartext."""
     raw = socket.create_connection(("127.0.0.1", srv.tls if tls else srv.clear), timeout=10)

@@ -10,6 +10,7 @@
 #include "mirror/daemon.h"
 #include "mirror/sync.h"
 #include "mirror/witness.h"
+#include "server/httpd.h"
 #include "net/fetch.h"
 
 #define RH_MIRROR_MAX_CLI_UPSTREAMS 64
@@ -417,6 +418,7 @@ int main(int argc, char **argv)
         return e.code == RH_ECONFIG && c.config == NULL ? 2 : 1;
     }
     if (is_sync) {
+        (void)rh_httpd_raise_nofile(); /* transfers in flight are bounded by half of it */
         int st = sync_once(&cfg);
         rh_mirror_config_cleanup(&cfg);
         return st;

@@ -3,11 +3,13 @@
 
 #include <stdint.h>
 #include <stdlib.h>
+#include <errno.h>
 #include <string.h>
 #include <unistd.h>
 
 struct rh_fcache {
     size_t max, count;
+    size_t mem_max, mem_file_max, bytes; /* rh_fcache_load's budget, its bound, bytes held */
     size_t nbuckets;             /* power of two, at least 2 * max */
     rh_fent **buckets;
     rh_fent *mru, *lru;          /* the LRU list, most recently used first */
@@ -63,6 +65,7 @@ void rh_fent_release(rh_fent *e)
     if (--e->refs > 0)
         return;
     close(e->fd);
+    free((void *)e->data);
     free(e);
 }
 
@@ -100,6 +103,8 @@ static void evict(rh_fcache *c, rh_fent *e)
     lru_unlink(c, e);
     e->cached = false;
     c->count--;
+    if (e->data != NULL)
+        c->bytes -= (size_t)e->st.st_size; /* freed when the last holder releases e */
     rh_fent_release(e); /* the cache's reference */
 }
 
@@ -217,4 +222,64 @@ size_t rh_fcache_trim(rh_fcache *c, size_t n)
 size_t rh_fcache_count(const rh_fcache *c)
 {
     return c->count;
+}
+
+size_t rh_fcache_max(const rh_fcache *c)
+{
+    return c->max;
+}
+
+size_t rh_fcache_bytes(const rh_fcache *c)
+{
+    return c->bytes;
+}
+
+void rh_fcache_set_memory(rh_fcache *c, size_t max_bytes, size_t max_file)
+{
+    c->mem_max = max_bytes;
+    c->mem_file_max = max_file < max_bytes ? max_file : max_bytes;
+    /* A smaller budget applies at once. */
+    for (rh_fent *e = c->lru; e != NULL && c->bytes > c->mem_max;) {
+        rh_fent *prev = e->lprev;
+        if (e->data != NULL)
+            evict(c, e);
+        e = prev;
+    }
+}
+
+bool rh_fcache_load(rh_fcache *c, rh_fent *e)
+{
+    size_t n, got = 0;
+    unsigned char *buf;
+    struct stat now;
+
+    if (!e->cached || e->data != NULL || e->st.st_size <= 0 ||
+        (unsigned long long)e->st.st_size > c->mem_file_max)
+        return e->data != NULL;
+    n = (size_t)e->st.st_size;
+    if ((buf = malloc(n)) == NULL)
+        return false;
+    while (got < n) {
+        ssize_t r = pread(e->fd, buf + got, n - got, (off_t)got);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r <= 0)
+            break;
+        got += (size_t)r;
+    }
+    /* Read whole, and still the file that was cached: a file rewritten in place meanwhile
+     * (never done to a HASH.name target, but possible) is not held half old, half new. */
+    if (got != n || fstat(e->fd, &now) != 0 || !same_file(&now, &e->st)) {
+        free(buf);
+        return false;
+    }
+    e->data = buf;
+    c->bytes += n;
+    for (rh_fent *v = c->lru; v != NULL && c->bytes > c->mem_max;) {
+        rh_fent *prev = v->lprev;
+        if (v != e && v->data != NULL)
+            evict(c, v);
+        v = prev;
+    }
+    return true;
 }

@@ -54,9 +54,14 @@ static void body_pump(rh_h1 *p)
             c->close_now = true;
             return;
         }
-        do {
-            r = pread(p->body_fd, chunk, n, (off_t)p->body_off);
-        } while (r < 0 && errno == EINTR);
+        if (p->body_fent != NULL && p->body_fent->data != NULL) {
+            memcpy(chunk, p->body_fent->data + p->body_off, n); /* a small file held in memory */
+            r = (ssize_t)n;
+        } else {
+            do {
+                r = pread(p->body_fd, chunk, n, (off_t)p->body_off);
+            } while (r < 0 && errno == EINTR);
+        }
         if (r <= 0) {
             rh_outpool_put(chunk);
             body_release(p);

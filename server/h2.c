@@ -240,7 +240,8 @@ static ssize_t data_read_cb(nghttp2_session *s, int32_t id, uint8_t *buf, size_t
             *flags |= NGHTTP2_DATA_FLAG_EOF;
         return (ssize_t)n;
     }
-    /* File bodies: send_data_cb preads the payload straight into the output (no copies). */
+    /* File bodies: send_data_cb preads the payload straight into the output (no copies), or
+     * copies it from the open-file cache's memory for a small file held there. */
     n = st->left < length ? (size_t)st->left : length;
     st->left -= n;
     if (st->left == 0)
@@ -263,7 +264,9 @@ static int send_data_cb(nghttp2_session *s, nghttp2_frame *f, const uint8_t *fra
     if (f->data.padlen > 0)
         pad[0] = (uint8_t)(f->data.padlen - 1); /* RFC 9113 6.1: Pad Length, then padding */
     if (stage_put(p, framehd, 9) && (f->data.padlen == 0 || stage_put(p, pad, 1)) &&
-        stage_pread(p, st->resp.fd, st->resp.file_off, length) &&
+        (st->resp.fent != NULL && st->resp.fent->data != NULL
+             ? stage_put(p, st->resp.fent->data + st->resp.file_off, length)
+             : stage_pread(p, st->resp.fd, st->resp.file_off, length)) &&
         (f->data.padlen <= 1 || stage_put(p, pad + 1, f->data.padlen - 1))) {
         st->resp.file_off += length;
         /* One mem_send call would otherwise run NO_COPY frames for the whole flow-control

@@ -653,6 +653,25 @@ void rh_httpd_tune_process(void)
     /* Each returns 0 when refused (another allocator): nothing is lost. */
     (void)mallopt(M_MMAP_THRESHOLD, RH_HTTPD_MMAP_MIN);
     (void)mallopt(M_TRIM_THRESHOLD, RH_HTTPD_HEAP_KEEP);
+    (void)rh_httpd_raise_nofile();
+}
+
+unsigned long rh_httpd_raise_nofile(void)
+{
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) != 0)
+        return 0;
+    if (rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur < RH_HTTPD_NOFILE_WANT) {
+        rlim_t want = RH_HTTPD_NOFILE_WANT;
+        if (rl.rlim_max != RLIM_INFINITY && rl.rlim_max < want)
+            want = rl.rlim_max;
+        if (want > rl.rlim_cur) {
+            struct rlimit nl = {.rlim_cur = want, .rlim_max = rl.rlim_max};
+            if (setrlimit(RLIMIT_NOFILE, &nl) == 0)
+                rl.rlim_cur = want;
+        }
+    }
+    return rl.rlim_cur == RLIM_INFINITY ? ULONG_MAX : (unsigned long)rl.rlim_cur;
 }
 
 void rh_httpd_trim_heap(void)
@@ -734,6 +753,7 @@ rh_err rh_httpd_new(struct event_base *base, const rh_httpd_opts *opts, rh_httpd
         rc = rh_fail(err, RH_ENOMEM, "httpd: out of memory");
         goto out;
     }
+    rh_fcache_set_memory(h->files, RH_HTTPD_MEM_CACHE, RH_HTTPD_MEM_FILE_MAX);
     atomic_init(&h->files_gen, 0);
     if ((rc = open_root(opts->root, &h->rootfd, err)) != RH_OK)
         goto out;
@@ -884,5 +904,21 @@ rh_err rh_httpd_stats_prometheus(const rh_httpd *h, const char *prefix, rh_buf *
                             "%s_http_protocol_connections_total{protocol=\"http/1.1\"} %" PRIu64
                             "\n",
                             prefix, prefix, prefix, s->h2_conns, prefix, s->h1_conns);
+    if (rc == RH_OK)
+        rc = rh_buf_appendf(out,
+                            "# HELP %s_http_file_opens_total Files opened (open-file cache "
+                            "misses).\n"
+                            "# TYPE %s_http_file_opens_total counter\n"
+                            "%s_http_file_opens_total %" PRIu64 "\n"
+                            "# HELP %s_http_file_memory_loads_total Small cached files read into "
+                            "memory.\n"
+                            "# TYPE %s_http_file_memory_loads_total counter\n"
+                            "%s_http_file_memory_loads_total %" PRIu64 "\n"
+                            "# HELP %s_http_file_memory_bytes Bytes of small files held in "
+                            "memory.\n"
+                            "# TYPE %s_http_file_memory_bytes gauge\n"
+                            "%s_http_file_memory_bytes %zu\n",
+                            prefix, prefix, prefix, s->file_opens, prefix, prefix, prefix,
+                            s->file_mem_loads, prefix, prefix, prefix, rh_fcache_bytes(h->files));
     return rc;
 }

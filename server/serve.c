@@ -264,8 +264,10 @@ static int open_file(rh_httpd *h, const char *rel, struct stat *st, char hex[65]
         if (hashed)
             h->stats.etag_hashes++;
     }
-    if (cacheable && h->files != NULL)
-        *fent = rh_fcache_put(h->files, rel, fd, st, hex, stamp); /* NULL on OOM: uncached */
+    if (cacheable && h->files != NULL &&
+        (*fent = rh_fcache_put(h->files, rel, fd, st, hex, stamp)) != NULL && /* NULL: OOM */
+        rh_fcache_load(h->files, *fent))
+        h->stats.file_mem_loads++; /* small: served from memory from now on */
     return fd;
 }
 

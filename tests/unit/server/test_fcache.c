@@ -13,6 +13,7 @@
 #include <ftw.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -450,6 +451,173 @@ static void test_server_cache(void **state)
     assert_int_equal(setrlimit(RLIMIT_NOFILE, &old), 0);
 }
 
+/* Writes n bytes of the pattern seed into rel. */
+static void put_n(const char *rel, size_t n, unsigned char seed)
+{
+    char p[256];
+    snprintf(p, sizeof(p), "%s/%s", base, rel);
+    FILE *f = fopen(p, "w");
+    assert_non_null(f);
+    for (size_t i = 0; i < n; i++)
+        fputc((int)(unsigned char)(seed + i * 7), f);
+    fclose(f);
+}
+
+static bool is_pattern(const unsigned char *d, size_t n, unsigned char seed)
+{
+    for (size_t i = 0; i < n; i++)
+        if (d[i] != (unsigned char)(seed + i * 7))
+            return false;
+    return true;
+}
+
+static rh_fent *put_entry(rh_fcache *c, const char *rel)
+{
+    struct stat st;
+    int fd = open_rel(rel, &st);
+    rh_fent *e = rh_fcache_put(c, rel, fd, &st, HEX, 0);
+    assert_non_null(e);
+    return e;
+}
+
+/* Small files are held whole within the per-file bound; the budget evicts the least recently
+ * used entries holding bytes (and only those), and a file that changed is not held. */
+static void test_memory_budget(void **state)
+{
+    rh_fcache *c = rh_fcache_new(16);
+    rh_fent *e, *big, *held = NULL;
+    char name[32];
+    (void)state;
+
+    assert_non_null(c);
+    put_n("m-big", 5000, 9);
+    put_n("m-empty", 0, 0);
+    for (int i = 0; i < 4; i++) {
+        snprintf(name, sizeof(name), "m%d", i);
+        put_n(name, 3000, (unsigned char)i);
+    }
+    /* No memory by default: a cache of descriptors only. */
+    e = put_entry(c, "m0");
+    assert_false(rh_fcache_load(c, e));
+    assert_null(e->data);
+    rh_fent_release(e);
+
+    rh_fcache_set_memory(c, 10000, 4096);
+    big = put_entry(c, "m-big"); /* above the per-file bound: descriptor only */
+    assert_false(rh_fcache_load(c, big));
+    assert_null(big->data);
+    rh_fent_release(big);
+    e = put_entry(c, "m-empty");
+    assert_false(rh_fcache_load(c, e));
+    rh_fent_release(e);
+    for (int i = 0; i < 3; i++) {
+        snprintf(name, sizeof(name), "m%d", i);
+        e = put_entry(c, name);
+        assert_true(rh_fcache_load(c, e));
+        assert_non_null(e->data);
+        assert_true(is_pattern(e->data, 3000, (unsigned char)i));
+        assert_true(rh_fcache_load(c, e)); /* already held */
+        if (i == 0)
+            held = e; /* a response still sending m0 */
+        else
+            rh_fent_release(e);
+    }
+    assert_int_equal(rh_fcache_bytes(c), 9000);
+    /* m3 would make 12000: the oldest entry holding bytes (m0) goes, m-big (older, no
+     * bytes) stays. The response holding m0 still reads its bytes. */
+    e = put_entry(c, "m3");
+    assert_true(rh_fcache_load(c, e));
+    rh_fent_release(e);
+    assert_int_equal(rh_fcache_bytes(c), 9000);
+    assert_null(rh_fcache_get(c, "m0", 0));
+    assert_non_null(e = rh_fcache_get(c, "m-big", 0));
+    rh_fent_release(e);
+    assert_true(is_pattern(held->data, 3000, 0));
+    rh_fent_release(held); /* frees m0's bytes (ASan: no leak, no use after free) */
+
+    /* A file rewritten between caching and loading is not held. */
+    put_n("m-changed", 3000, 5);
+    e = put_entry(c, "m-changed");
+    put_n("m-changed", 2000, 6);
+    assert_false(rh_fcache_load(c, e));
+    assert_null(e->data);
+    rh_fent_release(e);
+
+    /* A smaller budget applies at once; flushing gives everything back. */
+    rh_fcache_set_memory(c, 4000, 4096);
+    assert_true(rh_fcache_bytes(c) <= 4000);
+    rh_fcache_flush(c);
+    assert_int_equal(rh_fcache_bytes(c), 0);
+    rh_fcache_free(c);
+}
+
+/* In a child (a lowered hard limit cannot be raised again): the soft limit goes up to the
+ * hard one, never past it, never down, and the server's cache is then sized from it. */
+static int raise_child(void)
+{
+    struct rlimit rl = {.rlim_cur = 256, .rlim_max = 300}, got;
+    struct event_base *eb;
+    rh_httpd_opts o;
+    rh_httpd *h = NULL;
+    char root[128];
+    int ok;
+
+    if (setrlimit(RLIMIT_NOFILE, &rl) != 0)
+        return 10;
+    if (rh_httpd_raise_nofile() != 300 || getrlimit(RLIMIT_NOFILE, &got) != 0 ||
+        got.rlim_cur != 300 || got.rlim_max != 300)
+        return 11;
+    if (rh_httpd_raise_nofile() != 300) /* already at the hard limit */
+        return 12;
+    snprintf(root, sizeof(root), "%s/nofile", base);
+    if (mkdir(root, 0755) != 0 || (eb = event_base_new()) == NULL)
+        return 13;
+    memset(&o, 0, sizeof(o));
+    o.root = root;
+    o.listen_clear = "127.0.0.1:0";
+    if (rh_httpd_new(eb, &o, &h, NULL) != RH_OK)
+        return 14;
+    ok = rh_fcache_max(h->files) == 75; /* a quarter of the raised limit */
+    rh_httpd_free(h);
+    event_base_free(eb);
+    return ok ? 0 : 15;
+}
+
+static void test_raise_nofile(void **state)
+{
+    struct rlimit old, now;
+    int st;
+    pid_t pid;
+    (void)state;
+
+    assert_int_equal(getrlimit(RLIMIT_NOFILE, &old), 0);
+    pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0)
+        _exit(raise_child());
+    assert_int_equal(waitpid(pid, &st, 0), pid);
+    assert_true(WIFEXITED(st));
+    assert_int_equal(WEXITSTATUS(st), 0);
+
+    /* Here: from 256 to the hard limit or RH_HTTPD_NOFILE_WANT, whichever is lower. */
+    now = old;
+    now.rlim_cur = 256;
+    assert_int_equal(setrlimit(RLIMIT_NOFILE, &now), 0);
+    unsigned long want = RH_HTTPD_NOFILE_WANT;
+    if (old.rlim_max != RLIM_INFINITY && old.rlim_max < want)
+        want = (unsigned long)old.rlim_max;
+    assert_int_equal(rh_httpd_raise_nofile(), want);
+    assert_int_equal(getrlimit(RLIMIT_NOFILE, &now), 0);
+    assert_int_equal(now.rlim_cur, want);
+    /* Never down: a soft limit above the wanted one stays. */
+    if (old.rlim_max == RLIM_INFINITY || old.rlim_max > RH_HTTPD_NOFILE_WANT) {
+        now.rlim_cur = RH_HTTPD_NOFILE_WANT + 1;
+        assert_int_equal(setrlimit(RLIMIT_NOFILE, &now), 0);
+        assert_int_equal(rh_httpd_raise_nofile(), RH_HTTPD_NOFILE_WANT + 1);
+    }
+    assert_int_equal(setrlimit(RLIMIT_NOFILE, &old), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -462,6 +630,8 @@ int main(void)
         cmocka_unit_test(test_outpool),
         cmocka_unit_test(test_outacct),
         cmocka_unit_test(test_server_cache),
+        cmocka_unit_test(test_raise_nofile),
+        cmocka_unit_test(test_memory_budget),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
