@@ -30,8 +30,9 @@ struct event_base;
 #define RH_HTTPD_FD_CACHE           8192u           /* open HASH.name files kept (LRU), at most
                                                        a quarter of RLIMIT_NOFILE */
 #define RH_HTTPD_NOFILE_WANT        65536u          /* soft RLIMIT_NOFILE raised towards this */
-#define RH_HTTPD_MEM_CACHE          (8u << 20)      /* bytes of small cached files held in
-                                                       memory (LRU), served without a read */
+#define RH_HTTPD_MEM_CACHE          (4u << 20)      /* bytes of small cached files held in
+                                                       memory (LRU), served without a read;
+                                                       small beside the mirror's 64 MiB */
 #define RH_HTTPD_MEM_FILE_MAX       (16u * 1024)    /* ... each at most this size */
 #define RH_HTTPD_FD_RECHECK_MS      100u            /* a cached file is revalidated (fstat) at
                                                        most once per this many ms */
