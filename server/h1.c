@@ -56,6 +56,7 @@ static void body_pump(rh_h1 *p)
         }
         if (p->body_fent != NULL && p->body_fent->data != NULL) {
             memcpy(chunk, p->body_fent->data + p->body_off, n); /* a small file held in memory */
+            c->srv->stats.file_mem_bytes += n;
             r = (ssize_t)n;
         } else {
             do {

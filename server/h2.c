@@ -221,6 +221,13 @@ static bool stage_pread(rh_h2 *p, int fd, uint64_t off, size_t n)
     return true;
 }
 
+/* n bytes of a small file held in memory by the open-file cache, copied into the output. */
+static bool stage_mem(rh_h2 *p, const uint8_t *d, size_t n)
+{
+    p->c->srv->stats.file_mem_bytes += n;
+    return stage_put(p, d, n);
+}
+
 static ssize_t data_read_cb(nghttp2_session *s, int32_t id, uint8_t *buf, size_t length,
                             uint32_t *flags, nghttp2_data_source *src, void *ud)
 {
@@ -265,7 +272,7 @@ static int send_data_cb(nghttp2_session *s, nghttp2_frame *f, const uint8_t *fra
         pad[0] = (uint8_t)(f->data.padlen - 1); /* RFC 9113 6.1: Pad Length, then padding */
     if (stage_put(p, framehd, 9) && (f->data.padlen == 0 || stage_put(p, pad, 1)) &&
         (st->resp.fent != NULL && st->resp.fent->data != NULL
-             ? stage_put(p, st->resp.fent->data + st->resp.file_off, length)
+             ? stage_mem(p, st->resp.fent->data + st->resp.file_off, length)
              : stage_pread(p, st->resp.fd, st->resp.file_off, length)) &&
         (f->data.padlen <= 1 || stage_put(p, pad + 1, f->data.padlen - 1))) {
         st->resp.file_off += length;

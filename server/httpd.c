@@ -917,8 +917,13 @@ rh_err rh_httpd_stats_prometheus(const rh_httpd *h, const char *prefix, rh_buf *
                             "# HELP %s_http_file_memory_bytes Bytes of small files held in "
                             "memory.\n"
                             "# TYPE %s_http_file_memory_bytes gauge\n"
-                            "%s_http_file_memory_bytes %zu\n",
+                            "%s_http_file_memory_bytes %zu\n"
+                            "# HELP %s_http_file_memory_served_bytes_total Body bytes served "
+                            "from there instead of read from a file.\n"
+                            "# TYPE %s_http_file_memory_served_bytes_total counter\n"
+                            "%s_http_file_memory_served_bytes_total %" PRIu64 "\n",
                             prefix, prefix, prefix, s->file_opens, prefix, prefix, prefix,
-                            s->file_mem_loads, prefix, prefix, prefix, rh_fcache_bytes(h->files));
+                            s->file_mem_loads, prefix, prefix, prefix, rh_fcache_bytes(h->files),
+                            prefix, prefix, prefix, s->file_mem_bytes);
     return rc;
 }

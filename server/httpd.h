@@ -162,6 +162,7 @@ typedef struct rh_httpd_stats {
     uint64_t etag_hashes;        /* files hashed for an ETag (cache misses) */
     uint64_t file_opens;         /* files opened (open-file cache misses) */
     uint64_t file_mem_loads;     /* small cached files read into memory (rh_fcache_load) */
+    uint64_t file_mem_bytes;     /* body bytes copied from there instead of read from a file */
 } rh_httpd_stats;
 
 void rh_httpd_stats_get(const rh_httpd *h, rh_httpd_stats *out);
