@@ -7,13 +7,29 @@
 #include <string.h>
 #include <unistd.h>
 
+/* The bytes of files held in memory that are still allocated: by cached entries, and by
+ * evicted ones that a response still holds (freed at its release). Shared by the cache and
+ * by every entry holding bytes, so an entry released after rh_fcache_free still counts down;
+ * the last of them frees it. */
+typedef struct rh_fmem {
+    size_t live;
+    size_t refs;
+} rh_fmem;
+
 struct rh_fcache {
     size_t max, count;
-    size_t mem_max, mem_file_max, bytes; /* rh_fcache_load's budget, its bound, bytes held */
+    size_t mem_max, mem_file_max; /* rh_fcache_load's budget and its per-file bound */
+    rh_fmem *mem;
     size_t nbuckets;             /* power of two, at least 2 * max */
     rh_fent **buckets;
     rh_fent *mru, *lru;          /* the LRU list, most recently used first */
+    rh_fent *dmru, *dlru;        /* the cached entries holding bytes, in the same order */
 };
+
+/* Entries of the bytes list that mem_room looks at, at most, to make room: responses hold
+ * the most recently used ones, so the room is near the end; a client that stalls responses
+ * holding all of them costs this many steps per load, not a walk of the whole cache. */
+#define RH_FCACHE_ROOM_STEPS 64
 
 /* Eight bytes a step (a served path is about 100 bytes: FNV-1a's byte-serial multiplies were
  * 1.3% of the server's CPU under the small-file benchmark); a multiply-xorshift mix per word. */
@@ -49,13 +65,35 @@ rh_fcache *rh_fcache_new(size_t max_entries)
     if (c == NULL)
         return NULL;
     c->buckets = calloc(nb, sizeof(*c->buckets));
-    if (c->buckets == NULL) {
+    c->mem = calloc(1, sizeof(*c->mem));
+    if (c->buckets == NULL || c->mem == NULL) {
+        free(c->buckets);
+        free(c->mem);
         free(c);
         return NULL;
     }
+    c->mem->refs = 1;
     c->max = max_entries;
     c->nbuckets = nb;
     return c;
+}
+
+static void mem_unref(rh_fmem *m)
+{
+    if (--m->refs == 0)
+        free(m);
+}
+
+/* Frees e's bytes (never while a response holds e: it reads them). */
+static void data_free(rh_fent *e)
+{
+    if (e->data == NULL)
+        return;
+    e->mem->live -= (size_t)e->st.st_size;
+    free((void *)e->data);
+    e->data = NULL;
+    mem_unref(e->mem);
+    e->mem = NULL;
 }
 
 void rh_fent_release(rh_fent *e)
@@ -65,7 +103,7 @@ void rh_fent_release(rh_fent *e)
     if (--e->refs > 0)
         return;
     close(e->fd);
-    free((void *)e->data);
+    data_free(e);
     free(e);
 }
 
@@ -93,6 +131,30 @@ static void lru_push_front(rh_fcache *c, rh_fent *e)
         c->lru = e;
 }
 
+static void dl_unlink(rh_fcache *c, rh_fent *e)
+{
+    if (e->dprev)
+        e->dprev->dnext = e->dnext;
+    else
+        c->dmru = e->dnext;
+    if (e->dnext)
+        e->dnext->dprev = e->dprev;
+    else
+        c->dlru = e->dprev;
+    e->dprev = e->dnext = NULL;
+}
+
+static void dl_push_front(rh_fcache *c, rh_fent *e)
+{
+    e->dprev = NULL;
+    e->dnext = c->dmru;
+    if (c->dmru)
+        c->dmru->dprev = e;
+    c->dmru = e;
+    if (c->dlru == NULL)
+        c->dlru = e;
+}
+
 static void evict(rh_fcache *c, rh_fent *e)
 {
     rh_fent **pp = &c->buckets[e->hash & (c->nbuckets - 1)];
@@ -101,10 +163,10 @@ static void evict(rh_fcache *c, rh_fent *e)
     *pp = e->hnext;
     e->hnext = NULL;
     lru_unlink(c, e);
+    if (e->data != NULL)
+        dl_unlink(c, e); /* its bytes go with its last holder */
     e->cached = false;
     c->count--;
-    if (e->data != NULL)
-        c->bytes -= (size_t)e->st.st_size; /* freed when the last holder releases e */
     rh_fent_release(e); /* the cache's reference */
 }
 
@@ -120,6 +182,7 @@ void rh_fcache_free(rh_fcache *c)
         return;
     rh_fcache_flush(c);
     free(c->buckets);
+    mem_unref(c->mem); /* held entries still count down into it */
     free(c);
 }
 
@@ -166,6 +229,10 @@ rh_fent *rh_fcache_get(rh_fcache *c, const char *rel, unsigned long long stamp)
     if (c->mru != e) {
         lru_unlink(c, e);
         lru_push_front(c, e);
+    }
+    if (e->data != NULL && c->dmru != e) {
+        dl_unlink(c, e);
+        dl_push_front(c, e);
     }
     e->refs++;
     return e;
@@ -231,18 +298,39 @@ size_t rh_fcache_max(const rh_fcache *c)
 
 size_t rh_fcache_bytes(const rh_fcache *c)
 {
-    return c->bytes;
+    return c->mem->live;
+}
+
+/* Frees the bytes of the least recently used entries that no response holds until need
+ * more bytes fit the budget, looking at RH_FCACHE_ROOM_STEPS of them at most; their
+ * descriptors stay cached. True when they fit. */
+static bool mem_room(rh_fcache *c, size_t need)
+{
+    unsigned steps = 0;
+    for (rh_fent *e = c->dlru; e != NULL && c->mem->live + need > c->mem_max &&
+                               steps < RH_FCACHE_ROOM_STEPS;
+         steps++) {
+        rh_fent *prev = e->dprev;
+        if (e->refs == 1) {
+            dl_unlink(c, e);
+            data_free(e);
+        }
+        e = prev;
+    }
+    return c->mem->live + need <= c->mem_max;
 }
 
 void rh_fcache_set_memory(rh_fcache *c, size_t max_bytes, size_t max_file)
 {
     c->mem_max = max_bytes;
     c->mem_file_max = max_file < max_bytes ? max_file : max_bytes;
-    /* A smaller budget applies at once. */
-    for (rh_fent *e = c->lru; e != NULL && c->bytes > c->mem_max;) {
-        rh_fent *prev = e->lprev;
-        if (e->data != NULL)
-            evict(c, e);
+    /* A smaller budget applies at once, to every entry no response holds. */
+    for (rh_fent *e = c->dlru; e != NULL && c->mem->live > c->mem_max;) {
+        rh_fent *prev = e->dprev;
+        if (e->refs == 1) {
+            dl_unlink(c, e);
+            data_free(e);
+        }
         e = prev;
     }
 }
@@ -257,7 +345,9 @@ bool rh_fcache_load(rh_fcache *c, rh_fent *e)
         (unsigned long long)e->st.st_size > c->mem_file_max)
         return e->data != NULL;
     n = (size_t)e->st.st_size;
-    if ((buf = malloc(n)) == NULL)
+    /* Bytes held by responses count too, so the budget bounds what is allocated, however
+     * many responses stall with an entry in hand: when they fill it, files are read. */
+    if (!mem_room(c, n) || (buf = malloc(n)) == NULL)
         return false;
     while (got < n) {
         ssize_t r = pread(e->fd, buf + got, n - got, (off_t)got);
@@ -274,12 +364,9 @@ bool rh_fcache_load(rh_fcache *c, rh_fent *e)
         return false;
     }
     e->data = buf;
-    c->bytes += n;
-    for (rh_fent *v = c->lru; v != NULL && c->bytes > c->mem_max;) {
-        rh_fent *prev = v->lprev;
-        if (v != e && v->data != NULL)
-            evict(c, v);
-        v = prev;
-    }
+    e->mem = c->mem;
+    c->mem->refs++;
+    c->mem->live += n;
+    dl_push_front(c, e);
     return true;
 }

@@ -17,13 +17,16 @@ struct rh_fent {
     struct stat st;              /* fstat when cached (revalidated on every hit) */
     char hex[65];                /* lower-case hex sha256: the ETag */
     const unsigned char *data;   /* the whole file (st.st_size bytes) when held in memory
-                                    (rh_fcache_load), else NULL; lives as long as the entry */
+                                    (rh_fcache_load), else NULL; freed only while no response
+                                    holds the entry, so a holder reads it to the end */
     /* private */
+    struct rh_fmem *mem;         /* the accounting data counts in, while data is set */
     unsigned long long checked;  /* the stamp of the last revalidation */
     unsigned refs;               /* 1 while cached + 1 per holder */
     bool cached;
     unsigned hash;
     rh_fent *hnext, *lprev, *lnext;
+    rh_fent *dprev, *dnext;      /* the cache's list of entries holding bytes */
     size_t klen;
     char key[];
 };
@@ -58,16 +61,21 @@ rh_fent *rh_fcache_put(rh_fcache *c, const char *rel, int fd, const struct stat 
  * instead of reading the file each time (a pread(2) of 4 KiB was 13% of the server's CPU
  * under the small-file load). Only for e still in c, with 0 < st_size <= the per-file bound
  * of rh_fcache_set_memory; the file is read whole and fstat'ed again, and nothing is held
- * unless it is the same file as when cached (size, mtime, ctime, inode). Least recently used
- * entries holding bytes are evicted until the cache's bytes fit its budget again (responses
- * that hold one keep its bytes until they release it). True when e->data is set. */
+ * unless it is the same file as when cached (size, mtime, ctime, inode). To make room, the
+ * bytes of the least recently used entries that no response holds are freed (their
+ * descriptors stay cached; a later load may read them again), looking at a bounded number
+ * of entries. The budget counts every byte still allocated, also those of evicted entries a
+ * response still holds: when those fill it, nothing more is loaded and files are read as
+ * before. True when e->data is set. The server loads a file when a response is about to
+ * copy its body (not for HEAD, 304, or sendfile on cleartext HTTP/1.1). */
 bool rh_fcache_load(rh_fcache *c, rh_fent *e);
 
 /* The memory rh_fcache_load may use: at most max_bytes in all and files of at most
  * max_file bytes (0 for either: never). The default is 0 (a cache of descriptors only). */
 void rh_fcache_set_memory(rh_fcache *c, size_t max_bytes, size_t max_file);
 
-/* Bytes held in memory by cached entries (never above the budget). */
+/* Bytes of files held in memory and still allocated, by cached entries and by evicted ones a
+ * response still holds (never above the budget). */
 size_t rh_fcache_bytes(const rh_fcache *c);
 
 /* Drops one reference; the last one closes the fd and frees the entry. Accepts NULL. */

@@ -162,6 +162,7 @@ static int on_headers_complete(http_parser *hp)
     evtimer_del(p->c->timer);
     snprintf(p->req.method, sizeof(p->req.method), "%s", m);
     p->req.version = hp->http_major == 1 && hp->http_minor == 0 ? 10 : 11;
+    p->req.copies_body = p->c->ssl != NULL; /* cleartext: sendfile */
     if (hp->http_major != 1)
         return h1_fail(p, 505);
     if (p->req.target.len == 0)

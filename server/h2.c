@@ -354,6 +354,7 @@ static void handle_request(rh_h2 *p, h2_stream *st)
     rh_httpd *h = p->c->srv;
 
     st->req.version = 20;
+    st->req.copies_body = true;
     if (st->uri_too_long) {
         rh_resp_error(h, &st->resp, 414, false, false);
     } else if (st->body_too_big) {

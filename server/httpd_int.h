@@ -33,6 +33,8 @@ struct rh_httpd_req {
     const char *query;          /* points into path's allocation, or NULL */
     int version;                /* 10, 11, 20 */
     bool head;                  /* method is HEAD */
+    bool copies_body;           /* a file body is copied out (TLS or h2), not sendfile'd: a
+                                   small file is then worth holding in memory */
 };
 
 void rh_req_init(rh_httpd_req *r, const rh_httpd *h);

@@ -44,6 +44,7 @@ void rh_req_reset(rh_httpd_req *r)
     r->method[0] = '\0';
     r->version = 0;
     r->head = false;
+    r->copies_body = false;
 }
 
 rh_err rh_req_add_header(rh_httpd_req *r, const char *name, size_t nlen, const char *value,
@@ -264,10 +265,8 @@ static int open_file(rh_httpd *h, const char *rel, struct stat *st, char hex[65]
         if (hashed)
             h->stats.etag_hashes++;
     }
-    if (cacheable && h->files != NULL &&
-        (*fent = rh_fcache_put(h->files, rel, fd, st, hex, stamp)) != NULL && /* NULL: OOM */
-        rh_fcache_load(h->files, *fent))
-        h->stats.file_mem_loads++; /* small: served from memory from now on */
+    if (cacheable && h->files != NULL)
+        *fent = rh_fcache_put(h->files, rel, fd, st, hex, stamp); /* NULL on OOM: uncached */
     return fd;
 }
 
@@ -346,6 +345,9 @@ static void serve_file(rh_httpd *h, const rh_httpd_req *req, rh_resp *out)
     out->has_body = !req->head && out->content_length > 0;
     if (!out->has_body)
         resp_drop_file(out);
+    else if (out->fent != NULL && out->fent->data == NULL && req->copies_body &&
+             rh_fcache_load(h->files, out->fent))
+        h->stats.file_mem_loads++; /* small: served from memory from now on */
     rh_httpd_count(h, out->status, out->has_body ? out->content_length : 0);
 }
 

@@ -480,13 +480,15 @@ static rh_fent *put_entry(rh_fcache *c, const char *rel)
     return e;
 }
 
-/* Small files are held whole within the per-file bound; the budget evicts the least recently
- * used entries holding bytes (and only those), and a file that changed is not held. */
+/* Small files are held whole within the per-file bound. To make room, the bytes of the least
+ * recently used entries no response holds are freed (their descriptors stay cached); bytes a
+ * response holds count against the budget even after their entry left the cache, so a
+ * stalled response cannot make the cache allocate beyond it; a changed file is not held. */
 static void test_memory_budget(void **state)
 {
     rh_fcache *c = rh_fcache_new(16);
     rh_fent *e, *big, *held = NULL;
-    char name[32];
+    char name[32], path[256];
     (void)state;
 
     assert_non_null(c);
@@ -523,32 +525,84 @@ static void test_memory_budget(void **state)
             rh_fent_release(e);
     }
     assert_int_equal(rh_fcache_bytes(c), 9000);
-    /* m3 would make 12000: the oldest entry holding bytes (m0) goes, m-big (older, no
-     * bytes) stays. The response holding m0 still reads its bytes. */
+    /* m3 would make 12000: the oldest bytes no response holds (m1's) are freed, not m0's;
+     * m1 stays cached as a descriptor. */
     e = put_entry(c, "m3");
     assert_true(rh_fcache_load(c, e));
     rh_fent_release(e);
     assert_int_equal(rh_fcache_bytes(c), 9000);
-    assert_null(rh_fcache_get(c, "m0", 0));
-    assert_non_null(e = rh_fcache_get(c, "m-big", 0));
+    assert_non_null(e = rh_fcache_get(c, "m1", 0));
+    assert_null(e->data);
     rh_fent_release(e);
-    assert_true(is_pattern(held->data, 3000, 0));
-    rh_fent_release(held); /* frees m0's bytes (ASan: no leak, no use after free) */
+    assert_non_null(e = rh_fcache_get(c, "m2", 0));
+    assert_true(is_pattern(e->data, 3000, 2));
+    rh_fent_release(e);
+    assert_true(held->cached && is_pattern(held->data, 3000, 0));
 
-    /* A file rewritten between caching and loading is not held. */
+    /* Evicted while held: its bytes stay allocated and counted, until the release. */
+    rh_fcache_flush(c);
+    assert_int_equal(rh_fcache_bytes(c), 3000);
+    assert_true(is_pattern(held->data, 3000, 0));
+    rh_fcache_set_memory(c, 5000, 4096);
+    e = put_entry(c, "m1");
+    assert_false(rh_fcache_load(c, e)); /* 3000 held + 3000 > 5000: read from the file */
+    assert_null(e->data);
+    rh_fent_release(held); /* frees m0's bytes (ASan: no leak, no use after free) */
+    assert_int_equal(rh_fcache_bytes(c), 0);
+    assert_true(rh_fcache_load(c, e));
+    assert_true(is_pattern(e->data, 3000, 1));
+    rh_fent_release(e);
+
+    /* Rewritten in place between caching and loading, same size (so the read is whole) and
+     * another mtime: not held. */
+    rh_fcache_set_memory(c, 10000, 4096);
     put_n("m-changed", 3000, 5);
     e = put_entry(c, "m-changed");
-    put_n("m-changed", 2000, 6);
+    put_n("m-changed", 3000, 6);
+    snprintf(path, sizeof(path), "%s/m-changed", base);
+    struct timespec ts[2] = {{1000000000, 0}, {1000000000, 0}};
+    assert_int_equal(utimensat(AT_FDCWD, path, ts, 0), 0);
     assert_false(rh_fcache_load(c, e));
     assert_null(e->data);
     rh_fent_release(e);
 
-    /* A smaller budget applies at once; flushing gives everything back. */
+    /* A smaller budget applies at once, least recently used first; descriptors stay. */
+    e = put_entry(c, "m2"); /* m1 (3000 held) is older */
+    assert_true(rh_fcache_load(c, e));
+    rh_fent_release(e);
+    assert_int_equal(rh_fcache_bytes(c), 6000);
     rh_fcache_set_memory(c, 4000, 4096);
-    assert_true(rh_fcache_bytes(c) <= 4000);
-    rh_fcache_flush(c);
-    assert_int_equal(rh_fcache_bytes(c), 0);
+    assert_int_equal(rh_fcache_bytes(c), 3000);
+    assert_non_null(e = rh_fcache_get(c, "m1", 0));
+    assert_null(e->data);
+    rh_fent_release(e);
+    assert_non_null(held = rh_fcache_get(c, "m2", 0));
+    assert_true(is_pattern(held->data, 3000, 2));
+
+    rh_fent_release(held);
+
+    /* Recency counts: a hit makes m2 (loaded before m1) recent again, so m1's bytes go for
+     * m3's, not m2's. */
+    rh_fcache_set_memory(c, 6000, 4096);
+    e = put_entry(c, "m1");
+    assert_true(rh_fcache_load(c, e));
+    rh_fent_release(e);
+    assert_int_equal(rh_fcache_bytes(c), 6000); /* m2 (older) and m1 */
+    assert_non_null(e = rh_fcache_get(c, "m2", 0));
+    rh_fent_release(e);
+    e = put_entry(c, "m3");
+    assert_true(rh_fcache_load(c, e));
+    rh_fent_release(e);
+    assert_non_null(e = rh_fcache_get(c, "m1", 0));
+    assert_null(e->data);
+    rh_fent_release(e);
+    assert_non_null(held = rh_fcache_get(c, "m2", 0));
+    assert_true(is_pattern(held->data, 3000, 2));
+
+    /* The cache goes first, a response holding bytes after it. */
     rh_fcache_free(c);
+    assert_true(is_pattern(held->data, 3000, 2));
+    rh_fent_release(held);
 }
 
 /* In a child (a lowered hard limit cannot be raised again): the soft limit goes up to the
