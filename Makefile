@@ -101,7 +101,7 @@ endef
 $(foreach t,$(UNIT_SRC),$(eval $(call unit_rule,$(t))))
 
 # --- fuzz targets, built as corpus regression tests ----------------------------------------
-$(BUILD)/tests/fuzz/%-regress: $(BUILD)/obj/tests/fuzz/%.o $(BUILD)/obj/tests/fuzz/regress_driver.o $(LIBMANIFEST)
+$(BUILD)/tests/fuzz/%-regress: $(BUILD)/obj/tests/fuzz/%.o $(BUILD)/obj/tests/fuzz/regress_driver.o $(LIBSERVER) $(LIBMANIFEST)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LIBS)
 
@@ -139,9 +139,9 @@ fuzz: deps
 	@set -e; for s in $(FUZZ_SRC); do n=$$(basename $$s .c); \
 	    $(MAKE) --no-print-directory MODE=fuzz BUILD=build/fuzz CC=clang \
 	        EXTRA_CFLAGS=-fsanitize=fuzzer-no-link,address,undefined \
-	        build/fuzz/libmanifest.a; \
+	        build/fuzz/libserver.a build/fuzz/libmanifest.a; \
 	    clang -std=c11 -D_DEFAULT_SOURCE -Iinclude -I. -g -O1 -fsanitize=fuzzer,address,undefined \
-	        -o build/fuzz/$$n $$s build/fuzz/libmanifest.a $(LIBS); \
+	        -o build/fuzz/$$n $$s build/fuzz/libserver.a build/fuzz/libmanifest.a $(LIBS); \
 	    mkdir -p build/fuzz/corpus-$$n; \
 	    build/fuzz/$$n -max_total_time=$(FUZZ_SECONDS) build/fuzz/corpus-$$n tests/fuzz/corpus/$${n#fuzz_}; \
 	done
