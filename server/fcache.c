@@ -303,14 +303,19 @@ size_t rh_fcache_bytes(const rh_fcache *c)
 
 /* Frees the bytes of the least recently used entries that no response holds until need
  * more bytes fit the budget, looking at RH_FCACHE_ROOM_STEPS of them at most; their
- * descriptors stay cached. True when they fit. */
-static bool mem_room(rh_fcache *c, size_t need)
+ * descriptors stay cached. Bytes used under the same stamp (within the same revalidation
+ * interval) are not freed for a newcomer: when even the least recently used were, the files
+ * in use do not fit the budget, and trading one for another on every request would cost a
+ * read, a malloc and an fstat each time instead of one read. True when need bytes fit. */
+static bool mem_room(rh_fcache *c, size_t need, unsigned long long stamp)
 {
     unsigned steps = 0;
     for (rh_fent *e = c->dlru; e != NULL && c->mem->live + need > c->mem_max &&
                                steps < RH_FCACHE_ROOM_STEPS;
          steps++) {
         rh_fent *prev = e->dprev;
+        if (stamp != 0 && e->checked == stamp)
+            break; /* every entry from here on was used as recently */
         if (e->refs == 1) {
             dl_unlink(c, e);
             data_free(e);
@@ -347,7 +352,7 @@ bool rh_fcache_load(rh_fcache *c, rh_fent *e)
     n = (size_t)e->st.st_size;
     /* Bytes held by responses count too, so the budget bounds what is allocated, however
      * many responses stall with an entry in hand: when they fill it, files are read. */
-    if (!mem_room(c, n) || (buf = malloc(n)) == NULL)
+    if (!mem_room(c, n, e->checked) || (buf = malloc(n)) == NULL)
         return false;
     while (got < n) {
         ssize_t r = pread(e->fd, buf + got, n - got, (off_t)got);

@@ -64,7 +64,8 @@ rh_fent *rh_fcache_put(rh_fcache *c, const char *rel, int fd, const struct stat 
  * unless it is the same file as when cached (size, mtime, ctime, inode). To make room, the
  * bytes of the least recently used entries that no response holds are freed (their
  * descriptors stay cached; a later load may read them again), looking at a bounded number
- * of entries. The budget counts every byte still allocated, also those of evicted entries a
+ * of entries, and never the bytes of an entry used under e's stamp (the files in use then
+ * do not fit: e is read from its file instead of churning memory). The budget counts every byte still allocated, also those of evicted entries a
  * response still holds: when those fill it, nothing more is loaded and files are read as
  * before. True when e->data is set. The server loads a file when a response is about to
  * copy its body (not for HEAD, 304, or sendfile on cleartext HTTP/1.1). */

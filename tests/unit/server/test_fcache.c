@@ -605,6 +605,51 @@ static void test_memory_budget(void **state)
     rh_fent_release(held);
 }
 
+/* Bytes used within the current revalidation interval (the same stamp) are not freed for a
+ * newcomer: when the files in use do not fit, the newcomer is read from its file instead of
+ * trading places on every request. An older stamp's bytes are freed as usual. */
+static void test_memory_in_use_is_kept(void **state)
+{
+    rh_fcache *c = rh_fcache_new(16);
+    struct stat st;
+    rh_fent *e;
+    char name[32];
+    int fd;
+    (void)state;
+
+    assert_non_null(c);
+    rh_fcache_set_memory(c, 6000, 4096);
+    for (int i = 0; i < 4; i++) {
+        snprintf(name, sizeof(name), "u%d", i);
+        put_n(name, 3000, (unsigned char)(10 + i));
+    }
+    for (int i = 0; i < 3; i++) { /* u0, u1 at stamp 7; u2 at stamp 7 too */
+        snprintf(name, sizeof(name), "u%d", i);
+        fd = open_rel(name, &st);
+        assert_non_null(e = rh_fcache_put(c, name, fd, &st, HEX, 7));
+        if (i < 2)
+            assert_true(rh_fcache_load(c, e));
+        else
+            assert_false(rh_fcache_load(c, e)); /* u0 and u1 were used under stamp 7 */
+        assert_true(i < 2 ? e->data != NULL : e->data == NULL);
+        rh_fent_release(e);
+    }
+    assert_int_equal(rh_fcache_bytes(c), 6000);
+    assert_non_null(e = rh_fcache_get(c, "u0", 7));
+    assert_true(is_pattern(e->data, 3000, 10));
+    rh_fent_release(e);
+    /* The next interval: u1 (least recently used, stamp 7) gives way to u3. */
+    fd = open_rel("u3", &st);
+    assert_non_null(e = rh_fcache_put(c, "u3", fd, &st, HEX, 8));
+    assert_true(rh_fcache_load(c, e));
+    rh_fent_release(e);
+    assert_int_equal(rh_fcache_bytes(c), 6000);
+    assert_non_null(e = rh_fcache_get(c, "u1", 8));
+    assert_null(e->data);
+    rh_fent_release(e);
+    rh_fcache_free(c);
+}
+
 /* In a child (a lowered hard limit cannot be raised again): the soft limit goes up to the
  * hard one, never past it, never down, and the server's cache is then sized from it. */
 static int raise_child(void)
@@ -686,6 +731,7 @@ int main(void)
         cmocka_unit_test(test_server_cache),
         cmocka_unit_test(test_raise_nofile),
         cmocka_unit_test(test_memory_budget),
+        cmocka_unit_test(test_memory_in_use_is_kept),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
