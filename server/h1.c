@@ -50,13 +50,13 @@ static void body_pump(rh_h1 *p)
         size_t n = p->body_left < RH_OUTPOOL_CHUNK ? (size_t)p->body_left : RH_OUTPOOL_CHUNK;
         uint8_t *chunk = rh_outpool_get(c->srv->opool);
         ssize_t r;
+        bool mem = p->body_fent != NULL && p->body_fent->data != NULL;
         if (chunk == NULL) {
             c->close_now = true;
             return;
         }
-        if (p->body_fent != NULL && p->body_fent->data != NULL) {
+        if (mem) {
             memcpy(chunk, p->body_fent->data + p->body_off, n); /* a small file held in memory */
-            c->srv->stats.file_mem_bytes += n;
             r = (ssize_t)n;
         } else {
             do {
@@ -73,6 +73,8 @@ static void body_pump(rh_h1 *p)
             c->close_now = true;
             return;
         }
+        if (mem)
+            c->srv->stats.file_mem_bytes += (uint64_t)r;
         p->body_off += (uint64_t)r;
         p->body_left -= (uint64_t)r;
     }

@@ -224,8 +224,10 @@ static bool stage_pread(rh_h2 *p, int fd, uint64_t off, size_t n)
 /* n bytes of a small file held in memory by the open-file cache, copied into the output. */
 static bool stage_mem(rh_h2 *p, const uint8_t *d, size_t n)
 {
+    if (!stage_put(p, d, n))
+        return false;
     p->c->srv->stats.file_mem_bytes += n;
-    return stage_put(p, d, n);
+    return true;
 }
 
 static ssize_t data_read_cb(nghttp2_session *s, int32_t id, uint8_t *buf, size_t length,
