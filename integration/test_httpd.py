@@ -1148,6 +1148,52 @@ def test_h2_huge_window_slow_reader_bounded_output(procs, tls_ca, tmp_path):
     assert p.poll() is None, procs.log(p)
 
 
+def test_h2_stalled_streams_do_not_grow_the_memory_cache(procs, tls_ca, tmp_path):
+    """Clients that announce a window of 0 and ask for 600 different small files never let a
+    body out, so every response keeps its cached file (and the bytes held for it) in hand. The
+    memory budget (4 MiB: 256 files of 16 KiB) counts those bytes: once they fill it, nothing
+    more is read into memory, however many responses stall. The first version counted only
+    the files still cached and loaded all 600 (9.4 MiB)."""
+    root = tmp_path / "root"
+    (root / "t").mkdir(parents=True)
+    rels = []
+    for i in range(600):
+        data = os.urandom(16384)
+        rel = f"t/{hashlib.sha256(data).hexdigest()}.f{i}"
+        (root / rel).write_bytes(data)
+        rels.append(rel)
+    pf = tmp_path / "ports"
+    p = procs.start([binary("rhine-httpd"), "--root", root, "--listen-h2c", "127.0.0.1:0",
+                     "--port-file", pf, "--etag-from-name", "--test-routes"], port_file=pf)
+    port = read_ports(pf)["clear"]
+
+    def metric(name):
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as r:
+            body = r.read().decode()
+        return int(re.search(r"^rhine_httpd_http_%s (\d+)$" % name, body, re.M).group(1))
+
+    conns = []
+    try:
+        for k in range(6):
+            c = socket.create_connection(("127.0.0.1", port), timeout=5)
+            c.sendall(H2_PREFACE + frame(4, 0, 0, struct.pack(">HI", 4, 0)))
+            for i in range(100):  # the server's limit of concurrent streams
+                c.sendall(frame(1, 0x5, 1 + 2 * i, hpack_get(b"/" + rels[100 * k + i].encode())))
+            conns.append(c)
+        deadline = time.monotonic() + 10
+        while metric("file_opens_total") < 600 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert metric("file_opens_total") == 600  # every request reached its file
+        loads, held = metric("file_memory_loads_total"), metric("file_memory_bytes")
+        assert held <= 4 * 1024 * 1024, held
+        assert loads <= 256, f"{loads} files read into memory for stalled responses"
+        assert loads >= 200, loads  # and the budget was used
+    finally:
+        for c in conns:
+            c.close()
+    assert p.poll() is None, procs.log(p)
+
+
 def test_h2_slow_reader_of_small_responses_pins_little(procs, tls_ca, tmp_path):
     """Clients that open a huge window, ask for one small response at a time and never read:
     each response leaves the server in its own pass, in an output chunk of 64 KiB of which it
