@@ -1,6 +1,7 @@
 /* fcache.c -- a bounded LRU cache of open served files (fd + fstat + ETag) keyed by path. */
 #include "server/fcache.h"
 
+#include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <errno.h>
@@ -16,14 +17,22 @@ typedef struct rh_fmem {
     size_t refs;
 } rh_fmem;
 
+/* An LRU list threaded through one of an entry's links (USE or BYTES). */
+typedef struct rh_flist {
+    rh_fent *first, *last; /* most recently used first */
+} rh_flist;
+
+#define USE   offsetof(rh_fent, use)
+#define BYTES offsetof(rh_fent, bytes)
+
 struct rh_fcache {
     size_t max, count;
     size_t mem_max, mem_file_max; /* rh_fcache_load's budget and its per-file bound */
     rh_fmem *mem;
     size_t nbuckets;             /* power of two, at least 2 * max */
     rh_fent **buckets;
-    rh_fent *mru, *lru;          /* the LRU list, most recently used first */
-    rh_fent *dmru, *dlru;        /* the cached entries holding bytes, in the same order */
+    rh_flist use;                /* every cached entry, most recently used first */
+    rh_flist bytes;              /* the cached entries holding bytes, in the same order */
 };
 
 /* Entries of the bytes list that mem_room looks at, at most, to make room: responses hold
@@ -107,52 +116,44 @@ void rh_fent_release(rh_fent *e)
     free(e);
 }
 
-static void lru_unlink(rh_fcache *c, rh_fent *e)
+static struct rh_flink *link_of(rh_fent *e, size_t which)
 {
-    if (e->lprev)
-        e->lprev->lnext = e->lnext;
-    else
-        c->mru = e->lnext;
-    if (e->lnext)
-        e->lnext->lprev = e->lprev;
-    else
-        c->lru = e->lprev;
-    e->lprev = e->lnext = NULL;
+    return (struct rh_flink *)(void *)((char *)e + which);
 }
 
-static void lru_push_front(rh_fcache *c, rh_fent *e)
+static void list_unlink(rh_flist *l, size_t which, rh_fent *e)
 {
-    e->lprev = NULL;
-    e->lnext = c->mru;
-    if (c->mru)
-        c->mru->lprev = e;
-    c->mru = e;
-    if (c->lru == NULL)
-        c->lru = e;
+    struct rh_flink *k = link_of(e, which);
+    if (k->prev)
+        link_of(k->prev, which)->next = k->next;
+    else
+        l->first = k->next;
+    if (k->next)
+        link_of(k->next, which)->prev = k->prev;
+    else
+        l->last = k->prev;
+    k->prev = k->next = NULL;
 }
 
-static void dl_unlink(rh_fcache *c, rh_fent *e)
+static void list_push_front(rh_flist *l, size_t which, rh_fent *e)
 {
-    if (e->dprev)
-        e->dprev->dnext = e->dnext;
-    else
-        c->dmru = e->dnext;
-    if (e->dnext)
-        e->dnext->dprev = e->dprev;
-    else
-        c->dlru = e->dprev;
-    e->dprev = e->dnext = NULL;
+    struct rh_flink *k = link_of(e, which);
+    k->prev = NULL;
+    k->next = l->first;
+    if (l->first)
+        link_of(l->first, which)->prev = e;
+    l->first = e;
+    if (l->last == NULL)
+        l->last = e;
 }
 
-static void dl_push_front(rh_fcache *c, rh_fent *e)
+/* e becomes the most recently used of l. */
+static void list_touch(rh_flist *l, size_t which, rh_fent *e)
 {
-    e->dprev = NULL;
-    e->dnext = c->dmru;
-    if (c->dmru)
-        c->dmru->dprev = e;
-    c->dmru = e;
-    if (c->dlru == NULL)
-        c->dlru = e;
+    if (l->first != e) {
+        list_unlink(l, which, e);
+        list_push_front(l, which, e);
+    }
 }
 
 static void evict(rh_fcache *c, rh_fent *e)
@@ -162,9 +163,9 @@ static void evict(rh_fcache *c, rh_fent *e)
         pp = &(*pp)->hnext;
     *pp = e->hnext;
     e->hnext = NULL;
-    lru_unlink(c, e);
+    list_unlink(&c->use, USE, e);
     if (e->data != NULL)
-        dl_unlink(c, e); /* its bytes go with its last holder */
+        list_unlink(&c->bytes, BYTES, e); /* its bytes go with its last holder */
     e->cached = false;
     c->count--;
     rh_fent_release(e); /* the cache's reference */
@@ -172,8 +173,8 @@ static void evict(rh_fcache *c, rh_fent *e)
 
 void rh_fcache_flush(rh_fcache *c)
 {
-    while (c->mru != NULL)
-        evict(c, c->mru);
+    while (c->use.first != NULL)
+        evict(c, c->use.first);
 }
 
 void rh_fcache_free(rh_fcache *c)
@@ -226,14 +227,9 @@ rh_fent *rh_fcache_get(rh_fcache *c, const char *rel, unsigned long long stamp)
         }
         e->checked = stamp;
     }
-    if (c->mru != e) {
-        lru_unlink(c, e);
-        lru_push_front(c, e);
-    }
-    if (e->data != NULL && c->dmru != e) {
-        dl_unlink(c, e);
-        dl_push_front(c, e);
-    }
+    list_touch(&c->use, USE, e);
+    if (e->data != NULL)
+        list_touch(&c->bytes, BYTES, e);
     e->refs++;
     return e;
 }
@@ -260,10 +256,10 @@ rh_fent *rh_fcache_put(rh_fcache *c, const char *rel, int fd, const struct stat 
     if ((old = find(c, rel, n, h)) != NULL)
         evict(c, old);
     while (c->count >= c->max)
-        evict(c, c->lru);
+        evict(c, c->use.last);
     e->hnext = c->buckets[h & (c->nbuckets - 1)];
     c->buckets[h & (c->nbuckets - 1)] = e;
-    lru_push_front(c, e);
+    list_push_front(&c->use, USE, e);
     e->cached = true;
     e->refs = 2; /* the cache and the caller */
     c->count++;
@@ -273,10 +269,10 @@ rh_fent *rh_fcache_put(rh_fcache *c, const char *rel, int fd, const struct stat 
 size_t rh_fcache_trim(rh_fcache *c, size_t n)
 {
     size_t closed = 0;
-    rh_fent *e = c->lru;
+    rh_fent *e = c->use.last;
 
     while (e != NULL && closed < n) {
-        rh_fent *prev = e->lprev;
+        rh_fent *prev = e->use.prev;
         if (e->refs == 1) {
             evict(c, e);
             closed++;
@@ -302,22 +298,21 @@ size_t rh_fcache_bytes(const rh_fcache *c)
 }
 
 /* Frees the bytes of the least recently used entries that no response holds until need
- * more bytes fit the budget, looking at RH_FCACHE_ROOM_STEPS of them at most; their
- * descriptors stay cached. Bytes used under the same stamp (within the same revalidation
- * interval) are not freed for a newcomer: when even the least recently used were, the files
- * in use do not fit the budget, and trading one for another on every request would cost a
- * read, a malloc and an fstat each time instead of one read. True when need bytes fit. */
-static bool mem_room(rh_fcache *c, size_t need, unsigned long long stamp)
+ * more bytes fit the budget, looking at max_steps of them at most; their descriptors stay
+ * cached. Bytes used under stamp (within the same revalidation interval; 0: no stamp) are
+ * not freed for a newcomer: when even the least recently used were, the files in use do not
+ * fit the budget, and trading one for another on every request would cost a read, a malloc
+ * and an fstat each time instead of one read. True when need bytes fit. */
+static bool mem_room(rh_fcache *c, size_t need, unsigned long long stamp, size_t max_steps)
 {
-    unsigned steps = 0;
-    for (rh_fent *e = c->dlru; e != NULL && c->mem->live + need > c->mem_max &&
-                               steps < RH_FCACHE_ROOM_STEPS;
-         steps++) {
-        rh_fent *prev = e->dprev;
+    size_t steps = 0;
+    for (rh_fent *e = c->bytes.last;
+         e != NULL && c->mem->live + need > c->mem_max && steps < max_steps; steps++) {
+        rh_fent *prev = e->bytes.prev;
         if (stamp != 0 && e->checked == stamp)
             break; /* every entry from here on was used as recently */
         if (e->refs == 1) {
-            dl_unlink(c, e);
+            list_unlink(&c->bytes, BYTES, e);
             data_free(e);
         }
         e = prev;
@@ -329,15 +324,7 @@ void rh_fcache_set_memory(rh_fcache *c, size_t max_bytes, size_t max_file)
 {
     c->mem_max = max_bytes;
     c->mem_file_max = max_file < max_bytes ? max_file : max_bytes;
-    /* A smaller budget applies at once, to every entry no response holds. */
-    for (rh_fent *e = c->dlru; e != NULL && c->mem->live > c->mem_max;) {
-        rh_fent *prev = e->dprev;
-        if (e->refs == 1) {
-            dl_unlink(c, e);
-            data_free(e);
-        }
-        e = prev;
-    }
+    (void)mem_room(c, 0, 0, SIZE_MAX); /* a smaller budget applies at once */
 }
 
 bool rh_fcache_load(rh_fcache *c, rh_fent *e)
@@ -352,7 +339,7 @@ bool rh_fcache_load(rh_fcache *c, rh_fent *e)
     n = (size_t)e->st.st_size;
     /* Bytes held by responses count too, so the budget bounds what is allocated, however
      * many responses stall with an entry in hand: when they fill it, files are read. */
-    if (!mem_room(c, n, e->checked) || (buf = malloc(n)) == NULL)
+    if (!mem_room(c, n, e->checked, RH_FCACHE_ROOM_STEPS) || (buf = malloc(n)) == NULL)
         return false;
     while (got < n) {
         ssize_t r = pread(e->fd, buf + got, n - got, (off_t)got);
@@ -372,6 +359,6 @@ bool rh_fcache_load(rh_fcache *c, rh_fent *e)
     e->mem = c->mem;
     c->mem->refs++;
     c->mem->live += n;
-    dl_push_front(c, e);
+    list_push_front(&c->bytes, BYTES, e);
     return true;
 }

@@ -25,8 +25,10 @@ struct rh_fent {
     unsigned refs;               /* 1 while cached + 1 per holder */
     bool cached;
     unsigned hash;
-    rh_fent *hnext, *lprev, *lnext;
-    rh_fent *dprev, *dnext;      /* the cache's list of entries holding bytes */
+    rh_fent *hnext;
+    struct rh_flink {
+        rh_fent *prev, *next;
+    } use, bytes;                /* the cache's LRU lists: every entry; those holding bytes */
     size_t klen;
     char key[];
 };

@@ -480,6 +480,19 @@ static rh_fent *put_entry(rh_fcache *c, const char *rel)
     return e;
 }
 
+/* rel is cached (a hit under stamp, which also makes it the most recently used); its 3000
+ * bytes are held in memory with the pattern of seed, or not held when seed is -1. */
+static void assert_cached(rh_fcache *c, const char *rel, unsigned long long stamp, int seed)
+{
+    rh_fent *e = rh_fcache_get(c, rel, stamp);
+    assert_non_null(e);
+    if (seed < 0)
+        assert_null(e->data);
+    else
+        assert_true(e->data != NULL && is_pattern(e->data, 3000, (unsigned char)seed));
+    rh_fent_release(e);
+}
+
 /* Small files are held whole within the per-file bound. To make room, the bytes of the least
  * recently used entries no response holds are freed (their descriptors stay cached); bytes a
  * response holds count against the budget even after their entry left the cache, so a
@@ -531,12 +544,8 @@ static void test_memory_budget(void **state)
     assert_true(rh_fcache_load(c, e));
     rh_fent_release(e);
     assert_int_equal(rh_fcache_bytes(c), 9000);
-    assert_non_null(e = rh_fcache_get(c, "m1", 0));
-    assert_null(e->data);
-    rh_fent_release(e);
-    assert_non_null(e = rh_fcache_get(c, "m2", 0));
-    assert_true(is_pattern(e->data, 3000, 2));
-    rh_fent_release(e);
+    assert_cached(c, "m1", 0, -1);
+    assert_cached(c, "m2", 0, 2);
     assert_true(held->cached && is_pattern(held->data, 3000, 0));
 
     /* Evicted while held: its bytes stay allocated and counted, until the release. */
@@ -573,9 +582,7 @@ static void test_memory_budget(void **state)
     assert_int_equal(rh_fcache_bytes(c), 6000);
     rh_fcache_set_memory(c, 4000, 4096);
     assert_int_equal(rh_fcache_bytes(c), 3000);
-    assert_non_null(e = rh_fcache_get(c, "m1", 0));
-    assert_null(e->data);
-    rh_fent_release(e);
+    assert_cached(c, "m1", 0, -1);
     assert_non_null(held = rh_fcache_get(c, "m2", 0));
     assert_true(is_pattern(held->data, 3000, 2));
 
@@ -593,9 +600,7 @@ static void test_memory_budget(void **state)
     e = put_entry(c, "m3");
     assert_true(rh_fcache_load(c, e));
     rh_fent_release(e);
-    assert_non_null(e = rh_fcache_get(c, "m1", 0));
-    assert_null(e->data);
-    rh_fent_release(e);
+    assert_cached(c, "m1", 0, -1);
     assert_non_null(held = rh_fcache_get(c, "m2", 0));
     assert_true(is_pattern(held->data, 3000, 2));
 
@@ -635,18 +640,14 @@ static void test_memory_in_use_is_kept(void **state)
         rh_fent_release(e);
     }
     assert_int_equal(rh_fcache_bytes(c), 6000);
-    assert_non_null(e = rh_fcache_get(c, "u0", 7));
-    assert_true(is_pattern(e->data, 3000, 10));
-    rh_fent_release(e);
+    assert_cached(c, "u0", 7, 10);
     /* The next interval: u1 (least recently used, stamp 7) gives way to u3. */
     fd = open_rel("u3", &st);
     assert_non_null(e = rh_fcache_put(c, "u3", fd, &st, HEX, 8));
     assert_true(rh_fcache_load(c, e));
     rh_fent_release(e);
     assert_int_equal(rh_fcache_bytes(c), 6000);
-    assert_non_null(e = rh_fcache_get(c, "u1", 8));
-    assert_null(e->data);
-    rh_fent_release(e);
+    assert_cached(c, "u1", 8, -1);
     rh_fcache_free(c);
 }
 
