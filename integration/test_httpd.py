@@ -1019,6 +1019,93 @@ def test_tls_h1_pipelined_with_backpressure(srv):
     assert len(got) > 4 * big_len
 
 
+
+def tls_one_send(srv, alpn, data):
+    """A TLS connection (ALPN alpn) whose client sends all of data, however many records it
+    takes, in a single send(2) with its last handshake flight: the server's socket then holds
+    all of it at once, before the server has read any of it."""
+    ctx = ssl.create_default_context(cafile=str(srv.ca))
+    ctx.set_alpn_protocols([alpn])
+    inc, out = ssl.MemoryBIO(), ssl.MemoryBIO()
+    tls = ctx.wrap_bio(inc, out, server_hostname="localhost")
+    raw = socket.create_connection(("127.0.0.1", srv.tls), timeout=10)
+    while True:
+        try:
+            tls.do_handshake()
+            break
+        except ssl.SSLWantReadError:
+            raw.sendall(out.read())
+            b = raw.recv(65536)
+            assert b, "server closed during the handshake"
+            inc.write(b)
+    assert tls.selected_alpn_protocol() == alpn
+    finished = out.read()  # the client's last handshake flight goes with the requests
+    tls.write(data)
+    records = out.read()
+    assert len(records) > 2 * 16 * 1024  # more than OpenSSL reads ahead in one go
+    raw.sendall(finished + records)
+    return raw, tls, inc
+
+
+def tls_one_send_read(raw, tls, inc, done, timeout):
+    """Plaintext the server sends on a tls_one_send connection until done(bytes) or timeout."""
+    got = bytearray()
+    raw.settimeout(0.2)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and not done(bytes(got)):
+        try:
+            b = raw.recv(1 << 20)
+        except socket.timeout:
+            continue
+        if not b:
+            break
+        inc.write(b)
+        while True:
+            try:
+                got += tls.read(1 << 20)
+            except (ssl.SSLWantReadError, ssl.SSLZeroReturnError):
+                break
+    return bytes(got)
+
+
+def hpack_pad(n):
+    """A literal header x-pad with an n-byte value (new name, not indexed; n >= 127)."""
+    value_len, rest = b"\x7f", n - 127
+    while rest >= 128:
+        value_len += bytes([0x80 | (rest & 0x7f)])
+        rest >>= 7
+    return b"\x00\x05x-pad" + value_len + bytes([rest]) + b"p" * n
+
+
+@pytest.mark.parametrize("alpn", ["h2", "http/1.1"])
+def test_tls_burst_past_the_read_ahead_buffer(srv, alpn):
+    """80 requests of about 500 bytes, 40 KB of TLS records in one send(2), with nothing sent
+    after them. The socket is edge-triggered and announces them once: the server must keep
+    reading after OpenSSL's read-ahead buffer (about 16 KiB) runs dry, or the requests after
+    it wait for an event that never comes. Every request is answered within seconds."""
+    n = 80
+    if alpn == "h2":
+        data = H2_PREFACE + frame(4, 0, 0) + b"".join(
+            frame(1, 0x5, 2 * i + 1, hpack_get(b"/plain.txt") + hpack_pad(480))
+            for i in range(n))
+
+        def answered(got):
+            frames, _ = split_frames(got, payloads=True)
+            return {sid for ftype, flags, sid, body in frames
+                    if ftype == 0 and flags & 1 and body == b"hello\n"}
+    else:
+        data = (b"GET /plain.txt HTTP/1.1\r\nHost: localhost\r\nX-Pad: " + b"p" * 440 +
+                b"\r\n\r\n") * n
+
+        def answered(got):
+            return set(range(got.count(b"\r\n\r\nhello\n")))
+    raw, tls, inc = tls_one_send(srv, alpn, data)
+    with raw:
+        got = tls_one_send_read(raw, tls, inc, lambda g: len(answered(g)) >= n, timeout=5)
+    assert len(answered(got)) == n, got[-300:]
+    if alpn == "http/1.1":
+        assert got.count(b"HTTP/1.1 200 OK\r\n") == n
+
 def server_cpu_ticks(proc):
     with open(f"/proc/{proc.pid}/stat") as f:
         fields = f.read().rsplit(")", 1)[1].split()

@@ -92,7 +92,7 @@ typedef struct rh_conn {
     struct evbuffer *in, *out;
     struct timeval timeout;      /* the handshake's, then the idle timeout */
     struct event *timer;         /* h1 header timeout, linger timeout */
-    struct event *more;          /* read again after the next poll: OpenSSL holds more */
+    struct event *more;          /* another pass after the next poll (httpd.c: edge-triggered) */
     bool reading;                /* rev is added */
     bool writing;                /* wev is added */
     bool wblocked;               /* the socket was full: wait for wev */
