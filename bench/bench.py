@@ -412,13 +412,16 @@ def h2load(urls_file, conns, streams, n, logfile=None, timeout=300):
                   r"(\d+) errored, (\d+) timeout", out)
     s = re.search(r"status codes: (\d+) 2xx", out)
     d = re.search(r"traffic: .*?, [\d.]+\w+ \((\d+)\) data", out)
-    if not (m and r and s and d):
+    # Per connection ("client"): min, max, mean, sd of its requests/s.
+    c = re.search(r"req/s\s*:\s*([\d.]+)\s+([\d.]+)\s+([\d.]+)\s+([\d.]+)", out)
+    if not (m and r and s and d and c):
         raise RuntimeError("h2load output not understood:\n" + out[-1500:])
     secs = float(m.group(1)) / (1000.0 if m.group(2) == "ms" else 1.0)
     ok2xx = int(s.group(1))
     res = {"seconds": secs, "requests": int(r.group(1)), "succeeded": int(r.group(2)),
            "failed": int(r.group(3)) + int(r.group(4)) + int(r.group(5)), "status_2xx": ok2xx,
-           "data_bytes": int(d.group(1)), "client_cpu": LAST_CHILD_CPU[0] / secs}
+           "data_bytes": int(d.group(1)), "client_cpu": LAST_CHILD_CPU[0] / secs,
+           "conn_req_s_min": float(c.group(1)), "conn_req_s_max": float(c.group(2))}
     if ok2xx != n:
         raise RuntimeError("h2load: only %d of %d requests answered 2xx:\n%s"
                            % (ok2xx, n, out[-1500:]))
@@ -476,11 +479,13 @@ def serve_once(kind, root, small_order, large, cert, key, work, rnd_no):
         c1 = cpu_seconds(p.pid)
         row.update({"small_req_s": r["succeeded"] / r["seconds"], "small_p50_ms": r["p50_ms"],
                     "small_p99_ms": r["p99_ms"], "small_requests": r["succeeded"],
+                    "small_conn_spread": r["conn_req_s_max"] / max(r["conn_req_s_min"], 1e-9),
                     "small_seconds": r["seconds"], "small_client_cpu": r["client_cpu"],
                     "small_cpu_us_per_req": (c1 - c0) * 1e6 / r["succeeded"]})
-        log("  %-15s small: %9.0f req/s  p99 %6.2f ms  %5.1f us CPU/req  h2load CPU %3.0f%%"
+        log("  %-15s small: %9.0f req/s  p99 %6.2f ms  %5.1f us CPU/req  h2load CPU %3.0f%%  "
+            "connections max/min %.2f"
             % (kind, row["small_req_s"], row["small_p99_ms"], row["small_cpu_us_per_req"],
-               100 * r["client_cpu"]))
+               100 * r["client_cpu"], row["small_conn_spread"]))
         if PROFILE and kind.startswith("rhine") and rnd_no == 0:
             row["profile"] = profile_server(p, uf, work, kind)
         uf = os.path.join(work, "urls-large.txt")
@@ -1385,18 +1390,21 @@ def markdown(res):
         L.append("Small: %d files of 4 KiB, %d requests, `h2load -c 50 -m 10 -t 1` (after %d "
                  "warm-up requests); p50/p99 from `--log-file`. Large: %d files of 100 MiB, %d "
                  "requests, `-c 4 -m 1`. Server CPU from /proc/PID/stat utime+stime (10 ms "
-                 "ticks), nginx master + worker.\n" % (SMALL_FILES, SMALL_N, SMALL_WARM,
-                                                       LARGE_FILES, LARGE_N))
-        L.append("| server | small req/s | p50 ms | p99 ms | server CPU us/req | h2load CPU | "
-                 "large MB/s | server CPU ms/100 MiB | h2load CPU | server peak RSS MiB |\n"
-                 "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+                 "ticks), nginx master + worker. Fairness: the requests/s of h2load's fastest "
+                 "connection over its slowest's (1.00 = every connection served alike).\n"
+                 % (SMALL_FILES, SMALL_N, SMALL_WARM, LARGE_FILES, LARGE_N))
+        L.append("| server | small req/s | p50 ms | p99 ms | fairness | server CPU us/req | "
+                 "h2load CPU | large MB/s | server CPU ms/100 MiB | h2load CPU | "
+                 "server peak RSS MiB |\n"
+                 "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
         for r in res["serving"]:
             if "error" in r:
-                L.append("| %s | failed: %s | | | | | | | | |" % (r["label"], r["error"]))
+                L.append("| %s | failed: %s | | | | | | | | | |" % (r["label"], r["error"]))
                 continue
-            L.append("| %s | %.0f | %.2f | %.2f | %.1f | %.0f%% | %.0f | %.0f | %.0f%% | %.1f |" % (
+            L.append("| %s | %.0f | %.2f | %.2f | %.2f | %.1f | %.0f%% | %.0f | %.0f | %.0f%% | "
+                     "%.1f |" % (
                 r["label"], r["small_req_s"], r["small_p50_ms"], r["small_p99_ms"],
-                r["small_cpu_us_per_req"], 100 * r["small_client_cpu"], r["large_MB_s"],
+                r["small_conn_spread"], r["small_cpu_us_per_req"], 100 * r["small_client_cpu"], r["large_MB_s"],
                 r["large_cpu_ms_per_req"], 100 * r["large_client_cpu"],
                 r.get("server_hwm_kib", 0) / 1024))
         L.append("")
