@@ -1112,6 +1112,41 @@ def server_cpu_ticks(proc):
     return int(fields[11]) + int(fields[12])  # utime + stime
 
 
+
+@pytest.mark.parametrize("alpn", ["h2", "http/1.1"])
+def test_reader_that_stops_is_closed_after_the_idle_timeout(procs, tls_ca, tmp_path, alpn):
+    """A client asks for 8 MiB over TLS and then reads nothing. Once the sockets are full the
+    server waits for room (the write event) with the idle timeout, and closes the connection
+    when it passes: reading afterwards yields what was buffered, far less than the body, and
+    then EOF. A server that never noticed would resume and deliver the whole body."""
+    root = tmp_path / "root"
+    root.mkdir()
+    body = os.urandom(8 << 20)
+    (root / "big.bin").write_bytes(body)
+    port_file = tmp_path / "ports"
+    p = procs.start([binary("rhine-httpd"), "--root", root, "--listen", "127.0.0.1:0",
+                     "--tls-cert", tls_ca["cert"], "--tls-key", tls_ca["key"],
+                     "--port-file", port_file, "--idle-ms", "1000"], port_file=port_file)
+    ports = read_ports(port_file)
+    raw = socket.create_connection(("127.0.0.1", ports["tls"]), timeout=10)
+    raw.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 64 * 1024)
+    ctx = ssl.create_default_context(cafile=str(tls_ca["ca"]))
+    ctx.set_alpn_protocols([alpn])
+    with ctx.wrap_socket(raw, server_hostname="localhost") as s:
+        if alpn == "h2":
+            s.sendall(H2_PREFACE + frame(4, 0, 0, struct.pack(">HI", 4, 2**31 - 1)) +
+                      frame(8, 0, 0, struct.pack(">I", 2**31 - 1 - 65535)) +
+                      frame(1, 0x5, 1, hpack_get(b"/big.bin")))
+        else:
+            s.sendall(b"GET /big.bin HTTP/1.1\r\nHost: localhost\r\n\r\n")
+        time.sleep(3.0)  # idle timeout 1 s, and then some
+        t0 = time.monotonic()
+        got = recv_to_eof(s, timeout=10)
+        took = time.monotonic() - t0
+    assert took < 5, f"no EOF: the server kept the stalled connection ({len(got)} bytes read)"
+    assert 0 < len(got) < len(body) // 2, len(got)
+    assert p.poll() is None, procs.log(p)
+
 @pytest.mark.parametrize("tls", [False, True], ids=["clear", "tls"])
 def test_h1_file_shrinks_while_sent(srv, tls):
     """A file truncated in place while an HTTP/1.1 response sends it (cp over it does this).
