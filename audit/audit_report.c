@@ -38,7 +38,7 @@ static rh_role role_type(const char *role)
 
 /* Fetches the logged file of entry en into b and checks it. Returns 1 when it matches, 0 after
  * printing a finding. */
-static int fetch_logged(const rh_log_src *src, const rh_log_entry *en, rh_buf *b,
+static int fetch_logged(const rh_log_src *src, const rh_log_ventry *en, rh_buf *b,
                         char *path, size_t pathcap, FILE *out, rh_audit_findings *f)
 {
     char enc[RH_ROLE_FILENAME_MAX];
@@ -89,11 +89,11 @@ static int fetch_logged(const rh_log_src *src, const rh_log_entry *en, rh_buf *b
 }
 
 /* Index of log entries sorted by (role, version). */
-static const rh_log_entry *g_sort_ents;
+static const rh_log_ventry *g_sort_ents;
 static int by_role_version(const void *a, const void *b)
 {
-    const rh_log_entry *x = &g_sort_ents[*(const size_t *)a];
-    const rh_log_entry *y = &g_sort_ents[*(const size_t *)b];
+    const rh_log_ventry *x = &g_sort_ents[*(const size_t *)a];
+    const rh_log_ventry *y = &g_sort_ents[*(const size_t *)b];
     int c = strcmp(x->role, y->role);
     if (c != 0)
         return c;
@@ -107,7 +107,7 @@ static bool logged(const rh_log_view *log, const size_t *idx, const char *role, 
     size_t lo = 0, hi = (size_t)log->size;
     while (lo < hi) {
         size_t mid = lo + (hi - lo) / 2;
-        const rh_log_entry *m = &log->ent[idx[mid]];
+        const rh_log_ventry *m = &log->ent[idx[mid]];
         int c = strcmp(m->role, role);
         if (c == 0)
             c = m->version < v ? -1 : m->version > v;
@@ -132,7 +132,7 @@ static bool meta_role(const char *name, char *out, size_t cap)
     return true;
 }
 
-static void print_release(const rh_log_entry *en, const rh_metadata *m, json_t *prev,
+static void print_release(const rh_log_ventry *en, const rh_metadata *m, json_t *prev,
                           FILE *out, rh_audit_findings *f)
 {
     const json_t *tg = json_object_get(m->signed_obj, "targets");
@@ -217,7 +217,7 @@ void rh_audit_list(const rh_log_src *src, const rh_log_view *log, FILE *out,
     qsort(idx, (size_t)log->size, sizeof *idx, by_role_version);
     /* One (role, version), one file: two hashes are a split view. */
     for (size_t i = 1; i < log->size; i++) {
-        const rh_log_entry *a = &log->ent[idx[i - 1]], *c = &log->ent[idx[i]];
+        const rh_log_ventry *a = &log->ent[idx[i - 1]], *c = &log->ent[idx[i]];
         if (strcmp(a->role, c->role) == 0 && a->version == c->version &&
             (a->length != c->length || !rh_ct_equal(a->sha256, c->sha256, 32))) {
             char x[65], y[65];
@@ -230,7 +230,7 @@ void rh_audit_list(const rh_log_src *src, const rh_log_view *log, FILE *out,
         }
     }
     for (size_t i = 0; i < log->size; i++) {
-        const rh_log_entry *en = &log->ent[i];
+        const rh_log_ventry *en = &log->ent[i];
         if (strcmp(en->role, "root") == 0) {
             if (en->version > max_root + 1) {
                 fprintf(out, "INCONSISTENT: root %llu is logged after root %llu: the chain has a "
@@ -379,7 +379,7 @@ static void find_extras(const char *dir, const char *rel, const json_t *tg, FILE
 void rh_audit_verify_build(const rh_log_src *src, const rh_log_view *log, uint64_t release,
                            const char *dir, FILE *out, rh_audit_findings *f)
 {
-    const rh_log_entry *en = NULL;
+    const rh_log_ventry *en = NULL;
     for (size_t i = 0; i < log->size && en == NULL; i++)
         if (strcmp(log->ent[i].role, "targets") == 0 && log->ent[i].version == release)
             en = &log->ent[i];

@@ -313,7 +313,7 @@ rh_err rh_wit_included(const rh_log_view *log, const char *role, uint64_t versio
     uint8_t sha[RH_SHA256_LEN];
     if (rh_hash_once(RH_SHA256, p, n, sha) != RH_OK)
         return rh_fail(e, RH_ECRYPTO, "unlogged: %s: cannot hash", filename);
-    const rh_log_entry *en = rh_log_view_find(log, role, version, NULL);
+    const rh_log_ventry *en = rh_log_view_find(log, role, version, NULL);
     if (!en)
         return rh_fail(
             e, RH_ELOG,

@@ -190,6 +190,14 @@ static rh_err on_node(void *arg, unsigned level, uint64_t index, const uint8_t h
     return RH_OK;
 }
 
+/* The view's strings, in blocks that never move (entries point into them). */
+struct rh_log_strs {
+    struct rh_log_strs *next;
+    size_t used, cap;
+    char s[];
+};
+#define STRS_BLOCK (64u * 1024)
+
 void rh_log_view_free(rh_log_view *log)
 {
     if (log == NULL)
@@ -199,7 +207,90 @@ void rh_log_view_free(rh_log_view *log)
     free(log->data);
     free(log->off);
     free(log->ent);
+    while (log->strs != NULL) {
+        struct rh_log_strs *b = log->strs;
+        log->strs = b->next;
+        free(b);
+    }
     free(log);
+}
+
+size_t rh_log_view_bytes(const rh_log_view *log)
+{
+    size_t n = 0;
+    if (log->off != NULL)
+        n += log->off[log->size] + ((size_t)log->size + 1) * sizeof *log->off;
+    if (log->ent != NULL)
+        n += ((size_t)log->size + 1) * sizeof *log->ent;
+    for (const struct rh_log_strs *b = log->strs; b != NULL; b = b->next)
+        n += sizeof *b + b->cap;
+    return n;
+}
+
+/* A copy of s in the view's strings; NULL on OOM. */
+static const char *strs_put(rh_log_view *log, const char *s)
+{
+    size_t n = strlen(s) + 1;
+    struct rh_log_strs *b = log->strs;
+    if (b == NULL || b->cap - b->used < n) {
+        /* 4 KiB first (a short log), doubling to STRS_BLOCK. */
+        size_t cap = b == NULL ? 4096 : b->cap < STRS_BLOCK / 2 ? 2 * b->cap : STRS_BLOCK;
+        if (cap < n)
+            cap = n;
+        if ((b = malloc(sizeof *b + cap)) == NULL)
+            return NULL;
+        b->next = log->strs;
+        b->used = 0;
+        b->cap = cap;
+        log->strs = b;
+    }
+    char *d = memcpy(b->s + b->used, s, n);
+    b->used += n;
+    return d;
+}
+
+/* Parses every entry of the view (label names entry i as "<label> i" in errors) into log->ent,
+ * and trims log->data to the entries' bytes. RH_OK, RH_EPARSE, RH_ENOMEM. */
+static rh_err parse_entries(rh_log_view *log, const char *label, rh_error *e)
+{
+    size_t dlen = log->off[log->size];
+    if (dlen > 0) {
+        uint8_t *d = realloc(log->data, dlen);
+        if (d != NULL)
+            log->data = d;
+    }
+    log->ent = calloc((size_t)log->size + 1, sizeof *log->ent);
+    rh_log_entry *en = malloc(sizeof *en);
+    rh_err rc = RH_OK;
+    if (log->ent == NULL || en == NULL) {
+        rc = rh_fail(e, RH_ENOMEM, "%s: out of memory", label);
+        goto out;
+    }
+    for (uint64_t i = 0; i < log->size; i++) {
+        char s[RH_ERRMSG_MAX];
+        snprintf(s, sizeof s, "%s %llu", label, (unsigned long long)i);
+        if ((rc = rh_log_entry_parse(log->data + log->off[i], log->off[i + 1] - log->off[i], s,
+                                     en, e)) != RH_OK)
+            goto out;
+        rh_log_ventry *v = &log->ent[i];
+        v->role = strs_put(log, en->role);
+        v->source_rev = en->has_source_rev ? strs_put(log, en->source_rev) : "";
+        if (v->role == NULL || v->source_rev == NULL) {
+            rc = rh_fail(e, RH_ENOMEM, "%s: out of memory", s);
+            goto out;
+        }
+        v->version = en->version;
+        v->length = en->length;
+        memcpy(v->sha256, en->sha256, 32);
+        v->has_source_rev = en->has_source_rev;
+        v->has_recipe = en->has_recipe;
+        memcpy(v->build_recipe_sha256, en->build_recipe_sha256, 32);
+        v->has_time = en->has_time;
+        v->time = en->time;
+    }
+out:
+    free(en);
+    return rc;
 }
 
 static void hex_of(const uint8_t *h, char out[65]) { rh_hex_encode(h, 32, out); }
@@ -303,7 +394,6 @@ static rh_err read_tree(const rh_log_src *src, const rh_log_keys *keys, const ui
         goto out;
     }
     log->off = calloc((size_t)log->size + 1, sizeof *log->off);
-    log->ent = calloc((size_t)log->size + 1, sizeof *log->ent);
     for (unsigned l = 0; tiles && l < RH_LOGV_TILE_LEVELS; l++) {
         uint64_t full;
         unsigned part;
@@ -315,7 +405,7 @@ static rh_err read_tree(const rh_log_src *src, const rh_log_keys *keys, const ui
             goto out;
         }
     }
-    if (log->off == NULL || log->ent == NULL) {
+    if (log->off == NULL) {
         rc = rh_fail(e, RH_ENOMEM, "log: out of memory");
         goto out;
     }
@@ -400,13 +490,8 @@ static rh_err read_tree(const rh_log_src *src, const rh_log_keys *keys, const ui
             }
         }
     }
-    for (uint64_t i = 0; i < log->size; i++) {
-        char s[64];
-        snprintf(s, sizeof s, "log entry %llu", (unsigned long long)i);
-        if ((rc = rh_log_entry_parse(log->data + log->off[i], log->off[i + 1] - log->off[i], s,
-                                       &log->ent[i], e)) != RH_OK)
-            goto out;
-    }
+    if ((rc = parse_entries(log, "log entry", e)) != RH_OK)
+        goto out;
     *out = log;
     log = NULL;
 out:
@@ -456,8 +541,7 @@ rh_err rh_log_view_from_entries(const uint8_t *p, size_t len, const char *src,
     rh_merkle_tree_init(&t);
     size_t dlen = 0, dcap = 0;
     rh_err rc = RH_OK;
-    if (log == NULL || (log->off = calloc((size_t)cp->size + 1, sizeof *log->off)) == NULL ||
-        (log->ent = calloc((size_t)cp->size + 1, sizeof *log->ent)) == NULL) {
+    if (log == NULL || (log->off = calloc((size_t)cp->size + 1, sizeof *log->off)) == NULL) {
         rc = rh_fail(e, RH_ENOMEM, "%s: out of memory", src);
         goto out;
     }
@@ -478,13 +562,10 @@ rh_err rh_log_view_from_entries(const uint8_t *p, size_t len, const char *src,
                      (unsigned long long)cp->size);
         goto out;
     }
-    for (uint64_t i = 0; i < log->size; i++) {
-        char s[64];
-        snprintf(s, sizeof s, "%s: entry %llu", src, (unsigned long long)i);
-        if ((rc = rh_log_entry_parse(log->data + log->off[i], log->off[i + 1] - log->off[i], s,
-                                     &log->ent[i], e)) != RH_OK)
-            goto out;
-    }
+    char label[RH_ERRMSG_MAX];
+    snprintf(label, sizeof label, "%s: entry", src);
+    if ((rc = parse_entries(log, label, e)) != RH_OK)
+        goto out;
     *out = log;
     log = NULL;
 out:
@@ -708,8 +789,8 @@ rh_err rh_log_view_prefix_root(const rh_log_view *log, uint64_t size, uint8_t ro
     return rh_merkle_tree_root(&t, root);
 }
 
-const rh_log_entry *rh_log_view_find(const rh_log_view *log, const char *role, uint64_t version,
-                                     uint64_t *index)
+const rh_log_ventry *rh_log_view_find(const rh_log_view *log, const char *role, uint64_t version,
+                                      uint64_t *index)
 {
     for (uint64_t i = 0; i < log->size; i++)
         if (log->ent[i].version == version && strcmp(log->ent[i].role, role) == 0) {

@@ -45,6 +45,22 @@ typedef struct rh_log_entry {
     int64_t time;
 } rh_log_entry;
 
+/* An entry as a view keeps it: rh_log_entry's fields, with the role and the source revision
+ * in the view's string pool. About 110 bytes and the two strings per entry, where an
+ * rh_log_entry takes 1.4 KB for its fixed-size strings: a client or a witnessing mirror holds
+ * one per entry of the whole log. */
+typedef struct rh_log_ventry {
+    const char *role;
+    uint64_t version, length;
+    uint8_t sha256[32];
+    bool has_source_rev;
+    const char *source_rev; /* "" without one */
+    bool has_recipe;
+    uint8_t build_recipe_sha256[32];
+    bool has_time;
+    int64_t time;
+} rh_log_ventry;
+
 /* Strict: canonical JSON {"length","provenance"?:{"build_recipe_sha256"?,"source_rev"?},
  * "role","sha256","time"?,"version"}, nothing else, lower-case hex, no timestamp role,
  * provenance only on targets roles. Returns RH_OK or RH_EPARSE. */
@@ -76,8 +92,13 @@ typedef struct rh_log_view {
     uint64_t size;
     uint8_t *data;       /* every entry's bytes, back to back */
     size_t *off;         /* entry i is data[off[i] .. off[i + 1]) */
-    rh_log_entry *ent; /* parsed */
+    rh_log_ventry *ent;  /* parsed */
+    struct rh_log_strs *strs; /* the entries' roles and source revisions */
 } rh_log_view;
+
+/* Bytes a view holds on the heap for its entries: their bytes, offsets, parsed fields and
+ * strings (not the checkpoint note). */
+size_t rh_log_view_bytes(const rh_log_view *log);
 
 /* Fetches log/checkpoint, verifies it (rh_log_checkpoint_verify), fetches every entry bundle,
  * rebuilds the tree and compares its root with the checkpoint, then fetches every hash tile and
@@ -124,8 +145,8 @@ rh_err rh_log_view_prefix_root(const rh_log_view *log, uint64_t size, uint8_t ro
     __attribute__((warn_unused_result));
 /* The entry logging <version>.<role>.json, or NULL; *index (optional) receives its position.
  * Versions are unique per role in a verified log (the origin refuses to log one twice). */
-const rh_log_entry *rh_log_view_find(const rh_log_view *log, const char *role, uint64_t version,
-                                     uint64_t *index);
+const rh_log_ventry *rh_log_view_find(const rh_log_view *log, const char *role, uint64_t version,
+                                      uint64_t *index);
 
 /* Append-only check: old (a signed checkpoint kept from earlier) against the current
  * log/checkpoint, with an RFC 9162 consistency proof built from the current hash tiles and

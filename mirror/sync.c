@@ -429,7 +429,7 @@ static rh_err archive_logged(sctx *c, const rh_log_view *view, const rh_tuf *t, 
     rh_buf_init(&b, RH_MAX_JSON_BYTES);
     rh_err rc = RH_OK;
     for (uint64_t i = 0; rc == RH_OK && i < view->size; i++) {
-        const rh_log_entry *en = &view->ent[i];
+        const rh_log_ventry *en = &view->ent[i];
         char fn[RH_TUF_MAX_FILENAME + 1], rel[RH_TUF_MAX_FILENAME + 16];
         if (rh_tuf_filename(en->role, en->version, true, fn, sizeof fn) != RH_OK ||
             !safe_name(fn))

@@ -37,7 +37,7 @@ rh_err rh_witness_check_logged_sha256(const rh_log_view *log, const char *role, 
                                       rh_error *e)
 {
     uint64_t idx = 0;
-    const rh_log_entry *en = rh_log_view_find(log, role, version, &idx);
+    const rh_log_ventry *en = rh_log_view_find(log, role, version, &idx);
     if (en == NULL)
         return rh_fail(e, RH_ELOG, "metadata/%s: not in the transparency log (%s version %" PRIu64
                        " has no entry among the %" PRIu64 " of checkpoint %s)", filename, role,

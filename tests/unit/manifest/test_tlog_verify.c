@@ -252,6 +252,27 @@ static void test_view_prefix_root(void **state)
     assert_int_equal(rh_log_view_prefix_root(&v, 9, got), RH_EINVAL);
 }
 
+/* Appends entry en (n bytes) to a kept-entries bundle and its leaf to t. */
+static void bundle_add(rh_buf *bundle, rh_merkle_tree *t, const char *en, int n)
+{
+    uint8_t len2[2] = {(uint8_t)(n >> 8), (uint8_t)n}, leaf[32];
+    assert_int_equal(rh_buf_append(bundle, len2, 2), RH_OK);
+    assert_int_equal(rh_buf_append(bundle, en, (size_t)n), RH_OK);
+    assert_int_equal(rh_merkle_leaf_hash(en, (size_t)n, leaf), RH_OK);
+    assert_int_equal(rh_merkle_tree_append(t, leaf, NULL, NULL), RH_OK);
+}
+
+/* The checkpoint of t's tree (no signature: a view from kept entries checks the root). */
+static rh_checkpoint checkpoint_of(rh_merkle_tree *t)
+{
+    rh_checkpoint cp;
+    memset(&cp, 0, sizeof cp);
+    snprintf(cp.origin, sizeof cp.origin, "example.com/log");
+    cp.size = t->size;
+    assert_int_equal(rh_merkle_tree_root(t, cp.root), RH_OK);
+    return cp;
+}
+
 /* Kept entries: 300 canonical entries (past one tile) as one bundle become a view of their
  * checkpoint's tree and back, byte for byte; the wrong root, a short bundle, trailing bytes or
  * the wrong count are refused. */
@@ -267,17 +288,9 @@ static void test_view_from_kept_entries(void **state)
         char en[256];
         int n = snprintf(en, sizeof en, "{\"length\":%d,\"role\":\"targets\",\"sha256\":\"%s\","
                          "\"version\":%d}", 100 + i, SAMPLE_SHA, i + 1);
-        uint8_t len2[2] = {(uint8_t)(n >> 8), (uint8_t)n}, leaf[32];
-        assert_int_equal(rh_buf_append(&bundle, len2, 2), RH_OK);
-        assert_int_equal(rh_buf_append(&bundle, en, (size_t)n), RH_OK);
-        assert_int_equal(rh_merkle_leaf_hash(en, (size_t)n, leaf), RH_OK);
-        assert_int_equal(rh_merkle_tree_append(&t, leaf, NULL, NULL), RH_OK);
+        bundle_add(&bundle, &t, en, n);
     }
-    rh_checkpoint cp;
-    memset(&cp, 0, sizeof cp);
-    snprintf(cp.origin, sizeof cp.origin, "example.com/log");
-    cp.size = N;
-    assert_int_equal(rh_merkle_tree_root(&t, cp.root), RH_OK);
+    rh_checkpoint cp = checkpoint_of(&t);
     rh_error e;
     rh_error_clear(&e);
     rh_log_view *v = NULL;
@@ -319,6 +332,64 @@ static void test_view_from_kept_entries(void **state)
     rh_buf_cleanup(&bundle);
 }
 
+/* A view keeps each entry's fields and strings, not a fixed 1.4 KB rh_log_entry: 1,000
+ * entries, half of them targets with provenance, come back field for field, and the view
+ * holds their bytes plus under 256 bytes per entry (offset, fields, role and source revision,
+ * and the last string block's free room). */
+static void test_view_keeps_entries_compactly(void **state)
+{
+    (void)state;
+    enum { N = 1000 };
+    rh_buf bundle;
+    rh_buf_init(&bundle, 1 << 20);
+    rh_merkle_tree t;
+    rh_merkle_tree_init(&t);
+    size_t sum = 0;
+    for (int i = 0; i < N; i++) {
+        char en[512];
+        int n = i % 2 == 0
+                    ? snprintf(en, sizeof en, "{\"length\":%d,\"provenance\":{\"build_recipe_sha256\""
+                               ":\"" FF64 "\",\"source_rev\":\"git:" SAMPLE_SHA "-%d\"},\"role\":"
+                               "\"targets\",\"sha256\":\"%s\",\"time\":\"2023-11-14T22:13:20Z\","
+                               "\"version\":%d}", 100 + i, i, SAMPLE_SHA, i / 2 + 1)
+                    : snprintf(en, sizeof en, "{\"length\":%d,\"role\":\"snapshot\",\"sha256\":"
+                               "\"%s\",\"version\":%d}", 100 + i, SAMPLE_SHA, i / 2 + 1);
+        bundle_add(&bundle, &t, en, n);
+        sum += (size_t)n;
+    }
+    rh_checkpoint cp = checkpoint_of(&t);
+    rh_error e;
+    rh_error_clear(&e);
+    rh_log_view *v = NULL;
+    assert_int_equal(rh_log_view_from_entries(bundle.data, bundle.len, "log.entries", &cp, &v, &e),
+                     RH_OK);
+    for (int i = 0; i < N; i++) {
+        const rh_log_ventry *en = &v->ent[i];
+        char rev[128];
+        snprintf(rev, sizeof rev, "git:" SAMPLE_SHA "-%d", i);
+        assert_string_equal(en->role, i % 2 == 0 ? "targets" : "snapshot");
+        assert_int_equal(en->version, i / 2 + 1);
+        assert_int_equal(en->length, 100 + i);
+        assert_int_equal(en->sha256[31], 31);
+        assert_int_equal(en->has_source_rev, i % 2 == 0);
+        assert_string_equal(en->source_rev, i % 2 == 0 ? rev : "");
+        assert_int_equal(en->has_recipe, i % 2 == 0);
+        assert_int_equal(en->build_recipe_sha256[0], i % 2 == 0 ? 0xff : 0);
+        assert_int_equal(en->has_time, i % 2 == 0);
+        assert_int_equal(en->time, i % 2 == 0 ? 1700000000 : 0);
+    }
+    uint64_t idx = 0;
+    const rh_log_ventry *f = rh_log_view_find(v, "snapshot", 400, &idx);
+    assert_non_null(f);
+    assert_int_equal(idx, 799);
+    assert_ptr_equal(f, &v->ent[799]);
+    assert_null(rh_log_view_find(v, "snapshot", 501, NULL));
+    assert_true(rh_log_view_bytes(v) <= sum + 256 * (size_t)N);
+    assert_true(rh_log_view_bytes(v) >= sum + 128 * (size_t)N); /* counts what it holds */
+    rh_log_view_free(v);
+    rh_buf_cleanup(&bundle);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -327,6 +398,7 @@ int main(void)
         cmocka_unit_test(test_checkpoint_quorum),
         cmocka_unit_test(test_view_prefix_root),
         cmocka_unit_test(test_view_from_kept_entries),
+        cmocka_unit_test(test_view_keeps_entries_compactly),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
