@@ -29,8 +29,8 @@ struct rh_zdec {
     uint64_t total_in;
     size_t last_ret; /* last ZSTD_decompressStream result: 0 = at a frame boundary */
     int at_boundary; /* the next input byte starts a frame: its header is checked first */
-    uint8_t hdr[5];  /* magic number and frame header descriptor being collected (they may
-                      * span update calls) */
+    uint8_t hdr[18]; /* the frame header being collected (it may span update calls): at most
+                      * ZSTD_FRAMEHEADERSIZE_MAX bytes, 8 for a skippable frame */
     size_t nhdr;
     const char *src;
     rh_err failed;
@@ -224,11 +224,16 @@ static rh_err zdec_feed(rh_zdec *z, ZSTD_inBuffer *in, rh_error *e)
     }
 }
 
-/* Check the start of a frame once enough of it is in z->hdr. Returns RH_OK with *done set when
- * the header bytes may go to the decoder. Only current zstd frames (without a dictionary) and
- * skippable frames pass: libzstd would also decode legacy (pre-v0.8) formats, and it judges
- * a frame naming a dictionary differently when the frame arrives in one piece or in chunks.
- * We produce neither. */
+/* Check the start of a frame as it collects in z->hdr. Returns RH_OK with *done set once the
+ * whole frame header is there: it goes to the decoder alone, in one call. Only current zstd
+ * frames (without a dictionary) and skippable frames pass: libzstd would also decode legacy
+ * (pre-v0.8) formats, and it judges a frame naming a dictionary differently when the frame
+ * arrives in one piece or in chunks. We produce neither.
+ * Why the whole header, alone: libzstd 1.5's single-pass shortcut (taken when the frame's
+ * content size is known and fits the output) decodes from the start of the current input. When
+ * the header began in an earlier call, that start is inside the frame, and a frame nested
+ * there was decoded instead of the real one (fuzz_zstd: "abc" in one piece, "corrupt" byte by
+ * byte). Given the header alone, the shortcut never has the frame to take. */
 static rh_err zdec_check_header(rh_zdec *z, int *done, rh_error *e)
 {
     *done = 0;
@@ -237,7 +242,7 @@ static rh_err zdec_check_header(rh_zdec *z, int *done, rh_error *e)
     uint32_t m = (uint32_t)z->hdr[0] | (uint32_t)z->hdr[1] << 8 | (uint32_t)z->hdr[2] << 16 |
                  (uint32_t)z->hdr[3] << 24;
     if ((m & ZSTD_MAGIC_SKIPPABLE_MASK) == ZSTD_MAGIC_SKIPPABLE_START) {
-        *done = 1;
+        *done = z->nhdr == 8; /* magic, then the 4-byte size of the content */
         return RH_OK;
     }
     if (m != ZSTD_MAGICNUMBER) {
@@ -247,11 +252,16 @@ static rh_err zdec_check_header(rh_zdec *z, int *done, rh_error *e)
     }
     if (z->nhdr < 5)
         return RH_OK;
-    if ((z->hdr[4] & 0x03) != 0) { /* RFC 8878 3.1.1.1.1: Dictionary_ID_Flag */
+    uint8_t fhd = z->hdr[4];
+    if ((fhd & 0x03) != 0) { /* RFC 8878 3.1.1.1.1: Dictionary_ID_Flag */
         z->failed = RH_EPARSE;
         return rh_fail(e, RH_EPARSE, "%s: bad zstd data: frame needs a dictionary", z->src);
     }
-    *done = 1;
+    /* RFC 8878 3.1.1.1: magic and descriptor, a window descriptor unless Single_Segment, and
+     * Frame_Content_Size in 0/1, 2, 4 or 8 bytes by its flag (1 byte when 0 and single). */
+    unsigned single = (fhd >> 5) & 1, fcs_flag = fhd >> 6;
+    size_t fcs = fcs_flag == 0 ? single : (size_t)1 << fcs_flag;
+    *done = z->nhdr == 5 + !single + fcs;
     return RH_OK;
 }
 
