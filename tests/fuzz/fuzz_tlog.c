@@ -34,6 +34,29 @@ static void check_failure(rh_err rc, const rh_error *e)
         abort();
 }
 
+/* Every entry a view keeps is what the strict parser makes of its bytes, field for field. */
+static void check_view_entries(const rh_log_view *v)
+{
+    for (uint64_t i = 0; i < v->size; i++) {
+        rh_log_entry en;
+        rh_error e;
+        rh_error_clear(&e);
+        const rh_log_ventry *k = &v->ent[i];
+        if (rh_log_entry_parse(v->data + v->off[i], v->off[i + 1] - v->off[i], "entry", &en,
+                               &e) != RH_OK ||
+            strcmp(k->role, en.role) != 0 || k->version != en.version ||
+            k->length != en.length || memcmp(k->sha256, en.sha256, 32) != 0 ||
+            k->has_source_rev != en.has_source_rev ||
+            strcmp(k->source_rev, en.has_source_rev ? en.source_rev : "") != 0 ||
+            k->has_recipe != en.has_recipe ||
+            memcmp(k->build_recipe_sha256, en.build_recipe_sha256, 32) != 0 ||
+            k->has_time != en.has_time || k->time != en.time)
+            abort();
+        if (rh_log_view_find(v, k->role, k->version, NULL) == NULL)
+            abort();
+    }
+}
+
 /* Replay input: entry bundles are the bytes before the first "\n--\n", hash tiles the rest. */
 typedef struct carve {
     const uint8_t *bundle, *tile;
@@ -92,9 +115,7 @@ static void replay(const uint8_t *data, size_t size)
     if (rc == RH_OK) {
         if (v->size != cp.size)
             abort();
-        for (uint64_t i = 0; i < v->size; i++)
-            if (rh_log_view_find(v, v->ent[i].role, v->ent[i].version, NULL) == NULL)
-                abort();
+        check_view_entries(v);
     }
     rh_log_view_free(v);
     /* The same bytes as entries a client kept (one bundle): read back byte for byte, and as
@@ -104,6 +125,7 @@ static void replay(const uint8_t *data, size_t size)
     rc = rh_log_view_from_entries(c.bundle, c.bundlelen, "kept", &cp, &k, &e);
     check_failure(rc, &e);
     if (rc == RH_OK) {
+        check_view_entries(k);
         rh_buf b;
         rh_buf_init(&b, c.bundlelen + 16);
         if (rh_log_view_entries(k, &b) != RH_OK || b.len != c.bundlelen ||
@@ -116,6 +138,8 @@ static void replay(const uint8_t *data, size_t size)
         check_failure(rc, &e);
         if (rc == RH_OK && v2->size != cp.size)
             abort();
+        if (rc == RH_OK)
+            check_view_entries(v2);
         rh_log_view_free(v2);
     }
     rh_log_view_free(k);
