@@ -111,12 +111,12 @@ void rh_conn_read(rh_conn *c, bool on)
     if (on) {
         if (!c->reading && event_add(c->rev, &c->timeout) == 0) {
             c->reading = true;
-            /* What arrived while reading was off may have been announced already. */
+            /* What arrived while reading was off may have been announced already, and
+             * OpenSSL's read-ahead may hold records the socket no longer signals. (While
+             * reading is on, a read stops only at "would block", with a pass scheduled, or
+             * for the write event: SSL wants to write.) */
             more_pass(c);
         }
-        /* Read-ahead may hold records the socket no longer signals. */
-        if (c->reading && c->ssl != NULL && SSL_has_pending(c->ssl))
-            event_active(c->rev, EV_READ, 0);
     } else if (c->reading) {
         event_del(c->rev);
         c->reading = false;
