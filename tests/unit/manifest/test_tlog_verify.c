@@ -252,25 +252,42 @@ static void test_view_prefix_root(void **state)
     assert_int_equal(rh_log_view_prefix_root(&v, 9, got), RH_EINVAL);
 }
 
-/* Appends entry en (n bytes) to a kept-entries bundle and its leaf to t. */
-static void bundle_add(rh_buf *bundle, rh_merkle_tree *t, const char *en, int n)
+/* Entries a client keeps: one bundle (each a 2-byte length and the bytes) and their tree. */
+typedef struct kept {
+    rh_buf bundle;
+    rh_merkle_tree t;
+} kept;
+
+static void kept_init(kept *k)
 {
-    uint8_t len2[2] = {(uint8_t)(n >> 8), (uint8_t)n}, leaf[32];
-    assert_int_equal(rh_buf_append(bundle, len2, 2), RH_OK);
-    assert_int_equal(rh_buf_append(bundle, en, (size_t)n), RH_OK);
-    assert_int_equal(rh_merkle_leaf_hash(en, (size_t)n, leaf), RH_OK);
-    assert_int_equal(rh_merkle_tree_append(t, leaf, NULL, NULL), RH_OK);
+    rh_buf_init(&k->bundle, 1 << 20);
+    rh_merkle_tree_init(&k->t);
 }
 
-/* The checkpoint of t's tree (no signature: a view from kept entries checks the root). */
-static rh_checkpoint checkpoint_of(rh_merkle_tree *t)
+/* Appends entry en (n bytes) to the bundle and its leaf to the tree. */
+static void kept_add(kept *k, const char *en, int n)
 {
-    rh_checkpoint cp;
-    memset(&cp, 0, sizeof cp);
-    snprintf(cp.origin, sizeof cp.origin, "example.com/log");
-    cp.size = t->size;
-    assert_int_equal(rh_merkle_tree_root(t, cp.root), RH_OK);
-    return cp;
+    uint8_t len2[2] = {(uint8_t)(n >> 8), (uint8_t)n}, leaf[32];
+    assert_int_equal(rh_buf_append(&k->bundle, len2, 2), RH_OK);
+    assert_int_equal(rh_buf_append(&k->bundle, en, (size_t)n), RH_OK);
+    assert_int_equal(rh_merkle_leaf_hash(en, (size_t)n, leaf), RH_OK);
+    assert_int_equal(rh_merkle_tree_append(&k->t, leaf, NULL, NULL), RH_OK);
+}
+
+/* The view of the kept entries under *cp, the checkpoint of their tree (no signature: a view
+ * from kept entries checks the root), which must succeed. */
+static rh_log_view *kept_view(kept *k, rh_checkpoint *cp)
+{
+    memset(cp, 0, sizeof *cp);
+    snprintf(cp->origin, sizeof cp->origin, "example.com/log");
+    cp->size = k->t.size;
+    assert_int_equal(rh_merkle_tree_root(&k->t, cp->root), RH_OK);
+    rh_error e;
+    rh_error_clear(&e);
+    rh_log_view *v = NULL;
+    assert_int_equal(
+        rh_log_view_from_entries(k->bundle.data, k->bundle.len, "log.entries", cp, &v, &e), RH_OK);
+    return v;
 }
 
 /* Kept entries: 300 canonical entries (past one tile) as one bundle become a view of their
@@ -280,22 +297,16 @@ static void test_view_from_kept_entries(void **state)
 {
     (void)state;
     enum { N = 300 };
-    rh_buf bundle;
-    rh_buf_init(&bundle, 1 << 20);
-    rh_merkle_tree t;
-    rh_merkle_tree_init(&t);
+    kept k;
+    kept_init(&k);
     for (int i = 0; i < N; i++) {
         char en[256];
         int n = snprintf(en, sizeof en, "{\"length\":%d,\"role\":\"targets\",\"sha256\":\"%s\","
                          "\"version\":%d}", 100 + i, SAMPLE_SHA, i + 1);
-        bundle_add(&bundle, &t, en, n);
+        kept_add(&k, en, n);
     }
-    rh_checkpoint cp = checkpoint_of(&t);
-    rh_error e;
-    rh_error_clear(&e);
-    rh_log_view *v = NULL;
-    assert_int_equal(rh_log_view_from_entries(bundle.data, bundle.len, "log.entries", &cp, &v, &e),
-                     RH_OK);
+    rh_checkpoint cp;
+    rh_log_view *v = kept_view(&k, &cp);
     assert_int_equal(v->size, N);
     assert_int_equal(v->ent[N - 1].version, N);
     assert_int_equal(v->ent[7].length, 107);
@@ -303,33 +314,38 @@ static void test_view_from_kept_entries(void **state)
     rh_buf again;
     rh_buf_init(&again, 1 << 20);
     assert_int_equal(rh_log_view_entries(v, &again), RH_OK);
-    assert_int_equal(again.len, bundle.len);
-    assert_memory_equal(again.data, bundle.data, bundle.len);
+    assert_int_equal(again.len, k.bundle.len);
+    assert_memory_equal(again.data, k.bundle.data, k.bundle.len);
     uint8_t r[32];
     assert_int_equal(rh_log_view_prefix_root(v, N, r), RH_OK);
     assert_memory_equal(r, cp.root, 32);
     rh_log_view_free(v);
     v = NULL;
+    rh_error e;
+    rh_error_clear(&e);
     /* Refused: another root, a bundle cut short, bytes after the last entry, one entry
      * fewer than the bundle holds. */
     cp.root[0] ^= 1;
-    assert_int_equal(rh_log_view_from_entries(bundle.data, bundle.len, "log.entries", &cp, &v, &e),
-                     RH_ELOG);
+    assert_int_equal(
+        rh_log_view_from_entries(k.bundle.data, k.bundle.len, "log.entries", &cp, &v, &e),
+        RH_ELOG);
     assert_non_null(strstr(e.msg, "log.entries: its 300 entries are not the checkpoint's"));
     cp.root[0] ^= 1;
     assert_int_equal(
-        rh_log_view_from_entries(bundle.data, bundle.len - 1, "log.entries", &cp, &v, &e),
+        rh_log_view_from_entries(k.bundle.data, k.bundle.len - 1, "log.entries", &cp, &v, &e),
         RH_ELOG);
-    assert_int_equal(rh_buf_append(&bundle, "x", 1), RH_OK);
-    assert_int_equal(rh_log_view_from_entries(bundle.data, bundle.len, "log.entries", &cp, &v, &e),
-                     RH_ELOG);
-    bundle.len--;
+    assert_int_equal(rh_buf_append(&k.bundle, "x", 1), RH_OK);
+    assert_int_equal(
+        rh_log_view_from_entries(k.bundle.data, k.bundle.len, "log.entries", &cp, &v, &e),
+        RH_ELOG);
+    k.bundle.len--;
     cp.size = N - 1;
-    assert_int_equal(rh_log_view_from_entries(bundle.data, bundle.len, "log.entries", &cp, &v, &e),
-                     RH_ELOG);
+    assert_int_equal(
+        rh_log_view_from_entries(k.bundle.data, k.bundle.len, "log.entries", &cp, &v, &e),
+        RH_ELOG);
     assert_null(v);
     rh_buf_cleanup(&again);
-    rh_buf_cleanup(&bundle);
+    rh_buf_cleanup(&k.bundle);
 }
 
 /* A view keeps each entry's fields and strings, not a fixed 1.4 KB rh_log_entry: 1,000
@@ -340,29 +356,26 @@ static void test_view_keeps_entries_compactly(void **state)
 {
     (void)state;
     enum { N = 1000 };
-    rh_buf bundle;
-    rh_buf_init(&bundle, 1 << 20);
-    rh_merkle_tree t;
-    rh_merkle_tree_init(&t);
+    kept k;
+    kept_init(&k);
     size_t sum = 0;
     for (int i = 0; i < N; i++) {
         char en[512];
         int n = i % 2 == 0
-                    ? snprintf(en, sizeof en, "{\"length\":%d,\"provenance\":{\"build_recipe_sha256\""
-                               ":\"" FF64 "\",\"source_rev\":\"git:" SAMPLE_SHA "-%d\"},\"role\":"
-                               "\"targets\",\"sha256\":\"%s\",\"time\":\"2023-11-14T22:13:20Z\","
-                               "\"version\":%d}", 100 + i, i, SAMPLE_SHA, i / 2 + 1)
-                    : snprintf(en, sizeof en, "{\"length\":%d,\"role\":\"snapshot\",\"sha256\":"
-                               "\"%s\",\"version\":%d}", 100 + i, SAMPLE_SHA, i / 2 + 1);
-        bundle_add(&bundle, &t, en, n);
+                    ? snprintf(en, sizeof en,
+                               "{\"length\":%d,\"provenance\":{\"build_recipe_sha256\":\"" FF64
+                               "\",\"source_rev\":\"git:" SAMPLE_SHA "-%d\"},\"role\":\"targets\","
+                               "\"sha256\":\"%s\",\"time\":\"2023-11-14T22:13:20Z\","
+                               "\"version\":%d}",
+                               100 + i, i, SAMPLE_SHA, i / 2 + 1)
+                    : snprintf(en, sizeof en,
+                               "{\"length\":%d,\"role\":\"snapshot\",\"sha256\":\"%s\","
+                               "\"version\":%d}", 100 + i, SAMPLE_SHA, i / 2 + 1);
+        kept_add(&k, en, n);
         sum += (size_t)n;
     }
-    rh_checkpoint cp = checkpoint_of(&t);
-    rh_error e;
-    rh_error_clear(&e);
-    rh_log_view *v = NULL;
-    assert_int_equal(rh_log_view_from_entries(bundle.data, bundle.len, "log.entries", &cp, &v, &e),
-                     RH_OK);
+    rh_checkpoint cp;
+    rh_log_view *v = kept_view(&k, &cp);
     for (int i = 0; i < N; i++) {
         const rh_log_ventry *en = &v->ent[i];
         char rev[128];
@@ -387,7 +400,7 @@ static void test_view_keeps_entries_compactly(void **state)
     assert_true(rh_log_view_bytes(v) <= sum + 256 * (size_t)N);
     assert_true(rh_log_view_bytes(v) >= sum + 128 * (size_t)N); /* counts what it holds */
     rh_log_view_free(v);
-    rh_buf_cleanup(&bundle);
+    rh_buf_cleanup(&k.bundle);
 }
 
 int main(void)
