@@ -48,16 +48,16 @@ static uint64_t take_u64(cursor *c, unsigned bytes)
 
 /* One log: the hash of every full subtree, as rh_merkle_tree_append reports them, and the root
  * of every prefix. */
-typedef struct flog {
+typedef struct logtree {
     uint8_t node[LEVELS][MAXN][HL];
     uint8_t root[MAXN + 1][HL];
-} flog;
+} logtree;
 
-static flog A, B;
+static logtree A, B;
 
 static rh_err on_node(void *arg, unsigned level, uint64_t index, const uint8_t hash[HL])
 {
-    flog *l = arg;
+    logtree *l = arg;
     if (level >= LEVELS || index >= MAXN)
         abort();
     memcpy(l->node[level][index], hash, HL);
@@ -66,14 +66,14 @@ static rh_err on_node(void *arg, unsigned level, uint64_t index, const uint8_t h
 
 static rh_err get_node(void *arg, unsigned level, uint64_t index, uint8_t out[HL])
 {
-    flog *l = arg;
+    logtree *l = arg;
     if (level >= LEVELS || index >= MAXN)
         return RH_ENOTFOUND;
     memcpy(out, l->node[level][index], HL);
     return RH_OK;
 }
 
-static void build(flog *l, uint64_t n, uint64_t fork, uint8_t seed, bool forked)
+static void build(logtree *l, uint64_t n, uint64_t fork, uint8_t seed, bool forked)
 {
     rh_merkle_tree t;
     rh_merkle_tree_init(&t);
@@ -127,7 +127,7 @@ static void edit(edited *x, cursor *c, uint64_t n)
             memmove(&x->len[pos], &x->len[pos + 1], (x->n - pos - 1) * sizeof x->len[0]);
             x->n--;
         } else if (op == 1 || op == 3) { /* insert or replace with a true subtree hash */
-            flog *l = take(c) & 1 ? &B : &A;
+            logtree *l = take(c) & 1 ? &B : &A;
             unsigned level = take(c) % LEVELS;
             uint64_t index = take_u64(c, 2) % MAXN;
             if (((index + 1) << level) > n)
@@ -184,8 +184,8 @@ static void trees(cursor *c)
     build(&A, n, fork, seed, false);
     build(&B, n, fork, seed, true);
     uint8_t who = take(c);
-    flog *x = who & 1 ? &B : &A; /* the leaf's or the first root's log */
-    flog *y = who & 2 ? &B : &A; /* the (second) root's log, and the honest proof's */
+    logtree *x = who & 1 ? &B : &A; /* the leaf's or the first root's log */
+    logtree *y = who & 2 ? &B : &A; /* the (second) root's log, and the honest proof's */
     bool consistency = who & 4;
     uint64_t s1 = take_u64(c, 2) % (n + 1), s2 = take_u64(c, 2) % (n + 1);
 
