@@ -854,15 +854,13 @@ def bench_sync(work, cert, key, res):
                 log("  %s: FAILED: %s" % (key, err))
                 continue
             t = statistics.median(vals)
-            row = {"tool": label, "key": key, "seconds": t, "runs": vals, "bytes": total}
+            # "rounds" keeps each round's place (a failure included), so that evaluate()
+            # pairs the tools round by round.
+            row = {"tool": label, "key": key, "seconds": t, "runs": vals, "rounds": runs[key],
+                   "bytes": total}
             if key == "mirror":
                 row["peak_rss_kib"] = max(r for r in rss_all if r)
                 row["phases"] = next((p for dt, p in phases if dt == t), None)
-                # Each round's ratios, tools of one round being minutes apart at most: this
-                # VM's slow and fast spells last longer than a round, so a ratio within a round
-                # compares like with like, where a ratio of medians may not.
-                row["paired"] = {o: paired_ratios(runs[o], runs["mirror"], o == "sha256")
-                                 for o in ("rsync", "curl", "sha256")}
             rows.append(row)
             log("  %s: %.2f s (runs %s)" % (key, t, " ".join("%.2f" % v for v in vals)))
             if key == "sha256" and evp:
@@ -1320,8 +1318,9 @@ def evaluate(res):
     sync = {r["key"]: r for r in res.get("sync", [])}
     m = sync.get("mirror", {})
     if sync and m.get("seconds"):
-        # Judged on the median of each round's ratio (the tools run in turn, round after
-        # round); the ratio of the medians is in the note.
+        # Judged on the median of each round's ratio: the tools of a round run minutes apart
+        # at most, and this VM's slow and fast spells last longer, so a ratio within a round
+        # compares like with like where a ratio of medians may not. The latter is in the note.
         for k, name, want, ok in (("rsync", "faster than rsync", "> 1.00x", lambda q: q > 1.0),
                                   ("curl", "faster than curl --parallel", "> 1.00x",
                                    lambda q: q > 1.0),
@@ -1334,7 +1333,7 @@ def evaluate(res):
                 continue
             of_medians = (m["seconds"] / o["seconds"] if k == "sha256"
                           else o["seconds"] / m["seconds"])
-            pr = m.get("paired", {}).get(k) or []
+            pr = paired_ratios(o.get("rounds", []), m.get("rounds", []), k == "sha256")
             q = statistics.median(pr) if pr else of_medians
             note = "rounds %s; ratio of medians %.2fx" % (
                 " ".join("%.2f" % v for v in pr), of_medians) if pr else ""

@@ -54,21 +54,18 @@ def test_paired_ratios_pair_rounds_and_skip_failed_ones(bench):
     assert bench.paired_ratios(rsync, mirror, True) == [2.0, 1.0, 0.5]   # mirror / other
 
 
-def sync_res(rsync, curl, floor, mirror, bench):
-    rows = [{"key": k, "seconds": sorted(v)[len(v) // 2], "runs": v}
-            for k, v in (("sha256", floor), ("rsync", rsync), ("curl", curl))]
-    m = {"key": "mirror", "seconds": sorted(mirror)[len(mirror) // 2], "runs": mirror,
-         "paired": {"rsync": bench.paired_ratios(rsync, mirror, False),
-                    "curl": bench.paired_ratios(curl, mirror, False),
-                    "sha256": bench.paired_ratios(floor, mirror, True)}}
-    return {"sync": rows + [m], "sync_repo": {"targets": 10}}
+def sync_res(rsync, curl, floor, mirror):
+    rows = [{"key": k, "seconds": sorted(v)[len(v) // 2], "runs": v, "rounds": v}
+            for k, v in (("sha256", floor), ("rsync", rsync), ("curl", curl),
+                         ("mirror", mirror))]
+    return {"sync": rows, "sync_repo": {"targets": 10}}
 
 
 def test_targets_follow_the_rounds_not_the_medians(bench):
     # The mirror beat rsync in rounds 1 and 3; rsync's fast spells and the mirror's slow one
     # fell apart, so the ratio of the medians (1.0 s against 3.0 s) says 0.33x.
     res = sync_res(rsync=[1.0, 1.0, 4.0], curl=[9.0, 9.0, 9.0], floor=[1.0, 1.0, 1.0],
-                   mirror=[0.9, 3.0, 3.6], bench=bench)
+                   mirror=[0.9, 3.0, 3.6])
     bench.evaluate(res)
     got = {r["target"]: r for r in res["targets"]}
     r = got["initial sync: faster than rsync"]
@@ -81,7 +78,7 @@ def test_targets_follow_the_rounds_not_the_medians(bench):
 
 
 def test_a_tool_that_failed_is_not_measured(bench):
-    res = sync_res(rsync=[1.0], curl=[1.0], floor=[1.0], mirror=[2.0], bench=bench)
+    res = sync_res(rsync=[1.0], curl=[1.0], floor=[1.0], mirror=[2.0])
     res["sync"][2] = {"key": "curl", "seconds": None, "note": "failed: timeout"}
     bench.evaluate(res)
     got = {r["target"]: r for r in res["targets"]}
